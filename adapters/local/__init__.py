@@ -1,0 +1,1 @@
+"""Embedded, deterministic stand-ins for the providers. Development and tests only."""

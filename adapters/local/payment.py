@@ -1,0 +1,39 @@
+"""Simulated card processor. Outcomes follow Stripe's test payment-method tokens."""
+
+import hashlib
+
+from adapters.ports import PaymentResult
+from models.errors import DomainError, PaymentDeclined
+
+# Stripe test tokens that decline; anything else starting with pm_ is approved.
+DECLINING_METHODS = {
+    "pm_card_chargeDeclined": "card_declined",
+    "pm_card_visa_chargeDeclined": "card_declined",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeDeclinedExpiredCard": "expired_card",
+    "pm_card_chargeCustomerFail": "card_declined",
+}
+
+
+def _ref(prefix: str, key: str) -> str:
+    return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+class LocalPaymentGateway:
+    name = "local"
+
+    async def authorize(self, *, amount, currency, payment_method, idempotency_key, reference):
+        if not payment_method.startswith("pm_"):
+            raise DomainError(f"unknown payment method {payment_method!r}", code="invalid_payment_method")
+        if payment_method in DECLINING_METHODS:
+            raise PaymentDeclined("the card was declined", details={"decline_code": DECLINING_METHODS[payment_method]})
+        return PaymentResult(_ref("lpi", idempotency_key), "authorized", amount)
+
+    async def capture(self, *, provider_ref, amount, currency, idempotency_key):
+        return PaymentResult(provider_ref, "captured", amount)
+
+    async def void(self, *, provider_ref, idempotency_key):
+        return PaymentResult(provider_ref, "voided", 0)
+
+    async def refund(self, *, provider_ref, amount, currency, idempotency_key):
+        return PaymentResult(_ref("lre", idempotency_key), "refunded", amount)

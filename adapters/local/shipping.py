@@ -1,0 +1,36 @@
+"""Deterministic shipping rates by weight, speed and destination."""
+
+from models.commerce import Address, PricedCart, ShippingRate
+
+DOMESTIC_COUNTRY = "US"
+# (base, per extra 500 g, days) in minor units of the cart currency
+SERVICES = {
+    "standard": (499, 100, 5),
+    "express": (1299, 200, 2),
+}
+INTERNATIONAL_FACTOR_PERCENT = 250
+FREE_STANDARD_FROM = 10_000  # orders from 100.00 ship free (standard)
+
+
+class LocalShippingCarrier:
+    name = "local"
+
+    async def rates(self, *, cart: PricedCart, address: Address) -> list[ShippingRate]:
+        grams = sum(line.weight_grams * line.quantity for line in cart.lines)
+        extra_steps = max(0, (grams - 1) // 500)
+        international = address.country != DOMESTIC_COUNTRY
+        rates = []
+        for service, (base, per_step, days) in SERVICES.items():
+            amount = base + per_step * extra_steps
+            if international:
+                amount = amount * INTERNATIONAL_FACTOR_PERCENT // 100
+                days += 5
+            elif service == "standard" and cart.subtotal - cart.discount_total >= FREE_STANDARD_FROM:
+                amount = 0
+            rates.append(
+                ShippingRate(
+                    provider=self.name, carrier="LocalPost", service=service, amount=amount,
+                    currency=cart.currency, estimated_days=days, rate_id=f"local:{service}",
+                )
+            )
+        return rates

@@ -1,0 +1,45 @@
+"""Checkout records: the idempotency anchor for POST /checkouts and its visible status."""
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.tables import checkouts
+from models.errors import Conflict, NotFound
+
+
+async def claim(conn: AsyncConnection, *, checkout_id: str, order_id: str, idempotency_key: str,
+                request_hash: str, cart_id: str, email: str, workflow_id: str):
+    """Insert the checkout for ``idempotency_key`` or return the one already there.
+
+    Returns ``(row, created)``. The same key with another body raises ``idempotency_key_reused``.
+    """
+    inserted = await conn.execute(
+        insert(checkouts).values(
+            id=checkout_id, order_id=order_id, idempotency_key=idempotency_key, request_hash=request_hash,
+            cart_id=cart_id, email=email, workflow_id=workflow_id,
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(checkouts.c.id)
+    )
+    created = inserted.first() is not None
+    row = (await conn.execute(select(checkouts).where(checkouts.c.idempotency_key == idempotency_key))).one()
+    if row.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request body",
+            code="idempotency_key_reused",
+        )
+    return row, created
+
+
+async def get(conn: AsyncConnection, checkout_id: str):
+    row = (await conn.execute(select(checkouts).where(checkouts.c.id == checkout_id))).first()
+    if row is None:
+        raise NotFound(f"checkout {checkout_id} not found", code="checkout_not_found")
+    return row
+
+
+async def finish(conn: AsyncConnection, checkout_id: str, *, status: str, error_code: str | None = None,
+                 error_message: str | None = None) -> None:
+    await conn.execute(
+        update(checkouts).where(and_(checkouts.c.id == checkout_id, checkouts.c.status == "pending"))
+        .values(status=status, error_code=error_code, error_message=error_message, updated_at=func.now())
+    )

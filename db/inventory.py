@@ -1,0 +1,197 @@
+"""Inventory store: the single source of stock truth, in PostgreSQL.
+
+Every change locks the affected ``stock`` rows (ordered by sku, location to avoid
+deadlocks) and writes a ledger entry in the same transaction; a CHECK constraint
+(reserved <= on_hand) backs the arithmetic up.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.tables import inventory_ledger, locations, reservations, stock
+from models.commerce import Reservation, ReservedItem
+from models.errors import Conflict, NotFound
+from models.ids import public_id
+from models.inventory import StockLevel, plan_reservation
+
+
+def _level(row) -> StockLevel:
+    return StockLevel(
+        sku=row.sku, location_id=row.location_id, on_hand=row.on_hand,
+        reserved=row.reserved, safety_stock=row.safety_stock,
+    )
+
+
+async def _lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> list[StockLevel]:
+    rows = await conn.execute(
+        select(stock).where(stock.c.sku.in_(sorted(set(skus))))
+        .order_by(stock.c.sku, stock.c.location_id).with_for_update()
+    )
+    return [_level(r) for r in rows]
+
+
+async def _ledger(conn, sku, location_id, *, on_hand=0, reserved=0, reason, reference=None, note=None):
+    await conn.execute(
+        inventory_ledger.insert().values(
+            sku=sku, location_id=location_id, delta_on_hand=on_hand, delta_reserved=reserved,
+            reason=reason, reference=reference, note=note,
+        )
+    )
+
+
+async def _change_reserved(conn, sku, location_id, delta, *, reason, reference):
+    await conn.execute(
+        update(stock).where(and_(stock.c.sku == sku, stock.c.location_id == location_id))
+        .values(reserved=stock.c.reserved + delta, updated_at=func.now())
+    )
+    await _ledger(conn, sku, location_id, reserved=delta, reason=reason, reference=reference)
+
+
+async def existing_reservation(conn: AsyncConnection, key: str) -> list:
+    rows = await conn.execute(
+        select(reservations).where(reservations.c.reservation_key == key).order_by(reservations.c.sku)
+    )
+    return list(rows)
+
+
+def _as_reservation(key: str, rows, expires_at: datetime) -> Reservation:
+    items = [ReservedItem(sku=r.sku, location_id=r.location_id, quantity=r.quantity) for r in rows]
+    return Reservation(reservation_key=key, items=items, expires_at=expires_at)
+
+
+async def reserve(
+    conn: AsyncConnection, key: str, wanted: dict[str, int], *, now: datetime, expires_at: datetime
+) -> Reservation:
+    """Hold ``wanted`` (sku → quantity) under ``key``; idempotent per key.
+
+    Raises ``OutOfStock`` naming the first short SKU; nothing is held in that case.
+    """
+    prior = await existing_reservation(conn, key)
+    if prior:
+        if any(r.status != "active" for r in prior):
+            raise Conflict(f"reservation {key} is no longer active", code="reservation_expired")
+        return _as_reservation(key, prior, prior[0].expires_at)
+
+    await expire_due(conn, now=now, skus=wanted.keys())
+    levels = await _lock_levels(conn, wanted.keys())
+    picks = [p for sku in sorted(wanted) for p in plan_reservation(sku, wanted[sku], levels)]
+    for pick in picks:
+        await conn.execute(
+            reservations.insert().values(
+                id=public_id("reservation"), reservation_key=key, sku=pick.sku,
+                location_id=pick.location_id, quantity=pick.quantity, status="active", expires_at=expires_at,
+            )
+        )
+        await _change_reserved(conn, pick.sku, pick.location_id, pick.quantity, reason="reserve", reference=key)
+    return Reservation(
+        reservation_key=key,
+        items=[ReservedItem(sku=p.sku, location_id=p.location_id, quantity=p.quantity) for p in picks],
+        expires_at=expires_at,
+    )
+
+
+async def _release_rows(conn: AsyncConnection, rows, *, status: str, reason: str) -> int:
+    released = 0
+    for row in rows:
+        await conn.execute(
+            update(reservations).where(reservations.c.id == row.id).values(status=status, updated_at=func.now())
+        )
+        await _change_reserved(conn, row.sku, row.location_id, -row.quantity, reason=reason, reference=row.reservation_key)
+        released += row.quantity
+    return released
+
+
+async def release(conn: AsyncConnection, key: str) -> int:
+    """Give back everything still actively held under ``key``. Safe to repeat."""
+    rows = await conn.execute(
+        select(reservations).where(and_(reservations.c.reservation_key == key, reservations.c.status == "active"))
+        .order_by(reservations.c.sku, reservations.c.location_id).with_for_update()
+    )
+    rows = list(rows)
+    if rows:
+        await _lock_levels(conn, [r.sku for r in rows])
+    return await _release_rows(conn, rows, status="released", reason="release")
+
+
+async def commit_to_order(conn: AsyncConnection, key: str, order_id: str) -> None:
+    """Turn an active checkout hold into an order's hold: it no longer expires."""
+    rows = list(
+        await conn.execute(
+            select(reservations).where(reservations.c.reservation_key == key).with_for_update()
+        )
+    )
+    if not rows:
+        raise Conflict(f"no reservation under {key}", code="reservation_expired")
+    if all(r.status == "committed" and r.order_id == order_id for r in rows):
+        return
+    if any(r.status != "active" for r in rows):
+        raise Conflict("the stock hold expired before the order was placed", code="reservation_expired")
+    await conn.execute(
+        update(reservations).where(reservations.c.reservation_key == key)
+        .values(status="committed", order_id=order_id, expires_at=None, updated_at=func.now())
+    )
+
+
+async def expire_due(conn: AsyncConnection, *, now: datetime, skus: Iterable[str] | None = None) -> int:
+    """Release active holds whose expiry has passed (optionally only for some SKUs)."""
+    query = select(reservations).where(and_(reservations.c.status == "active", reservations.c.expires_at <= now))
+    if skus is not None:
+        query = query.where(reservations.c.sku.in_(list(skus)))
+    rows = list(await conn.execute(query.order_by(reservations.c.sku, reservations.c.location_id).with_for_update(skip_locked=True)))
+    if rows:
+        await _lock_levels(conn, [r.sku for r in rows])
+    return await _release_rows(conn, rows, status="expired", reason="expire")
+
+
+async def set_stock(
+    conn: AsyncConnection, sku: str, location_id: str, *, on_hand: int, safety_stock: int | None = None,
+    reason: str = "count", reference: str | None = None,
+) -> StockLevel:
+    """Set the counted on-hand quantity (a stock take or receipt), recording the delta."""
+    await conn.execute(
+        insert(stock).values(sku=sku, location_id=location_id, on_hand=0, reserved=0, safety_stock=safety_stock or 0)
+        .on_conflict_do_nothing()
+    )
+    (current,) = await _lock_levels_at(conn, sku, location_id)
+    delta = on_hand - current.on_hand
+    values = {"on_hand": on_hand, "updated_at": func.now()}
+    if safety_stock is not None:
+        values["safety_stock"] = safety_stock
+    if on_hand < current.reserved:
+        raise Conflict(
+            f"cannot set on_hand of {sku} at {location_id} to {on_hand}: {current.reserved} units are reserved",
+            code="stock_below_reserved",
+        )
+    await conn.execute(
+        update(stock).where(and_(stock.c.sku == sku, stock.c.location_id == location_id)).values(**values)
+    )
+    if delta:
+        await _ledger(conn, sku, location_id, on_hand=delta, reason=reason, reference=reference)
+    return StockLevel(sku, location_id, on_hand, current.reserved, values.get("safety_stock", current.safety_stock))
+
+
+async def _lock_levels_at(conn, sku, location_id) -> list[StockLevel]:
+    rows = await conn.execute(
+        select(stock).where(tuple_(stock.c.sku, stock.c.location_id) == (sku, location_id)).with_for_update()
+    )
+    return [_level(r) for r in rows]
+
+
+async def levels_for(conn: AsyncConnection, sku: str) -> list[tuple[StockLevel, str]]:
+    """Stock levels of one SKU with each location's code (read-only, no locks)."""
+    rows = await conn.execute(
+        select(stock, locations.c.code).join(locations, locations.c.id == stock.c.location_id)
+        .where(stock.c.sku == sku).order_by(locations.c.code)
+    )
+    return [(_level(r), r.code) for r in rows]
+
+
+async def location_id_by_code(conn: AsyncConnection, code: str) -> str:
+    row = (await conn.execute(select(locations.c.id).where(locations.c.code == code))).first()
+    if row is None:
+        raise NotFound(f"unknown location {code!r}", code="location_not_found")
+    return row.id

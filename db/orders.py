@@ -1,0 +1,97 @@
+"""Orders, their lines and their append-only event log keyed (order_id, event_id)."""
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db import carts as cart_store
+from db import checkouts as checkout_store
+from db import inventory
+from db.tables import order_events, order_lines, orders
+from models.commerce import OrderDraft
+from models.errors import NotFound
+from models.ids import public_id
+from models.order_state import OrderStatus, transition
+
+
+async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool:
+    """Persist the order a checkout produced, in one transaction. Returns False on replay."""
+    tax_by_sku = {line.sku: line.amount for line in draft.tax.lines}
+    inserted = await conn.execute(
+        insert(orders).values(
+            id=draft.order_id, checkout_id=draft.checkout_id, cart_id=draft.cart_id, email=draft.email,
+            status=OrderStatus.PENDING_PAYMENT, currency=draft.currency, subtotal=draft.priced.subtotal,
+            discount_total=draft.priced.discount_total, tax_total=draft.tax.total,
+            shipping_total=draft.shipping.amount, total=draft.total,
+            shipping_address=draft.shipping_address.model_dump(mode="json"),
+            shipping_method=draft.shipping.model_dump(mode="json"),
+            tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,
+        ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
+    )
+    if inserted.first() is None:
+        return False
+    for line in draft.priced.lines:
+        await conn.execute(
+            order_lines.insert().values(
+                id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
+                quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
+                tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
+            )
+        )
+    await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
+    await cart_store.mark_checked_out(conn, draft.cart_id, draft.checkout_id)
+    await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
+                       data={"checkout_id": draft.checkout_id, "total": draft.total, "currency": draft.currency})
+    await append_event(
+        conn, draft.order_id, f"{draft.checkout_id}:authorized", "payment.authorized",
+        to_status=OrderStatus.AUTHORIZED,
+        data={"authorization_id": draft.authorization.authorization_id, "amount": draft.authorization.amount,
+              "provider": draft.authorization.provider},
+    )
+    await checkout_store.finish(conn, draft.checkout_id, status="completed")
+    return True
+
+
+async def append_event(
+    conn: AsyncConnection, order_id: str, event_id: str, event_type: str, *,
+    to_status: OrderStatus | None = None, data: dict | None = None,
+) -> bool:
+    """Record an event, applying its status change through the state machine.
+
+    Returns False when ``(order_id, event_id)`` was already recorded (a replay: no-op).
+    Raises ``IllegalTransition`` when the order's state does not allow ``to_status``.
+    """
+    order = (await conn.execute(select(orders.c.status).where(orders.c.id == order_id).with_for_update())).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found", code="order_not_found")
+    seen = (
+        await conn.execute(
+            select(order_events.c.event_id).where(
+                and_(order_events.c.order_id == order_id, order_events.c.event_id == event_id)
+            )
+        )
+    ).first()
+    if seen:
+        return False
+    from_status = OrderStatus(order.status)
+    if to_status is not None:
+        transition(from_status, to_status)
+        await conn.execute(update(orders).where(orders.c.id == order_id).values(status=to_status, updated_at=func.now()))
+    await conn.execute(
+        order_events.insert().values(
+            order_id=order_id, event_id=event_id, type=event_type, data=data or {},
+            from_status=from_status if to_status else None, to_status=to_status,
+        )
+    )
+    return True
+
+
+async def get_order(conn: AsyncConnection, order_id: str) -> dict:
+    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found", code="order_not_found")
+    lines = await conn.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.sku))
+    events = await conn.execute(
+        select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.seq)
+    )
+    return {"order": order._asdict(), "lines": [r._asdict() for r in lines], "events": [r._asdict() for r in events]}

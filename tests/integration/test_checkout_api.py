@@ -1,0 +1,96 @@
+"""Checkout through HTTP against real PostgreSQL and a real Temporal dev server."""
+
+import pytest
+
+from tests.factories import make_location, make_sku
+from tests.integration.checkout_helpers import (
+    atp, cart_with, checkout_body, checkout_to_end, finished_checkout, start_checkout,
+)
+
+
+@pytest.fixture(scope="module")
+async def warehouse(engine):
+    return await make_location(engine)
+
+
+async def test_happy_path_creates_an_authorized_order(api, temporal_env, engine, warehouse):
+    sku = await make_sku(engine, price=2500, stock={warehouse: 10}, weight_grams=300)
+    cart_id = await cart_with(api, {sku: 2})
+
+    result = await checkout_to_end(api, temporal_env.client, cart_id)
+
+    assert result["status"] == "completed", result
+    order = (await api.get(f"/orders/{result['order_id']}")).json()
+    assert order["id"].startswith("ord_")
+    assert order["status"] == "authorized"
+    totals = order["totals"]
+    assert totals["subtotal"] == 5000
+    assert totals["tax"] == 363  # 7.25 % of 50.00 in California, rounded half up
+    assert totals["shipping"] == 599  # 600 g: base 4.99 + 1.00 per extra started 500 g
+    assert totals["total"] == 5000 + 363 + 599
+    assert [e["type"] for e in order["events"]] == ["order.created", "payment.authorized"]
+    assert order["lines"] == [{"sku": sku, "title": f"Item {sku}", "quantity": 2, "unit_price": 2500,
+                               "discount": 0, "tax": 363, "line_total": 5000}]
+    assert await atp(api, sku) == 8
+    cart = (await api.get(f"/carts/{cart_id}")).json()
+    assert cart["status"] == "checked_out"
+
+
+async def test_declined_card_fails_checkout_and_restores_stock(api, temporal_env, engine, warehouse):
+    sku = await make_sku(engine, stock={warehouse: 3})
+    cart_id = await cart_with(api, {sku: 3})
+
+    result = await checkout_to_end(api, temporal_env.client, cart_id, payment_method="pm_card_chargeDeclined")
+
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "payment_declined"
+    assert result["order_id"] is None
+    assert await atp(api, sku) == 3
+    cart = (await api.get(f"/carts/{cart_id}")).json()
+    assert cart["status"] == "open", "a failed checkout hands the cart back to the shopper"
+
+
+async def test_out_of_stock_fails_with_clear_code(api, temporal_env, engine, warehouse):
+    sku = await make_sku(engine, stock={warehouse: 1})
+    cart_id = await cart_with(api, {sku: 2})
+
+    result = await checkout_to_end(api, temporal_env.client, cart_id)
+
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "out_of_stock"
+    assert await atp(api, sku) == 1
+
+
+async def test_replay_returns_same_checkout_and_different_body_conflicts(api, temporal_env, engine, warehouse):
+    sku = await make_sku(engine, stock={warehouse: 5})
+    cart_id = await cart_with(api, {sku: 1})
+    body = checkout_body(cart_id)
+
+    first = await start_checkout(api, body, key="replay-key-1")
+    second = await start_checkout(api, body, key="replay-key-1")
+    assert first.status_code == second.status_code == 202
+    assert first.json()["checkout_id"] == second.json()["checkout_id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+
+    done = await finished_checkout(api, temporal_env.client, first.json()["checkout_id"])
+    after = await start_checkout(api, body, key="replay-key-1")
+    assert after.json() == {**done, "step": None}
+    assert await atp(api, sku) == 4, "the replay must not reserve again"
+
+    different = await start_checkout(api, {**body, "email": "someone@example.com"}, key="replay-key-1")
+    assert different.status_code == 409
+    assert different.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_checkout_needs_an_idempotency_key(api, engine, warehouse):
+    sku = await make_sku(engine, stock={warehouse: 5})
+    cart_id = await cart_with(api, {sku: 1})
+    response = await api.post("/checkouts", json=checkout_body(cart_id))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "idempotency_key_required"
+
+
+async def test_unknown_cart_is_404_and_records_nothing(api):
+    response = await start_checkout(api, checkout_body("cart_doesnotexist"), key="unknown-cart-key")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "cart_not_found"

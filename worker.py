@@ -1,0 +1,61 @@
+"""Temporal worker: registers every workflow and activity on the orderflow task queue."""
+
+import asyncio
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.checkout import (
+    CartActivities, InventoryActivities, OrderActivities, PaymentActivities, PricingActivities,
+    ShippingActivities, TaxActivities,
+)
+from adapters.factory import Adapters, build_adapters
+from config import Settings, get_settings
+from db.engine import make_engine
+from workflows.checkout import CheckoutWorkflow
+
+log = structlog.get_logger("orderflow.worker")
+
+WORKFLOWS = [CheckoutWorkflow]
+
+
+def build_activities(engine: AsyncEngine, adapters: Adapters) -> list:
+    instances = [
+        CartActivities(engine), PricingActivities(engine), TaxActivities(adapters.tax),
+        ShippingActivities(adapters.shipping), InventoryActivities(engine),
+        PaymentActivities(engine, adapters.payment), OrderActivities(engine),
+    ]
+    return [
+        getattr(instance, name)
+        for instance in instances
+        for name in dir(type(instance))
+        if hasattr(getattr(type(instance), name), "__temporal_activity_definition")
+    ]
+
+
+def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters) -> Worker:
+    return Worker(
+        client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(engine, adapters),
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    from temporal_client import connect
+
+    settings = settings or get_settings()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set (make dev sets it for the embedded PostgreSQL)")
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings.task_queue, engine, build_adapters(settings))
+    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    try:
+        await worker.run()
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(run_worker())

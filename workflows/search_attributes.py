@@ -1,0 +1,11 @@
+"""Custom search attributes ops filter on in the Temporal UI (registered by dev stack and tests)."""
+
+from temporalio.common import SearchAttributeKey
+
+ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
+CUSTOMER_EMAIL = SearchAttributeKey.for_keyword("CustomerEmail")
+CHECKOUT_STATUS = SearchAttributeKey.for_keyword("CheckoutStatus")
+CART_ID = SearchAttributeKey.for_keyword("CartId")
+ORDER_TOTAL = SearchAttributeKey.for_int("OrderTotal")
+
+ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL]

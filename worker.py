@@ -11,6 +11,7 @@ from activities.checkout import (
     CartActivities, InventoryActivities, OrderActivities, PaymentActivities, PricingActivities,
     ShippingActivities, TaxActivities,
 )
+from activities.sweeper import run_sweeper
 from adapters.factory import Adapters, build_adapters
 from config import Settings, get_settings
 from db.engine import make_engine
@@ -51,9 +52,11 @@ async def run_worker(settings: Settings | None = None) -> None:
     client = await connect(settings)
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings))
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
     try:
         await worker.run()
     finally:
+        sweeper.cancel()
         await engine.dispose()
 
 

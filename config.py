@@ -29,7 +29,7 @@ class Settings(BaseSettings):
 
     # Checkout behaviour
     reservation_ttl_seconds: int = Field(900, gt=0, description="How long a checkout holds stock")
-    default_currency: str = "USD"
+    reservation_sweep_seconds: float = Field(30.0, gt=0, description="How often workers release expired holds")
 
     # Provider backends: "local" is the embedded, deterministic stand-in.
     payment_backend: Literal["local", "stripe"] = "local"

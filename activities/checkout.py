@@ -112,54 +112,81 @@ class InventoryActivities:
 
 
 class PaymentActivities:
-    """Every call goes through our ledger first: a replayed key returns the recorded outcome."""
+    """Every call goes through our ledger: limits are checked and the operation recorded as
+    pending before the provider is called; a replayed key returns the recorded outcome."""
 
     def __init__(self, engine: AsyncEngine, gateway: PaymentGateway):
         self.engine = engine
         self.gateway = gateway
 
+    async def _operate(self, kind: str, payment_ref: str, amount: int, currency: str, key: str, call, **fields):
+        req_hash = ledger.request_hash(kind=kind, amount=amount, currency=currency, **fields)
+        async with self.engine.begin() as conn:
+            operation = await ledger.begin(conn, idempotency_key=key, req_hash=req_hash, payment_ref=payment_ref,
+                                           kind=kind, provider=self.gateway.name, amount=amount, currency=currency)
+        if operation.status == "pending":
+            try:
+                result = await call()
+            except DomainError as refused:
+                async with self.engine.begin() as conn:
+                    operation = await ledger.complete(conn, key, status="failed", error_code=refused.code,
+                                                      error_message=refused.message)
+            else:
+                async with self.engine.begin() as conn:
+                    operation = await ledger.complete(conn, key, status="succeeded", provider_ref=result.provider_ref)
+        if operation.status == "failed":
+            error = PaymentDeclined if operation.error_code == PaymentDeclined.code else DomainError
+            raise error(operation.error_message or "the payment provider refused the operation",
+                        code=operation.error_code)
+        log.info("payment operation", kind=kind, payment_ref=payment_ref, amount=amount, status=operation.status)
+        return operation
+
     @activity.defn
     @raises_business_errors
     async def authorize_payment(self, payment_ref: str, amount: int, currency: str, payment_method: str,
                                 idempotency_key: str) -> PaymentAuthorization:
-        req_hash = ledger.request_hash(amount=amount, currency=currency, payment_method=payment_method)
-        async with self.engine.connect() as conn:
-            prior = await ledger.recorded(conn, idempotency_key, req_hash)
-        if prior is None:
-            prior = await self._authorize_and_record(payment_ref, amount, currency, payment_method,
-                                                     idempotency_key, req_hash)
-        if prior.status == "declined":
-            raise PaymentDeclined(prior.error_message or "the card was declined",
-                                  details={"decline_code": prior.error_code})
-        return PaymentAuthorization(provider=prior.provider, authorization_id=prior.provider_ref,
-                                    amount=prior.amount, currency=prior.currency, status=prior.status)
-
-    async def _authorize_and_record(self, payment_ref, amount, currency, payment_method, key, req_hash):
-        fields = dict(idempotency_key=key, req_hash=req_hash, payment_ref=payment_ref, kind="authorize",
-                      provider=self.gateway.name, amount=amount, currency=currency)
-        try:
-            result = await self.gateway.authorize(amount=amount, currency=currency, payment_method=payment_method,
-                                                  idempotency_key=key, reference=payment_ref)
-        except PaymentDeclined as declined:
-            async with self.engine.begin() as conn:
-                return await ledger.record(conn, **fields, provider_ref=None, status="declined",
-                                           error_code=declined.details.get("decline_code", declined.code),
-                                           error_message=declined.message)
-        async with self.engine.begin() as conn:
-            return await ledger.record(conn, **fields, provider_ref=result.provider_ref, status="authorized")
+        operation = await self._operate(
+            "authorize", payment_ref, amount, currency, idempotency_key,
+            lambda: self.gateway.authorize(amount=amount, currency=currency, payment_method=payment_method,
+                                           idempotency_key=idempotency_key, reference=payment_ref),
+            payment_method=payment_method,
+        )
+        return PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
+                                    amount=operation.amount, currency=operation.currency)
 
     @activity.defn
+    @raises_business_errors
     async def void_authorization(self, payment_ref: str, authorization: PaymentAuthorization,
                                  idempotency_key: str) -> None:
-        req_hash = ledger.request_hash(authorization_id=authorization.authorization_id)
-        async with self.engine.connect() as conn:
-            if await ledger.recorded(conn, idempotency_key, req_hash):
-                return
-        result = await self.gateway.void(provider_ref=authorization.authorization_id, idempotency_key=idempotency_key)
-        async with self.engine.begin() as conn:
-            await ledger.record(conn, idempotency_key=idempotency_key, req_hash=req_hash, payment_ref=payment_ref,
-                                kind="void", provider=self.gateway.name, provider_ref=result.provider_ref,
-                                amount=authorization.amount, currency=authorization.currency, status="voided")
+        await self._operate(
+            "void", payment_ref, authorization.amount, authorization.currency, idempotency_key,
+            lambda: self.gateway.void(provider_ref=authorization.authorization_id, idempotency_key=idempotency_key),
+            authorization_id=authorization.authorization_id,
+        )
+
+    @activity.defn
+    @raises_business_errors
+    async def capture_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
+                              idempotency_key: str) -> str:
+        operation = await self._operate(
+            "capture", payment_ref, amount, authorization.currency, idempotency_key,
+            lambda: self.gateway.capture(provider_ref=authorization.authorization_id, amount=amount,
+                                         currency=authorization.currency, idempotency_key=idempotency_key),
+            authorization_id=authorization.authorization_id,
+        )
+        return operation.provider_ref
+
+    @activity.defn
+    @raises_business_errors
+    async def refund_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
+                             idempotency_key: str) -> str:
+        operation = await self._operate(
+            "refund", payment_ref, amount, authorization.currency, idempotency_key,
+            lambda: self.gateway.refund(provider_ref=authorization.authorization_id, amount=amount,
+                                        currency=authorization.currency, idempotency_key=idempotency_key),
+            authorization_id=authorization.authorization_id,
+        )
+        return operation.provider_ref
 
 
 class OrderActivities:

@@ -1,15 +1,23 @@
-"""Payment operation ledger: our own idempotency and amount limits, whatever the provider does."""
+"""Payment operation ledger: our own idempotency and amount limits, whatever the provider does.
+
+An operation is recorded as ``pending`` *before* the provider is called, under a
+per-payment advisory lock, so two concurrent refunds cannot both pass the limit.
+The provider call then completes it as ``succeeded`` or ``failed``.
+"""
 
 import hashlib
 import json
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import payment_operations
 from models.errors import Conflict
 from models.ids import public_id
+from models.payments import PaymentTotals, check_capture, check_refund, check_void
+
+COUNTED = ("pending", "succeeded")
 
 
 def request_hash(**fields) -> str:
@@ -26,34 +34,60 @@ async def recorded(conn: AsyncConnection, idempotency_key: str, req_hash: str):
     return row
 
 
-async def record(conn: AsyncConnection, *, idempotency_key: str, req_hash: str, payment_ref: str, kind: str,
-                 provider: str, provider_ref: str | None, amount: int, currency: str, status: str,
-                 error_code: str | None = None, error_message: str | None = None):
+async def totals(conn: AsyncConnection, payment_ref: str) -> PaymentTotals:
+    rows = await conn.execute(
+        select(payment_operations.c.kind, func.sum(payment_operations.c.amount))
+        .where(and_(payment_operations.c.payment_ref == payment_ref, payment_operations.c.status.in_(COUNTED)))
+        .group_by(payment_operations.c.kind)
+    )
+    sums = {kind: int(amount) for kind, amount in rows}
+    return PaymentTotals(authorized=sums.get("authorize", 0), captured=sums.get("capture", 0),
+                         refunded=sums.get("refund", 0), voided="void" in sums)
+
+
+LIMITS = {"capture": check_capture, "refund": check_refund}
+
+
+async def begin(conn: AsyncConnection, *, idempotency_key: str, req_hash: str, payment_ref: str, kind: str,
+                provider: str, amount: int, currency: str):
+    """Record an operation as pending, or return the one already under this key.
+
+    Limits are checked against everything succeeded or in flight for ``payment_ref``.
+    """
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:ref, 0))"), {"ref": payment_ref})
+    prior = await recorded(conn, idempotency_key, req_hash)
+    if prior is not None:
+        return prior
+    current = await totals(conn, payment_ref)
+    if kind in LIMITS:
+        LIMITS[kind](current, amount)
+    elif kind == "void":
+        check_void(current)
     await conn.execute(
         insert(payment_operations).values(
             id=public_id("payment"), idempotency_key=idempotency_key, request_hash=req_hash,
-            payment_ref=payment_ref, kind=kind, provider=provider, provider_ref=provider_ref, amount=amount,
-            currency=currency, status=status, error_code=error_code, error_message=error_message,
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            payment_ref=payment_ref, kind=kind, provider=provider, amount=amount, currency=currency,
+            status="pending",
+        )
     )
     return await recorded(conn, idempotency_key, req_hash)
+
+
+async def complete(conn: AsyncConnection, idempotency_key: str, *, status: str, provider_ref: str | None = None,
+                   error_code: str | None = None, error_message: str | None = None):
+    await conn.execute(
+        update(payment_operations)
+        .where(and_(payment_operations.c.idempotency_key == idempotency_key, payment_operations.c.status == "pending"))
+        .values(status=status, provider_ref=provider_ref, error_code=error_code, error_message=error_message)
+    )
+    return (
+        await conn.execute(select(payment_operations).where(payment_operations.c.idempotency_key == idempotency_key))
+    ).one()
 
 
 async def operations_for(conn: AsyncConnection, payment_ref: str) -> list:
     rows = await conn.execute(
         select(payment_operations).where(payment_operations.c.payment_ref == payment_ref)
-        .order_by(payment_operations.c.created_at)
+        .order_by(payment_operations.c.created_at, payment_operations.c.id)
     )
     return list(rows)
-
-
-async def total(conn: AsyncConnection, payment_ref: str, kind: str, status: str) -> int:
-    value = (
-        await conn.execute(
-            select(func.coalesce(func.sum(payment_operations.c.amount), 0)).where(
-                and_(payment_operations.c.payment_ref == payment_ref, payment_operations.c.kind == kind,
-                     payment_operations.c.status == status)
-            )
-        )
-    ).scalar_one()
-    return int(value)

@@ -227,5 +227,6 @@ payment_operations = Table(
     Column("error_message", Text, nullable=True),
     _created(),
     CheckConstraint("kind IN ('authorize','capture','void','refund','charge')", name="kind"),
+    CheckConstraint("status IN ('pending','succeeded','failed')", name="status"),
     CheckConstraint("amount >= 0", name="amount"),
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:21:55.397361
+Create Date: 2026-11-23 01:26:15.348062
 """
 from alembic import op
 import sqlalchemy as sa
@@ -107,6 +107,7 @@ def upgrade() -> None:
     sa.Column('error_message', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("kind IN ('authorize','capture','void','refund','charge')", name=op.f('ck_payment_operations_kind')),
+    sa.CheckConstraint("status IN ('pending','succeeded','failed')", name=op.f('ck_payment_operations_status')),
     sa.CheckConstraint('amount >= 0', name=op.f('ck_payment_operations_amount')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_operations')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_payment_operations_idempotency_key'))

@@ -1,0 +1,50 @@
+"""Payment limits: never capture more than authorized, never refund more than captured."""
+
+from dataclasses import dataclass
+
+from models.errors import Conflict, DomainError
+
+
+@dataclass(frozen=True)
+class PaymentTotals:
+    """Sums over one payment's operations; in-flight (pending) operations count as done."""
+
+    authorized: int = 0
+    captured: int = 0
+    refunded: int = 0
+    voided: bool = False
+
+    @property
+    def capturable(self) -> int:
+        return 0 if self.voided else max(0, self.authorized - self.captured)
+
+    @property
+    def refundable(self) -> int:
+        return max(0, self.captured - self.refunded)
+
+
+def check_capture(totals: PaymentTotals, amount: int) -> None:
+    if amount <= 0:
+        raise DomainError("capture amount must be positive", code="invalid_amount")
+    if totals.voided:
+        raise Conflict("the authorization was voided", code="authorization_voided")
+    if amount > totals.capturable:
+        raise DomainError(
+            f"cannot capture {amount}: only {totals.capturable} of the authorization remains",
+            code="capture_exceeds_authorized", details={"requested": amount, "capturable": totals.capturable},
+        )
+
+
+def check_refund(totals: PaymentTotals, amount: int) -> None:
+    if amount <= 0:
+        raise DomainError("refund amount must be positive", code="invalid_amount")
+    if amount > totals.refundable:
+        raise DomainError(
+            f"cannot refund {amount}: only {totals.refundable} captured and not yet refunded",
+            code="refund_exceeds_captured", details={"requested": amount, "refundable": totals.refundable},
+        )
+
+
+def check_void(totals: PaymentTotals) -> None:
+    if totals.captured:
+        raise Conflict("part of the authorization was captured; refund instead of voiding", code="already_captured")

@@ -4,6 +4,7 @@ import logging
 import sys
 
 import structlog
+from temporalio import activity
 
 
 def _temporal_context(_, __, event_dict: dict) -> dict:
@@ -18,9 +19,20 @@ def _temporal_context(_, __, event_dict: dict) -> dict:
     return event_dict
 
 
+def _activity_context(_, __, event_dict: dict) -> dict:
+    """Inside an activity, every log line carries the workflow and activity it serves."""
+    if activity.in_activity():
+        info = activity.info()
+        event_dict.setdefault("workflow_id", info.workflow_id)
+        event_dict.setdefault("activity_type", info.activity_type)
+        event_dict.setdefault("attempt", info.attempt)
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
+        _activity_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -25,7 +25,7 @@ WORKFLOWS = [CheckoutWorkflow]
 def build_activities(engine: AsyncEngine, adapters: Adapters) -> list:
     instances = [
         CartActivities(engine), PricingActivities(engine), TaxActivities(adapters.tax),
-        ShippingActivities(adapters.shipping), InventoryActivities(engine),
+        ShippingActivities(adapters.shipping, engine), InventoryActivities(engine),
         PaymentActivities(engine, adapters.payment), OrderActivities(engine),
     ]
     return [

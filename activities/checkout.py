@@ -14,6 +14,7 @@ from db import checkouts as checkout_store
 from db import inventory
 from db import orders as order_store
 from db import payments as ledger
+from db import switches
 from models.commerce import (
     Address, CartSnapshot, OrderDraft, PaymentAuthorization, PricedCart, PricedLine, Reservation, ShippingRate,
     TaxQuote,
@@ -79,12 +80,17 @@ class TaxActivities:
 
 
 class ShippingActivities:
-    def __init__(self, carrier: ShippingCarrier):
+    def __init__(self, carrier: ShippingCarrier, engine: AsyncEngine):
         self.carrier = carrier
+        self.engine = engine
 
     @activity.defn
     @raises_business_errors
     async def quote_shipping(self, cart: PricedCart, address: Address, speed: str) -> ShippingRate:
+        async with self.engine.connect() as conn:
+            switched_off = await switches.disabled(conn, "shipping_method")
+        if speed in switched_off:
+            raise DomainError(f"{speed} shipping is switched off right now", code="shipping_method_disabled")
         rates = await self.carrier.rates(cart=cart, address=address)
         matching = [rate for rate in rates if rate.service == speed]
         if not matching:

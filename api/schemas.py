@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from models.commerce import MAX_LINE_QUANTITY, Address
+from models.switches import PaymentMethodType, ShippingMethod
 
 
 class Strict(BaseModel):
@@ -60,7 +61,13 @@ class CheckoutCreate(Strict):
     email: EmailStr
     shipping_address: Address
     payment_method: str = Field(min_length=1, max_length=200, examples=["pm_card_visa"])
-    shipping_speed: Literal["standard", "express"] = "standard"
+    payment_method_type: PaymentMethodType = "card"
+    shipping_speed: ShippingMethod = "standard"
+
+
+class CheckoutOptions(BaseModel):
+    payment_method_types: list[str]
+    shipping_methods: list[str]
 
 
 class CheckoutOut(BaseModel):

@@ -1,7 +1,7 @@
 """PostgreSQL schema (SQLAlchemy Core). Rows never cross Temporal payloads; models do."""
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, Integer, MetaData,
+    BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, Integer, MetaData,
     String, Table, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -229,4 +229,27 @@ payment_operations = Table(
     CheckConstraint("kind IN ('authorize','capture','void','refund','charge')", name="kind"),
     CheckConstraint("status IN ('pending','succeeded','failed')", name="status"),
     CheckConstraint("amount >= 0", name="amount"),
+)
+
+# ---------------------------------------------------------------- operations
+# Provider webhooks, deduplicated by the provider's event id before anything acts on them.
+webhook_inbox = Table(
+    "webhook_inbox", metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("outcome", String(60), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Ops switches that take a payment or shipping method out of checkout without a deploy.
+kill_switches = Table(
+    "kill_switches", metadata,
+    Column("kind", String(20), primary_key=True),
+    Column("name", String(50), primary_key=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    _updated(),
+    CheckConstraint("kind IN ('payment_method','shipping_method')", name="kind"),
 )

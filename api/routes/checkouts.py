@@ -13,12 +13,14 @@ from temporalio.service import RPCError
 
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
-from api.schemas import CheckoutCreate, CheckoutOut, ErrorDetail, ErrorResponse
+from api.schemas import CheckoutCreate, CheckoutOptions, CheckoutOut, ErrorDetail, ErrorResponse
 from db import carts as cart_store
 from db import checkouts as store
+from db import switches
 from models.commerce import CheckoutInput
 from models.errors import Conflict, DomainError
 from models.ids import public_id
+from models.switches import offered
 from workflows import search_attributes as sa
 from workflows.checkout import CheckoutWorkflow
 
@@ -41,6 +43,23 @@ def body_hash(body: CheckoutCreate) -> str:
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+async def _assert_methods_enabled(conn, body: CheckoutCreate) -> None:
+    if body.payment_method_type in await switches.disabled(conn, "payment_method"):
+        raise DomainError(f"{body.payment_method_type} payments are switched off right now",
+                          code="payment_method_disabled")
+    if body.shipping_speed in await switches.disabled(conn, "shipping_method"):
+        raise DomainError(f"{body.shipping_speed} shipping is switched off right now", code="shipping_method_disabled")
+
+
+@router.get("/options", response_model=CheckoutOptions)
+async def checkout_options(conn: ReadConn) -> CheckoutOptions:
+    """What the storefront may offer now (ops kill switches applied)."""
+    return CheckoutOptions(
+        payment_method_types=offered("payment_method", await switches.disabled(conn, "payment_method")),
+        shipping_methods=offered("shipping_method", await switches.disabled(conn, "shipping_method")),
+    )
 
 
 async def _assert_cart_checkoutable(conn, cart_id: str) -> None:
@@ -68,6 +87,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
             request_hash=body_hash(body), cart_id=body.cart_id, email=body.email, workflow_id=workflow_id,
         )
         if created:
+            await _assert_methods_enabled(conn, body)
             await _assert_cart_checkoutable(conn, body.cart_id)
         if row.status == "pending":
             # Started inside the transaction: if starting fails nothing is recorded and the client may retry.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:26:15.348062
+Create Date: 2026-11-23 01:27:41.146313
 """
 from alembic import op
 import sqlalchemy as sa
@@ -59,6 +59,15 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inventory_ledger'))
     )
     op.create_index(op.f('ix_inventory_ledger_sku'), 'inventory_ledger', ['sku'], unique=False)
+    op.create_table('kill_switches',
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.String(length=50), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.Text(), server_default='', nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("kind IN ('payment_method','shipping_method')", name=op.f('ck_kill_switches_kind')),
+    sa.PrimaryKeyConstraint('kind', 'name', name=op.f('pk_kill_switches'))
+    )
     op.create_table('locations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('code', sa.String(length=50), nullable=False),
@@ -125,6 +134,15 @@ def upgrade() -> None:
     sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_products_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
     sa.UniqueConstraint('handle', name=op.f('uq_products_handle'))
+    )
+    op.create_table('webhook_inbox',
+    sa.Column('provider', sa.String(length=20), nullable=False),
+    sa.Column('event_id', sa.String(length=200), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('payload', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('outcome', sa.String(length=60), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('provider', 'event_id', name=op.f('pk_webhook_inbox'))
     )
     op.create_table('order_events',
     sa.Column('order_id', sa.String(length=40), nullable=False),
@@ -245,12 +263,14 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_order_lines_order_id'), table_name='order_lines')
     op.drop_table('order_lines')
     op.drop_table('order_events')
+    op.drop_table('webhook_inbox')
     op.drop_table('products')
     op.drop_index(op.f('ix_payment_operations_payment_ref'), table_name='payment_operations')
     op.drop_table('payment_operations')
     op.drop_index(op.f('ix_orders_email'), table_name='orders')
     op.drop_table('orders')
     op.drop_table('locations')
+    op.drop_table('kill_switches')
     op.drop_index(op.f('ix_inventory_ledger_sku'), table_name='inventory_ledger')
     op.drop_table('inventory_ledger')
     op.drop_index(op.f('ix_checkouts_cart_id'), table_name='checkouts')

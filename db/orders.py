@@ -26,6 +26,9 @@ async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool
             shipping_address=draft.shipping_address.model_dump(mode="json"),
             shipping_method=draft.shipping.model_dump(mode="json"),
             tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,
+            payment_ref=draft.checkout_id, payment_provider=draft.authorization.provider,
+            authorization_id=draft.authorization.authorization_id, authorized_amount=draft.authorization.amount,
+            payment_method=draft.payment_method,
         ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
     )
     if inserted.first() is None:

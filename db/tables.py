@@ -104,7 +104,9 @@ reservations = Table(
     _created(), _updated(),
     UniqueConstraint("reservation_key", "sku", "location_id", name="uq_reservations_key_sku_location"),
     CheckConstraint("quantity > 0", name="quantity"),
-    CheckConstraint("status IN ('active','committed','released','expired')", name="status"),
+    # active: checkout hold (expires) → committed: the order's hold → allocated: routed to the
+    # shipping location → consumed: shipped (on_hand decremented). released/expired give stock back.
+    CheckConstraint("status IN ('active','committed','allocated','consumed','released','expired')", name="status"),
 )
 Index("ix_reservations_active_expiry", reservations.c.expires_at, postgresql_where=text("status = 'active'"))
 
@@ -179,6 +181,12 @@ orders = Table(
     Column("shipping_method", JSONB, nullable=False),
     Column("tax_provider", String(30), nullable=False),
     Column("tax_document", String(100), nullable=True),
+    # The authorization captures draw on; replaced if it is re-authorized before anything ships.
+    Column("payment_ref", String(100), nullable=False),
+    Column("payment_provider", String(30), nullable=False),
+    Column("authorization_id", String(200), nullable=False),
+    Column("authorized_amount", BigInteger, nullable=False),
+    Column("payment_method", String(200), nullable=True),  # kept for re-authorization
     _created(), _updated(),
     CheckConstraint("total = subtotal - discount_total + tax_total + shipping_total", name="total_adds_up"),
 )
@@ -206,6 +214,49 @@ order_events = Table(
     Column("from_status", String(30), nullable=True),
     Column("to_status", String(30), nullable=True),
     Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _created(),
+)
+
+shipments = Table(
+    "shipments", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("location_id", String(40), ForeignKey("locations.id"), nullable=False),
+    Column("status", String(30), nullable=False, server_default="pending_pack"),
+    Column("workflow_id", String(200), nullable=False),
+    Column("carrier", String(50), nullable=True),
+    Column("service", String(50), nullable=True),
+    Column("label_id", String(200), nullable=True),
+    Column("label_url", Text, nullable=True),
+    Column("label_cost", BigInteger, nullable=True),
+    Column("tracking_code", String(100), nullable=True, unique=True),
+    Column("capture_amount", BigInteger, nullable=True),
+    Column("alert", String(60), nullable=True),
+    Column("shipped_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    _created(), _updated(),
+    CheckConstraint(
+        "status IN ('pending_pack','packed','label_purchased','shipped','in_transit','delivered','cancelled')",
+        name="status",
+    ),
+)
+
+shipment_items = Table(
+    "shipment_items", metadata,
+    Column("shipment_id", String(40), ForeignKey("shipments.id", ondelete="CASCADE"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity"),
+)
+
+# Carrier tracking events, deduplicated per shipment by the carrier's event id.
+shipment_events = Table(
+    "shipment_events", metadata,
+    Column("shipment_id", String(40), ForeignKey("shipments.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("status", String(30), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("detail", Text, nullable=True),
     _created(),
 )
 

@@ -104,6 +104,38 @@ class ShippingRate(Frozen):
     rate_id: str | None = None
 
 
+class ShipmentRequest(Frozen):
+    """What a label is bought for: the parcel (weights of the priced cart) and where it goes."""
+
+    cart: PricedCart
+    address: Address
+
+
+class Label(Frozen):
+    """A purchased postage label. ``label_id`` is what the carrier needs to refund it."""
+
+    provider: str
+    label_id: str
+    tracking_code: str
+    carrier: str
+    service: str
+    amount: int
+    currency: str
+    label_url: str | None = None
+
+
+class TaxRefund(Frozen):
+    """A committed return document; ``total`` is the tax given back (positive, minor units)."""
+
+    provider: str
+    document_code: str
+    refund_code: str
+    currency: str | None = None
+    lines: list[TaxLine] = Field(default_factory=list)
+    shipping_tax: int = 0
+    total: int = 0
+
+
 
 class PaymentAuthorization(Frozen):
     provider: str
@@ -164,6 +196,7 @@ class OrderDraft(Frozen):
     shipping: ShippingRate
     reservation: Reservation
     authorization: PaymentAuthorization
+    payment_method: str | None = None
 
     @property
     def total(self) -> int:

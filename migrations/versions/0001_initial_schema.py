@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:27:41.146313
+Create Date: 2026-11-23 01:30:02.438295
 """
 from alembic import op
 import sqlalchemy as sa
@@ -94,6 +94,11 @@ def upgrade() -> None:
     sa.Column('shipping_method', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('tax_provider', sa.String(length=30), nullable=False),
     sa.Column('tax_document', sa.String(length=100), nullable=True),
+    sa.Column('payment_ref', sa.String(length=100), nullable=False),
+    sa.Column('payment_provider', sa.String(length=30), nullable=False),
+    sa.Column('authorization_id', sa.String(length=200), nullable=False),
+    sa.Column('authorized_amount', sa.BigInteger(), nullable=False),
+    sa.Column('payment_method', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint('total = subtotal - discount_total + tax_total + shipping_total', name=op.f('ck_orders_total_adds_up')),
@@ -182,13 +187,38 @@ def upgrade() -> None:
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status IN ('active','committed','released','expired')", name=op.f('ck_reservations_status')),
+    sa.CheckConstraint("status IN ('active','committed','allocated','consumed','released','expired')", name=op.f('ck_reservations_status')),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_reservations_quantity')),
     sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_reservations_location_id_locations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reservations')),
     sa.UniqueConstraint('reservation_key', 'sku', 'location_id', name='uq_reservations_key_sku_location')
     )
     op.create_index('ix_reservations_active_expiry', 'reservations', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'active'"))
+    op.create_table('shipments',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=30), server_default='pending_pack', nullable=False),
+    sa.Column('workflow_id', sa.String(length=200), nullable=False),
+    sa.Column('carrier', sa.String(length=50), nullable=True),
+    sa.Column('service', sa.String(length=50), nullable=True),
+    sa.Column('label_id', sa.String(length=200), nullable=True),
+    sa.Column('label_url', sa.Text(), nullable=True),
+    sa.Column('label_cost', sa.BigInteger(), nullable=True),
+    sa.Column('tracking_code', sa.String(length=100), nullable=True),
+    sa.Column('capture_amount', sa.BigInteger(), nullable=True),
+    sa.Column('alert', sa.String(length=60), nullable=True),
+    sa.Column('shipped_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('pending_pack','packed','label_purchased','shipped','in_transit','delivered','cancelled')", name=op.f('ck_shipments_status')),
+    sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_shipments_location_id_locations')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_shipments_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_shipments')),
+    sa.UniqueConstraint('tracking_code', name=op.f('uq_shipments_tracking_code'))
+    )
+    op.create_index(op.f('ix_shipments_order_id'), 'shipments', ['order_id'], unique=False)
     op.create_table('variants',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('product_id', sa.String(length=40), nullable=False),
@@ -233,6 +263,24 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['variant_id'], ['variants.id'], name=op.f('fk_prices_variant_id_variants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('variant_id', 'currency', name=op.f('pk_prices'))
     )
+    op.create_table('shipment_events',
+    sa.Column('shipment_id', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], name=op.f('fk_shipment_events_shipment_id_shipments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('shipment_id', 'event_id', name=op.f('pk_shipment_events'))
+    )
+    op.create_table('shipment_items',
+    sa.Column('shipment_id', sa.String(length=40), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity > 0', name=op.f('ck_shipment_items_quantity')),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], name=op.f('fk_shipment_items_shipment_id_shipments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('shipment_id', 'sku', name=op.f('pk_shipment_items'))
+    )
     op.create_table('stock',
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('location_id', sa.String(length=40), nullable=False),
@@ -254,10 +302,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('stock')
+    op.drop_table('shipment_items')
+    op.drop_table('shipment_events')
     op.drop_table('prices')
     op.drop_table('cart_lines')
     op.drop_index(op.f('ix_variants_product_id'), table_name='variants')
     op.drop_table('variants')
+    op.drop_index(op.f('ix_shipments_order_id'), table_name='shipments')
+    op.drop_table('shipments')
     op.drop_index('ix_reservations_active_expiry', table_name='reservations', postgresql_where=sa.text("status = 'active'"))
     op.drop_table('reservations')
     op.drop_index(op.f('ix_order_lines_order_id'), table_name='order_lines')

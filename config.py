@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -31,13 +31,74 @@ class Settings(BaseSettings):
     reservation_ttl_seconds: int = Field(900, gt=0, description="How long a checkout holds stock")
     reservation_sweep_seconds: float = Field(30.0, gt=0, description="How often workers release expired holds")
 
-    # Provider backends: "local" is the embedded, deterministic stand-in.
-    payment_backend: Literal["local", "stripe"] = "local"
-    tax_backend: Literal["local", "avalara"] = "local"
-    shipping_backend: Literal["local", "easypost"] = "local"
+    # Fulfillment timings (seconds) and routing
+    authorization_ttl_seconds: int = Field(7 * 24 * 3600, gt=0, description="Re-authorize or cancel after this")
+    on_authorization_expiry: Literal["reauthorize", "cancel"] = "reauthorize"
+    pack_alert_seconds: int = Field(2 * 24 * 3600, gt=0)
+    delivery_alert_seconds: int = Field(10 * 24 * 3600, gt=0)
+    delivery_give_up_seconds: int = Field(45 * 24 * 3600, gt=0)
+    carrier_retry_seconds: int = Field(15 * 60, gt=0)
+    # JSON: {"us-east": {"us-west": 4, ...}, ...}; unknown pairs count as far away.
+    routing_distances: dict[str, dict[str, int]] | None = None
+
+    # Provider backends: "local" is the embedded, deterministic stand-in; "auto" (resolved at
+    # load) picks the real provider when its credentials are set, else the stand-in.
+    payment_backend: Literal["auto", "local", "stripe"] = "auto"
+    tax_backend: Literal["auto", "local", "avalara"] = "auto"
+    shipping_backend: Literal["auto", "local", "easypost"] = "auto"
+
+    # Provider credentials. Unset or "" = not configured; set but malformed = refuse to start.
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None  # e.g. http://127.0.0.1:8420 for localstripe
+    stripe_webhook_secret: SecretStr | None = None
+    avalara_account_id: str | None = None
+    avalara_license_key: SecretStr | None = None
+    avalara_company_code: str = "DEFAULT"
+    avalara_environment: str = "sandbox"  # sandbox | production | a base URL
+    easypost_api_key: SecretStr | None = None
+    easypost_api_base: str | None = None  # e.g. http://127.0.0.1:9000/v2
+    # Where parcels ship from: required by EasyPost, used by Avalara when set.
+    ship_from_name: str | None = None
+    ship_from_line1: str | None = None
+    ship_from_line2: str | None = None
+    ship_from_city: str | None = None
+    ship_from_region: str | None = None
+    ship_from_postal_code: str | None = None
+    ship_from_country: str | None = None
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
+                     "avalara_license_key", "easypost_api_key", "easypost_api_base", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_provider_settings(self) -> "Settings":
+        problems = provider_setting_problems(self)
+        if problems:
+            raise ValueError("invalid provider settings: " + "; ".join(problems))
+        configured = {"stripe": self.stripe_api_key is not None, "avalara": self.avalara_account_id is not None,
+                      "easypost": self.easypost_api_key is not None}
+        needs = {"stripe": "STRIPE_API_KEY", "avalara": "AVALARA_ACCOUNT_ID and AVALARA_LICENSE_KEY",
+                 "easypost": "EASYPOST_API_KEY"}
+        for port, real in (("payment", "stripe"), ("tax", "avalara"), ("shipping", "easypost")):
+            backend = getattr(self, f"{port}_backend")
+            if backend == "auto":
+                setattr(self, f"{port}_backend", real if configured[real] else "local")
+            elif backend == real and not configured[real]:
+                raise ValueError(f"{port.upper()}_BACKEND={real} needs {needs[real]}")
+        if self.shipping_backend == "easypost" and not self.ship_from_complete:
+            raise ValueError("EasyPost needs the origin address: SHIP_FROM_NAME, SHIP_FROM_LINE1, SHIP_FROM_CITY, "
+                             "SHIP_FROM_POSTAL_CODE and SHIP_FROM_COUNTRY")
+        return self
+
+    @property
+    def ship_from_complete(self) -> bool:
+        return all((self.ship_from_name, self.ship_from_line1, self.ship_from_city, self.ship_from_postal_code,
+                    self.ship_from_country))
 
     @model_validator(mode="after")
     def _production_needs_real_providers(self) -> "Settings":
@@ -48,6 +109,46 @@ class Settings(BaseSettings):
             if not self.database_url or not self.temporal_address:
                 raise ValueError("production needs DATABASE_URL and TEMPORAL_ADDRESS")
         return self
+
+
+STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
+
+
+def provider_setting_problems(settings: Settings) -> list[str]:
+    """Everything wrong with the provider settings that are present (absent ones are fine)."""
+    problems = []
+    if settings.stripe_api_key is not None:
+        key = settings.stripe_api_key.get_secret_value()
+        if key.startswith("pk_"):
+            problems.append("STRIPE_API_KEY is a publishable key (pk_...); use the secret key (sk_...) or a "
+                            "restricted key (rk_...)")
+        elif not key.startswith(STRIPE_KEY_PREFIXES) or key != key.strip() or " " in key:
+            problems.append("STRIPE_API_KEY must start with sk_test_, sk_live_, rk_test_ or rk_live_")
+    webhook_secret = settings.stripe_webhook_secret
+    if webhook_secret is not None and not webhook_secret.get_secret_value().startswith("whsec_"):
+        problems.append("STRIPE_WEBHOOK_SECRET must start with whsec_")
+    for name in ("stripe_api_base", "easypost_api_base"):
+        value = getattr(settings, name)
+        if value is not None and not value.startswith(("http://", "https://")):
+            problems.append(f"{name.upper()} must be an http(s) URL, got {value!r}")
+    avalara = (settings.avalara_account_id, settings.avalara_license_key)
+    if any(v is not None for v in avalara):
+        if not all(v is not None for v in avalara):
+            problems.append("Avalara needs both AVALARA_ACCOUNT_ID and AVALARA_LICENSE_KEY")
+        if settings.avalara_account_id is not None and not settings.avalara_account_id.strip().isdigit():
+            problems.append("AVALARA_ACCOUNT_ID must be numeric")
+        if settings.avalara_license_key is not None and not settings.avalara_license_key.get_secret_value().strip():
+            problems.append("AVALARA_LICENSE_KEY is blank")
+        if not settings.avalara_company_code.strip():
+            problems.append("AVALARA_COMPANY_CODE is blank")
+        env = settings.avalara_environment
+        if env.lower() not in ("sandbox", "production") and not env.startswith(("http://", "https://")):
+            problems.append(f"AVALARA_ENVIRONMENT must be sandbox, production or an http(s) URL, got {env!r}")
+    if settings.easypost_api_key is not None:
+        key = settings.easypost_api_key.get_secret_value()
+        if not key.strip() or len(key.split()) != 1 or key != key.strip():
+            problems.append("EASYPOST_API_KEY is blank or contains whitespace")
+    return problems
 
 
 @lru_cache

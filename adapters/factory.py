@@ -9,6 +9,7 @@ from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
 from adapters.ports import PaymentGateway, ShippingCarrier, TaxCalculator
 from config import Settings
+from models.commerce import Address
 
 log = structlog.get_logger("orderflow.adapters")
 
@@ -21,17 +22,49 @@ class Adapters:
 
 
 def build_adapters(settings: Settings) -> Adapters:
+    """Real providers where Settings resolved them (credentials present), local stand-ins elsewhere."""
     if "local" in (settings.payment_backend, settings.tax_backend, settings.shipping_backend):
         log.warning(
             "using local provider stand-ins (development only)",
             payment=settings.payment_backend, tax=settings.tax_backend, shipping=settings.shipping_backend,
         )
-    unsupported = [
-        f"{port}={backend}"
-        for port, backend in (("payment", settings.payment_backend), ("tax", settings.tax_backend),
-                              ("shipping", settings.shipping_backend))
-        if backend != "local"
-    ]
-    if unsupported:
-        raise SystemExit(f"provider backends not available in this build: {', '.join(unsupported)}")
-    return Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier())
+    adapters = Adapters(payment=_payment(settings), tax=_tax(settings), shipping=_shipping(settings))
+    log.info("provider backends", payment=adapters.payment.name, tax=adapters.tax.name,
+             shipping=adapters.shipping.name)
+    return adapters
+
+
+def _payment(settings: Settings) -> PaymentGateway:
+    if settings.payment_backend != "stripe":
+        return LocalPaymentGateway()
+    from adapters.stripe_payment import StripePaymentGateway
+
+    return StripePaymentGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base)
+
+
+def _tax(settings: Settings) -> TaxCalculator:
+    if settings.tax_backend != "avalara":
+        return LocalTaxCalculator()
+    from adapters.avalara_tax import AvalaraTaxCalculator
+
+    return AvalaraTaxCalculator(settings.avalara_account_id.strip(),
+                                settings.avalara_license_key.get_secret_value().strip(),
+                                settings.avalara_company_code, settings.avalara_environment,
+                                ship_from=ship_from(settings))
+
+
+def _shipping(settings: Settings) -> ShippingCarrier:
+    if settings.shipping_backend != "easypost":
+        return LocalShippingCarrier()
+    from adapters.easypost_shipping import EasyPostShippingCarrier
+
+    return EasyPostShippingCarrier(settings.easypost_api_key.get_secret_value(), settings.easypost_api_base,
+                                   from_address=ship_from(settings))
+
+
+def ship_from(settings: Settings) -> Address | None:
+    if not settings.ship_from_complete:
+        return None
+    return Address(name=settings.ship_from_name, line1=settings.ship_from_line1, line2=settings.ship_from_line2,
+                   city=settings.ship_from_city, region=settings.ship_from_region,
+                   postal_code=settings.ship_from_postal_code, country=settings.ship_from_country)

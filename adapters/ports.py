@@ -2,23 +2,46 @@
 
 Adapters raise ``models.errors.DomainError`` subclasses for business outcomes
 (declined card, undeliverable address) and any other exception for transient
-trouble, which Temporal retries.
+trouble, which Temporal retries (real adapters raise ``ProviderUnavailable``).
 """
 
 from typing import Protocol
 
-from models.commerce import Address, PricedCart, ShippingRate, TaxQuote
+from models.commerce import Address, Label, PricedCart, ShipmentRequest, ShippingRate, TaxQuote, TaxRefund
+from models.notifications import EmailMessage
+
+
+class ProviderUnavailable(Exception):
+    """Transient provider trouble (5xx, timeout, connection, rate limit): retry later."""
 
 
 class PaymentResult:
-    """Provider answer to one payment operation."""
+    """Provider answer to one payment operation.
 
-    __slots__ = ("provider_ref", "status", "amount")
+    ``status``: authorized, requires_action, captured, pending, voided or refunded.
+    ``requires_action`` (3-D Secure) comes with the ``client_secret`` the storefront hands
+    to Stripe.js and, for redirect flows, a ``next_action_url``.
+    """
 
-    def __init__(self, provider_ref: str, status: str, amount: int):
+    __slots__ = ("provider_ref", "status", "amount", "client_secret", "next_action_url")
+
+    def __init__(self, provider_ref: str, status: str, amount: int, client_secret: str | None = None,
+                 next_action_url: str | None = None):
         self.provider_ref = provider_ref
         self.status = status
         self.amount = amount
+        self.client_secret = client_secret
+        self.next_action_url = next_action_url
+
+
+class PaymentCustomer:
+    """A provider-side customer with a saved payment method, for off-session charges."""
+
+    __slots__ = ("customer_ref", "payment_method")
+
+    def __init__(self, customer_ref: str, payment_method: str):
+        self.customer_ref = customer_ref
+        self.payment_method = payment_method
 
 
 class PaymentGateway(Protocol):
@@ -34,16 +57,55 @@ class PaymentGateway(Protocol):
 
     async def refund(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> PaymentResult: ...
 
+    async def create_customer(self, *, email: str, payment_method: str, idempotency_key: str) -> PaymentCustomer: ...
+
+    async def charge_off_session(
+        self, *, customer_ref: str, payment_method: str, amount: int, currency: str, idempotency_key: str,
+        reference: str,
+    ) -> PaymentResult: ...
+
 
 class TaxCalculator(Protocol):
     name: str
 
     async def quote(self, *, cart: PricedCart, address: Address, shipping_amount: int, document_code: str) -> TaxQuote: ...
 
+    async def commit(
+        self, *, cart: PricedCart, address: Address, shipping_amount: int, document_code: str,
+        customer_code: str | None = None,
+    ) -> TaxQuote:
+        """Record the sale as a committed invoice under ``document_code`` (safe to repeat)."""
+        ...
+
     async def void(self, *, document_code: str) -> None: ...
+
+    async def refund(
+        self, *, document_code: str, refund_code: str, lines: list[str] | None = None, percent_bp: int | None = None,
+    ) -> TaxRefund:
+        """Return document for a committed invoice: ``lines`` (skus, "shipping") or a percentage
+        in basis points; neither means a full refund."""
+        ...
 
 
 class ShippingCarrier(Protocol):
     name: str
 
     async def rates(self, *, cart: PricedCart, address: Address) -> list[ShippingRate]: ...
+
+    async def verify_address(self, *, address: Address) -> Address:
+        """The carrier's corrected form of a deliverable address; DomainError address_invalid otherwise."""
+        ...
+
+    async def buy_label(self, *, shipment: ShipmentRequest, rate_id: str, idempotency_key: str) -> Label: ...
+
+    async def refund_label(self, *, label_id: str) -> str:
+        """Ask for the postage back; returns the carrier's refund status (submitted, refunded...)."""
+        ...
+
+
+class EmailSender(Protocol):
+    name: str
+
+    async def send(self, message: EmailMessage) -> str:
+        """Deliver (or, locally, store) the message; returns its Message-ID, the same on a resend."""
+        ...

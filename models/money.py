@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Minor-unit exponent per supported currency (ISO 4217). Amounts are always stored
@@ -66,6 +68,17 @@ class Money(BaseModel):
         sign = "-" if self.amount < 0 else ""
         whole, frac = divmod(abs(self.amount), 10**exp) if exp else (abs(self.amount), 0)
         return f"{sign}{whole}.{frac:0{exp}d} {self.currency}" if exp else f"{sign}{whole} {self.currency}"
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Minor units to an exact decimal in major units (provider edge only)."""
+    return Decimal(amount).scaleb(-CURRENCY_EXPONENTS[normalize_currency(currency)])
+
+
+def from_major(value: str | int | Decimal, currency: str) -> int:
+    """A provider's decimal amount (string, never float) to integer minor units, half up."""
+    exponent = CURRENCY_EXPONENTS[normalize_currency(currency)]
+    return int(Decimal(str(value)).scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def percent_of(amount: int, basis_points: int) -> int:

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from adapters.ports import PaymentResult
+from adapters.ports import PaymentCustomer, PaymentResult
 from models.errors import DomainError, PaymentDeclined
 
 # Stripe test tokens that decline; anything else starting with pm_ is approved.
@@ -37,3 +37,18 @@ class LocalPaymentGateway:
 
     async def refund(self, *, provider_ref, amount, currency, idempotency_key):
         return PaymentResult(_ref("lre", idempotency_key), "refunded", amount)
+
+    async def create_customer(self, *, email, payment_method, idempotency_key):
+        _check_method(payment_method)
+        return PaymentCustomer(_ref("lcus", idempotency_key), payment_method)
+
+    async def charge_off_session(self, *, customer_ref, payment_method, amount, currency, idempotency_key, reference):
+        _check_method(payment_method)
+        if payment_method in DECLINING_METHODS:
+            raise PaymentDeclined("the card was declined", details={"decline_code": DECLINING_METHODS[payment_method]})
+        return PaymentResult(_ref("lpi", idempotency_key), "captured", amount)
+
+
+def _check_method(payment_method: str) -> None:
+    if not payment_method.startswith("pm_"):
+        raise DomainError(f"unknown payment method {payment_method!r}", code="invalid_payment_method")

@@ -1,6 +1,9 @@
 """Deterministic shipping rates by weight, speed and destination."""
 
-from models.commerce import Address, PricedCart, ShippingRate
+import hashlib
+
+from models.commerce import Address, Label, PricedCart, ShipmentRequest, ShippingRate
+from models.errors import DomainError
 
 DOMESTIC_COUNTRY = "US"
 # (base, per extra 500 g, days) in minor units of the cart currency
@@ -34,3 +37,20 @@ class LocalShippingCarrier:
                 )
             )
         return rates
+
+    async def verify_address(self, *, address: Address) -> Address:
+        return address
+
+    async def buy_label(self, *, shipment: ShipmentRequest, rate_id: str, idempotency_key: str) -> Label:
+        service = rate_id.removeprefix("local:")
+        rate = next((r for r in await self.rates(cart=shipment.cart, address=shipment.address)
+                     if r.service == service), None)
+        if rate is None:
+            raise DomainError(f"unknown rate {rate_id!r}", code="shipping_request_invalid")
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        return Label(provider=self.name, label_id=f"llbl_{digest[:24]}",
+                     tracking_code=f"LP{int(digest[:16], 16):020d}", carrier=rate.carrier, service=rate.service,
+                     amount=rate.amount, currency=rate.currency, label_url=f"https://labels.local/{digest[:24]}.pdf")
+
+    async def refund_label(self, *, label_id: str) -> str:
+        return "refunded"

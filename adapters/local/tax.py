@@ -1,6 +1,6 @@
 """Flat tax-rate table by country/region. A development stand-in, not tax advice."""
 
-from models.commerce import Address, PricedCart, TaxLine, TaxQuote
+from models.commerce import Address, PricedCart, TaxLine, TaxQuote, TaxRefund
 from models.money import allocate, percent_of
 
 # Basis points (1% = 100). Regions override their country.
@@ -34,5 +34,15 @@ class LocalTaxCalculator:
             total=sum(line_taxes) + shipping_tax, document_code=document_code,
         )
 
+    async def commit(self, *, cart: PricedCart, address: Address, shipping_amount: int, document_code: str,
+                     customer_code: str | None = None) -> TaxQuote:
+        return await self.quote(cart=cart, address=address, shipping_amount=shipping_amount,
+                                document_code=document_code)
+
     async def void(self, *, document_code: str) -> None:
         return None
+
+    async def refund(self, *, document_code: str, refund_code: str, lines: list[str] | None = None,
+                     percent_bp: int | None = None) -> TaxRefund:
+        # No documents are kept here, so there is no tax to report back.
+        return TaxRefund(provider=self.name, document_code=document_code, refund_code=refund_code)

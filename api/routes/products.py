@@ -1,5 +1,28 @@
 """Catalog reads for the storefront (admin writes live in admin_catalog)."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import ReadConn
+from api.schemas import ErrorResponse
+from db import catalog as store
+from models.catalog import ProductOut, ProductPage, Status
 
 router = APIRouter(prefix="/products", tags=["catalog"])
+
+
+@router.get("", response_model=ProductPage)
+async def list_products(
+    conn: ReadConn,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page")] = None,
+) -> ProductPage:
+    """Products with their variants and prices, ordered by id; omit `status` for every status."""
+    return await store.list_products(conn, status=status, limit=limit, cursor=cursor)
+
+
+@router.get("/{product_id}", response_model=ProductOut, responses={404: {"model": ErrorResponse}})
+async def get_product(product_id: str, conn: ReadConn) -> ProductOut:
+    return await store.get_product(conn, product_id)

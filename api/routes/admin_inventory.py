@@ -1,0 +1,122 @@
+"""Inventory administration for ops: locations, stock counts and the stock ledger.
+
+The queries are small enough to live here; stock changes go through ``db.inventory.set_stock``
+so every count is locked and recorded in the ledger like any other movement.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import Engine, ReadConn
+from api.schemas import ErrorResponse, Strict
+from db import inventory
+from db.catalog import variant_id_of
+from db.tables import inventory_ledger, locations
+from models.errors import Conflict
+from models.ids import public_id
+
+# Ops-only: authentication and roles arrive in a later issue.
+router = APIRouter(prefix="/admin/inventory", tags=["admin"])
+
+MAX_UNITS = 1_000_000_000  # inside the INTEGER columns
+_ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+
+
+class LocationIn(Strict):
+    code: str = Field(max_length=50, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", examples=["us-east"])
+    name: str = Field(min_length=1, max_length=200)
+    region: str = Field(min_length=1, max_length=50, examples=["us-east"])
+    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2", examples=["US"])
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class LocationOut(BaseModel):
+    id: str
+    code: str
+    name: str
+    region: str
+    country: str
+
+
+class StockSet(Strict):
+    on_hand: int = Field(ge=0, le=MAX_UNITS, description="Counted units now physically at the location")
+    safety_stock: int | None = Field(None, ge=0, le=MAX_UNITS, description="Omit to keep the current value")
+    # Reserve/release/expire are the system's own movements; people record only these.
+    reason: Literal["count", "receipt", "correction", "damage", "loss", "return"]
+    reference: str | None = Field(None, max_length=100, description="e.g. a purchase order or count sheet")
+
+
+class StockOut(BaseModel):
+    sku: str
+    location_code: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    atp: int
+
+
+class LedgerEntryOut(BaseModel):
+    location_code: str | None
+    delta_on_hand: int
+    delta_reserved: int
+    reason: str
+    reference: str | None
+    note: str | None
+    created_at: datetime
+
+
+@router.post("/locations", status_code=status.HTTP_201_CREATED, response_model=LocationOut, responses=_ERRORS)
+async def create_location(body: LocationIn, engine: Engine) -> LocationOut:
+    taken = Conflict(f"location code {body.code!r} is already in use", code="location_code_taken")
+    location = LocationOut(id=public_id("location"), **body.model_dump())
+    async with engine.begin() as conn:
+        if (await conn.execute(select(locations.c.id).where(locations.c.code == body.code))).first():
+            raise taken
+        try:
+            await conn.execute(locations.insert().values(**location.model_dump()))
+        except IntegrityError as exc:  # a concurrent request took the code after our check
+            raise taken from exc
+    return location
+
+
+@router.get("/locations", response_model=list[LocationOut])
+async def list_locations(conn: ReadConn) -> list[LocationOut]:
+    rows = await conn.execute(select(locations).order_by(locations.c.code))
+    return [LocationOut.model_validate(row._mapping) for row in rows]
+
+
+@router.put("/{sku}/locations/{location_code}", response_model=StockOut, responses=_ERRORS)
+async def set_stock(sku: str, location_code: str, body: StockSet, engine: Engine) -> StockOut:
+    """Record a stock count or receipt; the difference goes to the ledger."""
+    async with engine.begin() as conn:
+        await variant_id_of(conn, sku)
+        location_id = await inventory.location_id_by_code(conn, location_code)
+        level = await inventory.set_stock(conn, sku, location_id, on_hand=body.on_hand,
+                                          safety_stock=body.safety_stock, reason=body.reason,
+                                          reference=body.reference)
+    return StockOut(sku=sku, location_code=location_code, on_hand=level.on_hand, reserved=level.reserved,
+                    safety_stock=level.safety_stock, atp=level.atp)
+
+
+@router.get("/{sku}/ledger", response_model=list[LedgerEntryOut], responses={404: {"model": ErrorResponse}})
+async def ledger(sku: str, conn: ReadConn,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[LedgerEntryOut]:
+    """The SKU's stock movements, newest first."""
+    await variant_id_of(conn, sku)
+    rows = await conn.execute(
+        select(inventory_ledger, locations.c.code.label("location_code"))
+        .outerjoin(locations, locations.c.id == inventory_ledger.c.location_id)
+        .where(inventory_ledger.c.sku == sku)
+        .order_by(inventory_ledger.c.id.desc())  # internal id: insertion order, never exposed
+        .limit(limit)
+    )
+    return [LedgerEntryOut.model_validate(row._mapping) for row in rows]

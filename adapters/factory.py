@@ -4,10 +4,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from adapters.local.email import OutboxEmailSender
 from adapters.local.payment import LocalPaymentGateway
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
-from adapters.ports import PaymentGateway, ShippingCarrier, TaxCalculator
+from adapters.ports import EmailSender, PaymentGateway, ShippingCarrier, TaxCalculator
 from config import Settings
 from models.commerce import Address
 
@@ -19,6 +20,7 @@ class Adapters:
     payment: PaymentGateway
     tax: TaxCalculator
     shipping: ShippingCarrier
+    email: EmailSender
 
 
 def build_adapters(settings: Settings) -> Adapters:
@@ -28,9 +30,10 @@ def build_adapters(settings: Settings) -> Adapters:
             "using local provider stand-ins (development only)",
             payment=settings.payment_backend, tax=settings.tax_backend, shipping=settings.shipping_backend,
         )
-    adapters = Adapters(payment=_payment(settings), tax=_tax(settings), shipping=_shipping(settings))
+    adapters = Adapters(payment=_payment(settings), tax=_tax(settings), shipping=_shipping(settings),
+                        email=_email(settings))
     log.info("provider backends", payment=adapters.payment.name, tax=adapters.tax.name,
-             shipping=adapters.shipping.name)
+             shipping=adapters.shipping.name, email=adapters.email.name)
     return adapters
 
 
@@ -60,6 +63,17 @@ def _shipping(settings: Settings) -> ShippingCarrier:
 
     return EasyPostShippingCarrier(settings.easypost_api_key.get_secret_value(), settings.easypost_api_base,
                                    from_address=ship_from(settings))
+
+
+def _email(settings: Settings) -> EmailSender:
+    if not settings.smtp_host:
+        log.warning("customer email goes to the local outbox, not to customers", outbox=str(settings.email_outbox))
+        return OutboxEmailSender(settings.email_outbox, settings.email_sender)
+    from adapters.smtp_email import SmtpEmailSender
+
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpEmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_username, password,
+                           settings.smtp_use_tls, settings.email_sender)
 
 
 def ship_from(settings: Settings) -> Address | None:

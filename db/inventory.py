@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db import stock_alerts
 from db.tables import inventory_ledger, locations, reservations, stock
 from models.commerce import Reservation, ReservedItem
 from models.errors import Conflict, NotFound
@@ -26,7 +27,7 @@ def _level(row) -> StockLevel:
     )
 
 
-async def _lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> list[StockLevel]:
+async def lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> list[StockLevel]:
     rows = await conn.execute(
         select(stock).where(stock.c.sku.in_(sorted(set(skus))))
         .order_by(stock.c.sku, stock.c.location_id).with_for_update()
@@ -77,7 +78,7 @@ async def reserve(
         return _as_reservation(key, prior, prior[0].expires_at)
 
     await expire_due(conn, now=now, skus=wanted.keys())
-    levels = await _lock_levels(conn, wanted.keys())
+    levels = await lock_levels(conn, wanted.keys())
     picks = [p for sku in sorted(wanted) for p in plan_reservation(sku, wanted[sku], levels)]
     for pick in picks:
         await conn.execute(
@@ -87,6 +88,7 @@ async def reserve(
             )
         )
         await _change_reserved(conn, pick.sku, pick.location_id, pick.quantity, reason="reserve", reference=key)
+    await stock_alerts.check_reorder_points(conn, wanted)
     return Reservation(
         reservation_key=key,
         items=[ReservedItem(sku=p.sku, location_id=p.location_id, quantity=p.quantity) for p in picks],
@@ -94,7 +96,7 @@ async def reserve(
     )
 
 
-async def _release_rows(conn: AsyncConnection, rows, *, status: str, reason: str) -> int:
+async def release_rows(conn: AsyncConnection, rows, *, status: str, reason: str) -> int:
     released = 0
     for row in rows:
         await conn.execute(
@@ -113,8 +115,22 @@ async def release(conn: AsyncConnection, key: str) -> int:
     )
     rows = list(rows)
     if rows:
-        await _lock_levels(conn, [r.sku for r in rows])
-    return await _release_rows(conn, rows, status="released", reason="release")
+        await lock_levels(conn, [r.sku for r in rows])
+    released = await release_rows(conn, rows, status="released", reason="release")
+    await stock_alerts.check_reorder_points(conn, [r.sku for r in rows])
+    return released
+
+
+async def release_order(conn: AsyncConnection, order_id: str) -> int:
+    """Compensation for a cancelled order: give back every unit it still holds or has allocated."""
+    rows = list(await conn.execute(
+        select(reservations).where(and_(reservations.c.order_id == order_id,
+                                        reservations.c.status.in_(("committed", "allocated"))))
+        .order_by(reservations.c.sku, reservations.c.location_id).with_for_update()
+    ))
+    if rows:
+        await lock_levels(conn, [r.sku for r in rows])
+    return await release_rows(conn, rows, status="released", reason="cancel")
 
 
 async def commit_to_order(conn: AsyncConnection, key: str, order_id: str) -> None:
@@ -136,6 +152,39 @@ async def commit_to_order(conn: AsyncConnection, key: str, order_id: str) -> Non
     )
 
 
+async def hold(conn: AsyncConnection, key: str, items: list[tuple[str, str, int]], *, status: str,
+               order_id: str | None, reason: str) -> None:
+    """Hold (sku, location, quantity) items under ``key`` at known locations (rows already locked)."""
+    for sku, location_id, quantity in items:
+        await conn.execute(
+            reservations.insert().values(
+                id=public_id("reservation"), reservation_key=key, sku=sku, location_id=location_id,
+                quantity=quantity, status=status, order_id=order_id, expires_at=None,
+            )
+        )
+        await _change_reserved(conn, sku, location_id, quantity, reason=reason, reference=key)
+
+
+async def consume(conn: AsyncConnection, key: str) -> None:
+    """Goods shipped: the held units leave on_hand and the hold ends. Safe to repeat."""
+    rows = list(await conn.execute(
+        select(reservations).where(and_(reservations.c.reservation_key == key, reservations.c.status == "allocated"))
+        .order_by(reservations.c.sku, reservations.c.location_id).with_for_update()
+    ))
+    if rows:
+        await lock_levels(conn, [r.sku for r in rows])
+    for row in rows:
+        await conn.execute(
+            update(stock).where(and_(stock.c.sku == row.sku, stock.c.location_id == row.location_id))
+            .values(on_hand=stock.c.on_hand - row.quantity, reserved=stock.c.reserved - row.quantity,
+                    updated_at=func.now())
+        )
+        await _ledger(conn, row.sku, row.location_id, on_hand=-row.quantity, reserved=-row.quantity,
+                      reason="ship", reference=key)
+        await conn.execute(update(reservations).where(reservations.c.id == row.id)
+                           .values(status="consumed", updated_at=func.now()))
+
+
 async def expire_due(conn: AsyncConnection, *, now: datetime, skus: Iterable[str] | None = None) -> int:
     """Release active holds whose expiry has passed (optionally only for some SKUs)."""
     query = select(reservations).where(and_(reservations.c.status == "active", reservations.c.expires_at <= now))
@@ -143,8 +192,10 @@ async def expire_due(conn: AsyncConnection, *, now: datetime, skus: Iterable[str
         query = query.where(reservations.c.sku.in_(list(skus)))
     rows = list(await conn.execute(query.order_by(reservations.c.sku, reservations.c.location_id).with_for_update(skip_locked=True)))
     if rows:
-        await _lock_levels(conn, [r.sku for r in rows])
-    return await _release_rows(conn, rows, status="expired", reason="expire")
+        await lock_levels(conn, [r.sku for r in rows])
+    released = await release_rows(conn, rows, status="expired", reason="expire")
+    await stock_alerts.check_reorder_points(conn, [r.sku for r in rows])
+    return released
 
 
 async def set_stock(
@@ -171,6 +222,7 @@ async def set_stock(
     )
     if delta:
         await _ledger(conn, sku, location_id, on_hand=delta, reason=reason, reference=reference)
+    await stock_alerts.check_reorder_point(conn, sku)
     return StockLevel(sku, location_id, on_hand, current.reserved, values.get("safety_stock", current.safety_stock))
 
 

@@ -13,6 +13,9 @@ LOCATIONS = [
     {"code": "us-west", "name": "Reno DC", "region": "us-west", "country": "US"},
 ]
 
+# Total ATP at which a low-stock alert opens; below the first location's stock so seeding raises none.
+REORDER_POINTS = {"TEE-BLK-M": 10, "TEE-BLK-L": 8, "MUG-ENAMEL": 5, "BOOK-FIELD": 3}
+
 # handle, title, category, [(sku, variant title, options, gtin, grams, usd, eur, {location: on_hand})]
 PRODUCTS = [
     ("classic-tee", "Classic Tee", "apparel", [
@@ -47,7 +50,8 @@ async def seed_demo_catalog(conn: AsyncConnection) -> bool:
             variant_id = public_id("variant")
             await conn.execute(variants.insert().values(
                 id=variant_id, product_id=product_id, sku=sku, title=vtitle, options=options,
-                gtin=gtin, isbn=gtin if category == "books" else None, weight_grams=grams, status="active"))
+                gtin=gtin, isbn=gtin if category == "books" else None, weight_grams=grams, status="active",
+                reorder_point=REORDER_POINTS.get(sku, 0)))
             await conn.execute(prices.insert().values(variant_id=variant_id, currency="USD", amount=usd))
             await conn.execute(prices.insert().values(variant_id=variant_id, currency="EUR", amount=eur))
             for code, on_hand in stock_by_location.items():

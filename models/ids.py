@@ -11,7 +11,7 @@ import uuid
 PREFIXES = {
     "product": "prod", "variant": "var", "location": "loc", "cart": "cart", "cart_line": "cl",
     "checkout": "chk", "order": "ord", "order_line": "ol", "reservation": "res",
-    "payment": "pay", "import": "imp", "event": "evt",
+    "payment": "pay", "shipment": "shp", "import": "imp", "event": "evt", "low_stock_alert": "lsa",
 }
 
 _ID_RE = re.compile(r"^([a-z]+)_([a-z2-7]{26})$")

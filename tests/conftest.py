@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.factory import Adapters
+from adapters.local.email import OutboxEmailSender
 from adapters.local.payment import LocalPaymentGateway
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
@@ -91,8 +92,9 @@ async def temporal_env():
 
 
 @pytest.fixture
-def local_adapters() -> Adapters:
-    return Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier())
+def local_adapters(tmp_path) -> Adapters:
+    return Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier(),
+                    email=OutboxEmailSender(tmp_path / "outbox"))
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +108,12 @@ def settings(database_url, task_queue) -> Settings:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def worker(temporal_env, engine, task_queue):
+async def worker(temporal_env, engine, task_queue, tmp_path_factory):
     """A worker on this module's task queue with the local provider adapters."""
     from worker import build_worker
 
-    adapters = Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier())
+    adapters = Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier(),
+                        email=OutboxEmailSender(tmp_path_factory.mktemp("outbox")))
     async with build_worker(temporal_env.client, task_queue, engine, adapters) as running:
         yield running
 

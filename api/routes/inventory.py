@@ -1,15 +1,41 @@
-"""Inventory reads: available-to-promise per SKU and location."""
+"""Inventory reads: available-to-promise per SKU and location, and low-stock alerts."""
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import ReadConn
 from api.schemas import ErrorResponse, InventoryOut, LocationStock
-from db import inventory
+from db import inventory, stock_alerts
 from db.tables import variants
 from models.errors import NotFound
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
+
+
+class LowStockAlertOut(BaseModel):
+    id: str
+    sku: str
+    atp_at_alert: int
+    reorder_point: int
+    open: bool
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+# Declared before /{sku} so "alerts" is never taken for a SKU.
+@router.get("/alerts", response_model=list[LowStockAlertOut])
+async def list_low_stock_alerts(
+    conn: ReadConn,
+    open_only: Annotated[bool | None, Query(alias="open", description="true: open only, false: resolved only")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[LowStockAlertOut]:
+    """Low-stock alerts, newest first: one per time a SKU's ATP fell to its reorder point."""
+    rows = await stock_alerts.list_alerts(conn, open_only=open_only, limit=limit)
+    return [LowStockAlertOut(**row._asdict(), open=row.resolved_at is None) for row in rows]
 
 
 @router.get("/{sku}", response_model=InventoryOut, responses={404: {"model": ErrorResponse}})

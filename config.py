@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     ship_from_postal_code: str | None = None
     ship_from_country: str | None = None
 
+    # Customer email. Empty SMTP_HOST writes .eml files into OUTBOX_DIR instead (development only).
+    smtp_host: str = ""
+    smtp_port: int = Field(587, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_use_tls: bool = True  # STARTTLS; on port 465, TLS from the first byte
+    email_sender: str = Field("orders@orderflow.local", pattern=r"^[^@\s]+@[^@\s]+$")
+    outbox_dir: Path | None = None  # default: STATE_DIR/outbox
+    # Printed as the seller on invoices.
+    seller_name: str = "orderflow demo store"
+    seller_address: str = ""  # one line, e.g. "1 Market St, San Francisco, CA 94105, US"
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -74,6 +86,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value):
         return None if value == "" else value
+
+    @field_validator("outbox_dir", "smtp_username", "smtp_password", mode="before")
+    @classmethod
+    def _blank_email_setting_is_unset(cls, value):
+        return None if value == "" else value  # OUTBOX_DIR="" must not mean the current directory
 
     @model_validator(mode="after")
     def _check_provider_settings(self) -> "Settings":
@@ -108,7 +125,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"production refuses local stand-in backends for: {', '.join(local)}")
             if not self.database_url or not self.temporal_address:
                 raise ValueError("production needs DATABASE_URL and TEMPORAL_ADDRESS")
+            if not self.smtp_host:
+                raise ValueError("production needs SMTP_HOST: the local outbox sends no customer email")
         return self
+
+    @property
+    def email_outbox(self) -> Path:
+        return self.outbox_dir or self.state_dir / "outbox"
 
 
 STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")

@@ -50,9 +50,12 @@ variants = Table(
     Column("isbn", String(13), nullable=True),
     Column("weight_grams", Integer, nullable=False, server_default="0"),
     Column("status", String(20), nullable=False, server_default="draft"),
+    # Total ATP at or below which a low-stock alert opens; 0 disables alerts.
+    Column("reorder_point", Integer, nullable=False, server_default="0"),
     _created(), _updated(),
     CheckConstraint("status IN ('draft','active','archived')", name="status"),
     CheckConstraint("weight_grams >= 0", name="weight"),
+    CheckConstraint("reorder_point >= 0", name="reorder_point"),
 )
 
 prices = Table(
@@ -122,6 +125,20 @@ inventory_ledger = Table(
     Column("note", Text, nullable=True),
     _created(),
 )
+
+# One row per downward crossing of a SKU's reorder point; resolved when ATP climbs back above it.
+low_stock_alerts = Table(
+    "low_stock_alerts", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sku", String(64), ForeignKey("variants.sku", ondelete="CASCADE"), nullable=False, index=True),
+    Column("atp_at_alert", Integer, nullable=False),
+    Column("reorder_point", Integer, nullable=False),
+    _created(),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+)
+# Backstop for the variant-row lock in db.stock_alerts: at most one open alert per SKU.
+Index("uq_low_stock_alerts_open_sku", low_stock_alerts.c.sku, unique=True,
+      postgresql_where=text("resolved_at IS NULL"))
 
 # ---------------------------------------------------------------- carts
 carts = Table(
@@ -258,6 +275,18 @@ shipment_events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("detail", Text, nullable=True),
     _created(),
+)
+
+# Customer emails sent per order, so a retried activity or replayed workflow never mails twice.
+# kind: order_confirmation, shipped:<shipment_id>, delivered:<shipment_id>.
+notifications = Table(
+    "notifications", metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(100), primary_key=True),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("message_id", String(300), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Our own record of every payment operation, keyed by business idempotency key.

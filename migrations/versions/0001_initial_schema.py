@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:30:02.438295
+Create Date: 2026-11-23 01:32:08.567229
 """
 from alembic import op
 import sqlalchemy as sa
@@ -149,6 +149,16 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('provider', 'event_id', name=op.f('pk_webhook_inbox'))
     )
+    op.create_table('notifications',
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=100), nullable=False),
+    sa.Column('recipient', sa.String(length=320), nullable=False),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('message_id', sa.String(length=300), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_notifications_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('order_id', 'kind', name=op.f('pk_notifications'))
+    )
     op.create_table('order_events',
     sa.Column('order_id', sa.String(length=40), nullable=False),
     sa.Column('event_id', sa.String(length=100), nullable=False),
@@ -230,9 +240,11 @@ def upgrade() -> None:
     sa.Column('isbn', sa.String(length=13), nullable=True),
     sa.Column('weight_grams', sa.Integer(), server_default='0', nullable=False),
     sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
+    sa.Column('reorder_point', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_variants_status')),
+    sa.CheckConstraint('reorder_point >= 0', name=op.f('ck_variants_reorder_point')),
     sa.CheckConstraint('weight_grams >= 0', name=op.f('ck_variants_weight')),
     sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_variants_product_id_products'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_variants')),
@@ -254,6 +266,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cart_lines')),
     sa.UniqueConstraint('cart_id', 'sku', name='uq_cart_lines_cart_sku')
     )
+    op.create_table('low_stock_alerts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('atp_at_alert', sa.Integer(), nullable=False),
+    sa.Column('reorder_point', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['sku'], ['variants.sku'], name=op.f('fk_low_stock_alerts_sku_variants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_low_stock_alerts'))
+    )
+    op.create_index(op.f('ix_low_stock_alerts_sku'), 'low_stock_alerts', ['sku'], unique=False)
+    op.create_index('uq_low_stock_alerts_open_sku', 'low_stock_alerts', ['sku'], unique=True, postgresql_where=sa.text('resolved_at IS NULL'))
     op.create_table('prices',
     sa.Column('variant_id', sa.String(length=40), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
@@ -305,6 +329,9 @@ def downgrade() -> None:
     op.drop_table('shipment_items')
     op.drop_table('shipment_events')
     op.drop_table('prices')
+    op.drop_index('uq_low_stock_alerts_open_sku', table_name='low_stock_alerts', postgresql_where=sa.text('resolved_at IS NULL'))
+    op.drop_index(op.f('ix_low_stock_alerts_sku'), table_name='low_stock_alerts')
+    op.drop_table('low_stock_alerts')
     op.drop_table('cart_lines')
     op.drop_index(op.f('ix_variants_product_id'), table_name='variants')
     op.drop_table('variants')
@@ -315,6 +342,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_order_lines_order_id'), table_name='order_lines')
     op.drop_table('order_lines')
     op.drop_table('order_events')
+    op.drop_table('notifications')
     op.drop_table('webhook_inbox')
     op.drop_table('products')
     op.drop_index(op.f('ix_payment_operations_payment_ref'), table_name='payment_operations')

@@ -130,7 +130,9 @@ async def release_order(conn: AsyncConnection, order_id: str) -> int:
     ))
     if rows:
         await lock_levels(conn, [r.sku for r in rows])
-    return await release_rows(conn, rows, status="released", reason="cancel")
+    units = await release_rows(conn, rows, status="released", reason="cancel")
+    await stock_alerts.check_reorder_points(conn, [r.sku for r in rows])
+    return units
 
 
 async def commit_to_order(conn: AsyncConnection, key: str, order_id: str) -> None:
@@ -163,6 +165,7 @@ async def hold(conn: AsyncConnection, key: str, items: list[tuple[str, str, int]
             )
         )
         await _change_reserved(conn, sku, location_id, quantity, reason=reason, reference=key)
+    await stock_alerts.check_reorder_points(conn, [sku for sku, _, _ in items])
 
 
 async def consume(conn: AsyncConnection, key: str) -> None:

@@ -8,4 +8,9 @@ CHECKOUT_STATUS = SearchAttributeKey.for_keyword("CheckoutStatus")
 CART_ID = SearchAttributeKey.for_keyword("CartId")
 ORDER_TOTAL = SearchAttributeKey.for_int("OrderTotal")
 
-ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL]
+FULFILLMENT_STATUS = SearchAttributeKey.for_keyword("FulfillmentStatus")
+SHIPMENT_COUNT = SearchAttributeKey.for_int("ShipmentCount")
+FULFILLMENT_ALERT = SearchAttributeKey.for_keyword("FulfillmentAlert")
+
+ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
+       FULFILLMENT_ALERT]

@@ -3,7 +3,8 @@
 from fastapi import APIRouter
 
 from api.deps import ReadConn
-from api.schemas import ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, Totals
+from api.schemas import ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, ShipmentOut, Totals
+from db import fulfillment
 from db import orders as store
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -24,5 +25,16 @@ async def get_order(order_id: str, conn: ReadConn) -> OrderOut:
                           to_status=e["to_status"], data=e["data"], created_at=e["created_at"].isoformat())
             for e in found["events"]
         ],
+        shipments=[_shipment_out(s) for s in await fulfillment.shipments_view(conn, order_id)],
         created_at=order["created_at"].isoformat(),
+    )
+
+
+def _shipment_out(row: dict) -> ShipmentOut:
+    return ShipmentOut(
+        id=row["id"], status=row["status"], location_id=row["location_id"], carrier=row["carrier"],
+        service=row["service"], tracking_code=row["tracking_code"], captured=row["capture_amount"],
+        alert=row["alert"], items=row["items"],
+        shipped_at=row["shipped_at"].isoformat() if row["shipped_at"] else None,
+        delivered_at=row["delivered_at"].isoformat() if row["delivered_at"] else None,
     )

@@ -1,0 +1,221 @@
+"""Activities of the fulfillment and shipment workflows, grouped by what they call."""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from activities.checkout import PaymentActivities
+from activities.errors import raises_business_errors
+from adapters.ports import ShippingCarrier, TaxCalculator
+from db import fulfillment as store
+from db import inventory
+from db import orders as order_store
+from db.tables import orders
+from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
+from models.errors import DomainError
+from models.fulfillment import (
+    FulfillmentPolicy, OrderSnapshot, PlannedShipment, TrackingEvent, shipment_capture_amount,
+)
+from models.order_state import OrderStatus
+from pydantic import BaseModel
+from sqlalchemy import update
+
+log = structlog.get_logger("orderflow.fulfillment")
+
+
+class CaptureInstruction(BaseModel):
+    payment_ref: str
+    authorization: PaymentAuthorization
+    amount: int
+    idempotency_key: str
+
+
+class FulfillmentActivities:
+    """Order-level steps: load, route and allocate, re-authorize, cancel."""
+
+    def __init__(self, engine: AsyncEngine, payments: PaymentActivities, policy: FulfillmentPolicy,
+                 distances: Mapping[str, Mapping[str, int]]):
+        self.engine = engine
+        self.payments = payments
+        self.policy = policy
+        self.distances = distances
+
+    @activity.defn
+    @raises_business_errors
+    async def load_order(self, order_id: str) -> OrderSnapshot:
+        async with self.engine.connect() as conn:
+            return await store.snapshot(conn, order_id, self.policy)
+
+    @activity.defn
+    @raises_business_errors
+    async def allocate_order(self, order_id: str) -> list[PlannedShipment]:
+        async with self.engine.begin() as conn:
+            plan = await store.allocate(conn, order_id, self.distances)
+        log.info("order allocated", order_id=order_id, shipments=len(plan))
+        return plan
+
+    @activity.defn
+    @raises_business_errors
+    async def renew_authorization(self, order_id: str, attempt: int) -> str:
+        """Replace an authorization about to expire; 'not_needed' once any capture has begun."""
+        async with self.engine.begin() as conn:
+            order = await store.order_row(conn, order_id, lock=True)
+            if await store.any_capture_started(conn, order_id):
+                return "not_needed"
+            payment_ref = f"{order_id}:reauth-{attempt}"
+            try:
+                fresh = await self.payments.authorize_payment.__wrapped__(
+                    self.payments, payment_ref, order.authorized_amount, order.currency, order.payment_method or "",
+                    f"{payment_ref}:authorize")
+            except DomainError as refused:
+                log.warning("re-authorization refused", order_id=order_id, code=refused.code)
+                return "declined"
+            await conn.execute(update(orders).where(orders.c.id == order_id).values(
+                payment_ref=payment_ref, authorization_id=fresh.authorization_id))
+            await order_store.append_event(conn, order_id, f"{payment_ref}:authorized", "payment.reauthorized",
+                                           data={"authorization_id": fresh.authorization_id})
+        old = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
+                                   amount=order.authorized_amount, currency=order.currency)
+        await self.payments.void_authorization.__wrapped__(self.payments, order.payment_ref, old,
+                                                           f"{order.payment_ref}:void-expired")
+        return "renewed"
+
+    @activity.defn
+    @raises_business_errors
+    async def cancel_order(self, order_id: str, reason: str, event_id: str) -> str:
+        """Release held stock and mark the order cancelled; payment is voided by its own activity."""
+        async with self.engine.begin() as conn:
+            units = await inventory.release_order(conn, order_id)
+            await store.cancel_unshipped(conn, order_id)
+            await order_store.append_event(conn, order_id, event_id, "order.cancelled",
+                                           to_status=OrderStatus.CANCELLED,
+                                           data={"reason": reason, "units_released": units})
+            order = await store.order_row(conn, order_id)
+        return order.payment_ref
+
+    @activity.defn
+    async def current_authorization(self, order_id: str) -> CaptureInstruction:
+        async with self.engine.connect() as conn:
+            order = await store.order_row(conn, order_id)
+        return CaptureInstruction(
+            payment_ref=order.payment_ref, amount=order.authorized_amount,
+            idempotency_key=f"{order.payment_ref}:void",
+            authorization=PaymentAuthorization(provider=order.payment_provider,
+                                               authorization_id=order.authorization_id,
+                                               amount=order.authorized_amount, currency=order.currency),
+        )
+
+
+class ShipmentActivities:
+    """Shipment-level steps: label, capture amount, tax commit, ship, tracking."""
+
+    def __init__(self, engine: AsyncEngine, carrier: ShippingCarrier, tax: TaxCalculator):
+        self.engine = engine
+        self.carrier = carrier
+        self.tax = tax
+
+    async def _request(self, shipment_id: str) -> tuple:
+        async with self.engine.connect() as conn:
+            shipment = await store.shipment_row(conn, shipment_id)
+            order = await store.snapshot(conn, shipment.order_id, FulfillmentPolicy())
+            items = {i.sku: i.quantity for plan in await store.planned_shipments(conn, order.order_id)
+                     if plan.shipment_id == shipment_id for i in plan.items}
+        return shipment, order, _shipment_cart(order, items)
+
+    @activity.defn
+    @raises_business_errors
+    async def buy_label(self, shipment_id: str) -> Label:
+        shipment, order, cart = await self._request(shipment_id)
+        if shipment.label_id:
+            return Label(provider=self.carrier.name, label_id=shipment.label_id, tracking_code=shipment.tracking_code,
+                         carrier=shipment.carrier, service=shipment.service, amount=shipment.label_cost or 0,
+                         currency=order.currency, label_url=shipment.label_url)
+        label = await self.carrier.buy_label(
+            shipment=ShipmentRequest(cart=cart, address=order.shipping_address),
+            rate_id=order.shipping_rate_id or order.shipping_service, idempotency_key=f"{shipment_id}:label",
+        )
+        async with self.engine.begin() as conn:
+            await store.set_status(conn, shipment_id, "label_purchased", label_id=label.label_id,
+                                   tracking_code=label.tracking_code, carrier=label.carrier, service=label.service,
+                                   label_url=label.label_url, label_cost=label.amount)
+        return label
+
+    @activity.defn
+    async def refund_label(self, shipment_id: str) -> None:
+        async with self.engine.connect() as conn:
+            shipment = await store.shipment_row(conn, shipment_id)
+        if shipment.label_id and shipment.shipped_at is None:
+            await self.carrier.refund_label(label_id=shipment.label_id)
+            async with self.engine.begin() as conn:
+                await store.set_status(conn, shipment_id, "packed", label_id=None, tracking_code=None)
+
+    @activity.defn
+    @raises_business_errors
+    async def prepare_capture(self, shipment_id: str) -> CaptureInstruction:
+        shipment, order, _ = await self._request(shipment_id)
+        async with self.engine.connect() as conn:
+            items = next(p.items for p in await store.planned_shipments(conn, order.order_id)
+                         if p.shipment_id == shipment_id)
+        async with self.engine.begin() as conn:
+            amount, authorization, payment_ref = await store.reserve_capture(
+                conn, shipment_id,
+                lambda captured, is_last: shipment_capture_amount(order.lines, items, order_total=order.total,
+                                                                  captured_so_far=captured, is_last=is_last))
+        return CaptureInstruction(payment_ref=payment_ref, authorization=authorization, amount=amount,
+                                  idempotency_key=f"{shipment_id}:capture")
+
+    @activity.defn
+    @raises_business_errors
+    async def commit_tax(self, shipment_id: str) -> int:
+        shipment, order, cart = await self._request(shipment_id)
+        async with self.engine.connect() as conn:
+            first = (await store.planned_shipments(conn, order.order_id))[0].shipment_id == shipment_id
+        committed = await self.tax.commit(cart=cart, address=order.shipping_address,
+                                          shipping_amount=order.shipping_total if first else 0,
+                                          document_code=f"{order.order_id}:{shipment_id}")
+        return committed.total
+
+    @activity.defn
+    @raises_business_errors
+    async def mark_packed(self, shipment_id: str) -> None:
+        async with self.engine.begin() as conn:
+            shipment = await store.shipment_row(conn, shipment_id, lock=True)
+            if shipment.status == "pending_pack":
+                await store.set_status(conn, shipment_id, "packed")
+
+    @activity.defn
+    @raises_business_errors
+    async def ship(self, shipment_id: str, shipped_at: datetime) -> str:
+        async with self.engine.begin() as conn:
+            status = await store.ship(conn, shipment_id, shipped_at)
+        log.info("shipment shipped", shipment_id=shipment_id, order_status=status)
+        return status
+
+    @activity.defn
+    async def record_tracking(self, shipment_id: str, event: TrackingEvent) -> bool:
+        async with self.engine.begin() as conn:
+            return await store.record_tracking(conn, shipment_id, event)
+
+    @activity.defn
+    async def set_alert(self, shipment_id: str, alert: str | None) -> None:
+        async with self.engine.begin() as conn:
+            shipment = await store.shipment_row(conn, shipment_id, lock=True)
+            await store.set_status(conn, shipment_id, shipment.status, alert=alert)
+        if alert:
+            log.warning("shipment needs attention", shipment_id=shipment_id, alert=alert)
+
+
+def _shipment_cart(order: OrderSnapshot, items: dict[str, int]) -> PricedCart:
+    """The part of the order in one parcel, priced pro rata from the order lines."""
+    lines = []
+    for line in order.lines:
+        quantity = items.get(line.sku, 0)
+        if quantity:
+            subtotal = line.line_total * quantity // line.quantity
+            lines.append(PricedLine(sku=line.sku, title=line.title, quantity=quantity, unit_price=line.unit_price,
+                                    line_subtotal=subtotal, weight_grams=line.weight_grams))
+    return PricedCart(cart_id=order.order_id, currency=order.currency, lines=lines,
+                      subtotal=sum(line.line_subtotal for line in lines))

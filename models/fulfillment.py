@@ -1,0 +1,106 @@
+"""Fulfillment value objects and the pure rules for capture amounts and order status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from models.commerce import Address, Frozen, PaymentAuthorization
+from models.order_state import OrderStatus
+
+TrackingStatus = Literal["pre_transit", "in_transit", "out_for_delivery", "delivered", "failure", "returned"]
+
+
+class FulfillmentPolicy(Frozen):
+    """Timings ops configure; loaded by an activity so workflows stay deterministic."""
+
+    authorization_ttl_seconds: int = 7 * 24 * 3600
+    on_authorization_expiry: Literal["reauthorize", "cancel"] = "reauthorize"
+    pack_alert_seconds: int = 2 * 24 * 3600
+    delivery_alert_seconds: int = 10 * 24 * 3600
+    delivery_give_up_seconds: int = 45 * 24 * 3600
+    carrier_retry_seconds: int = 15 * 60
+
+
+class OrderLineSnapshot(Frozen):
+    sku: str
+    title: str
+    quantity: int
+    unit_price: int
+    line_total: int
+    tax: int
+    weight_grams: int = 0
+
+
+class OrderSnapshot(Frozen):
+    order_id: str
+    status: str
+    email: str
+    currency: str
+    total: int
+    shipping_total: int
+    shipping_address: Address
+    shipping_service: str
+    shipping_rate_id: str | None
+    lines: list[OrderLineSnapshot]
+    authorization: PaymentAuthorization
+    payment_ref: str
+    created_at: datetime
+    policy: FulfillmentPolicy = Field(default_factory=FulfillmentPolicy)
+
+
+class ShipmentItem(Frozen):
+    sku: str
+    quantity: int
+
+
+class PlannedShipment(Frozen):
+    shipment_id: str
+    location_id: str
+    items: list[ShipmentItem]
+
+
+class FulfillmentInput(Frozen):
+    order_id: str
+
+
+class ShipmentInput(Frozen):
+    order_id: str
+    shipment_id: str
+    policy: FulfillmentPolicy
+
+
+class TrackingEvent(Frozen):
+    event_id: str
+    status: TrackingStatus
+    occurred_at: datetime
+    detail: str | None = None
+
+
+class ShipmentProgress(Frozen):
+    shipment_id: str
+    status: str  # captured | shipped | delivered | failed | cancelled
+
+
+def shipment_capture_amount(lines: list[OrderLineSnapshot], items: list[ShipmentItem], *, order_total: int,
+                            captured_so_far: int, is_last: bool) -> int:
+    """What to capture when one shipment leaves.
+
+    Each shipment pays for its items and their tax, pro rata (rounded down); the last one
+    captures whatever remains, shipping and rounding included, so the captures sum to the
+    order total exactly.
+    """
+    if is_last:
+        return order_total - captured_so_far
+    by_sku = {line.sku: line for line in lines}
+    amount = 0
+    for item in items:
+        line = by_sku[item.sku]
+        amount += (line.line_total + line.tax) * item.quantity // line.quantity
+    return amount
+
+
+def status_after_shipment(shipped: int, total_shipments: int) -> OrderStatus:
+    return OrderStatus.FULFILLED if shipped >= total_shipments else OrderStatus.PARTIALLY_FULFILLED

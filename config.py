@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     # Checkout behaviour
     reservation_ttl_seconds: int = Field(900, gt=0, description="How long a checkout holds stock")
+    authentication_timeout_seconds: int = Field(600, gt=0, description="How long 3-D Secure may take; keep "
+                                                "it below RESERVATION_TTL_SECONDS")
     reservation_sweep_seconds: float = Field(30.0, gt=0, description="How often workers release expired holds")
 
     # Fulfillment timings (seconds) and routing
@@ -57,6 +59,7 @@ class Settings(BaseSettings):
     avalara_environment: str = "sandbox"  # sandbox | production | a base URL
     easypost_api_key: SecretStr | None = None
     easypost_api_base: str | None = None  # e.g. http://127.0.0.1:9000/v2
+    easypost_webhook_secret: SecretStr | None = None
     # Where parcels ship from: required by EasyPost, used by Avalara when set.
     ship_from_name: str | None = None
     ship_from_line1: str | None = None
@@ -82,7 +85,8 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
-                     "avalara_license_key", "easypost_api_key", "easypost_api_base", mode="before")
+                     "avalara_license_key", "easypost_api_key", "easypost_api_base", "easypost_webhook_secret",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         return None if value == "" else value

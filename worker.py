@@ -1,6 +1,7 @@
 """Temporal worker: registers every workflow and activity on the orderflow task queue."""
 
 import asyncio
+from collections.abc import Mapping
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,21 +13,37 @@ from activities.checkout import (
     ShippingActivities, TaxActivities,
 )
 from activities.sweeper import run_sweeper
+from activities.fulfillment import FulfillmentActivities, ShipmentActivities
+from activities.notifications import NotificationActivities
 from adapters.factory import Adapters, build_adapters
 from config import Settings, get_settings
 from db.engine import make_engine
+from models.fulfillment import FulfillmentPolicy
+from models.routing import DEFAULT_DISTANCES
 from workflows.checkout import CheckoutWorkflow
+from workflows.dispute import DisputeWorkflow
+from workflows.fulfillment import FulfillmentWorkflow
+from workflows.shipment import ShipmentWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
-WORKFLOWS = [CheckoutWorkflow]
+WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow]
 
 
-def build_activities(engine: AsyncEngine, adapters: Adapters) -> list:
+def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
+    return FulfillmentPolicy(**{name: getattr(settings, name) for name in FulfillmentPolicy.model_fields})
+
+
+def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
+                     distances: Mapping[str, Mapping[str, int]] | None = None) -> list:
+    payments = PaymentActivities(engine, adapters.payment)
     instances = [
         CartActivities(engine), PricingActivities(engine), TaxActivities(adapters.tax),
-        ShippingActivities(adapters.shipping, engine), InventoryActivities(engine),
-        PaymentActivities(engine, adapters.payment), OrderActivities(engine),
+        ShippingActivities(adapters.shipping, engine), InventoryActivities(engine), payments,
+        OrderActivities(engine),
+        FulfillmentActivities(engine, payments, policy or FulfillmentPolicy(), distances or DEFAULT_DISTANCES),
+        ShipmentActivities(engine, adapters.shipping, adapters.tax),
+        NotificationActivities(engine, adapters.email),
     ]
     return [
         getattr(instance, name)
@@ -36,9 +53,12 @@ def build_activities(engine: AsyncEngine, adapters: Adapters) -> list:
     ]
 
 
-def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters) -> Worker:
+def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
+                 policy: FulfillmentPolicy | None = None,
+                 distances: Mapping[str, Mapping[str, int]] | None = None) -> Worker:
     return Worker(
-        client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(engine, adapters),
+        client, task_queue=task_queue, workflows=WORKFLOWS,
+        activities=build_activities(engine, adapters, policy, distances),
     )
 
 
@@ -50,7 +70,8 @@ async def run_worker(settings: Settings | None = None) -> None:
         raise SystemExit("DATABASE_URL is not set (make dev sets it for the embedded PostgreSQL)")
     engine = make_engine(settings.database_url)
     client = await connect(settings)
-    worker = build_worker(client, settings.task_queue, engine, build_adapters(settings))
+    worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
+                          fulfillment_policy(settings), settings.routing_distances)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
     try:

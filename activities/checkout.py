@@ -16,10 +16,11 @@ from db import orders as order_store
 from db import payments as ledger
 from db import switches
 from models.commerce import (
-    Address, CartSnapshot, OrderDraft, PaymentAuthorization, PricedCart, PricedLine, Reservation, ShippingRate,
+    Address, CartSnapshot, DisputeNotice, OrderDraft, PaymentAuthorization, PricedCart, PricedLine, Reservation, ShippingRate,
     TaxQuote,
 )
-from models.errors import DomainError, PaymentDeclined
+from models.errors import DomainError, IllegalTransition, PaymentDeclined
+from models.order_state import OrderStatus
 
 log = structlog.get_logger("orderflow.activities")
 
@@ -130,6 +131,7 @@ class PaymentActivities:
         async with self.engine.begin() as conn:
             operation = await ledger.begin(conn, idempotency_key=key, req_hash=req_hash, payment_ref=payment_ref,
                                            kind=kind, provider=self.gateway.name, amount=amount, currency=currency)
+        result = None
         if operation.status == "pending":
             try:
                 result = await call()
@@ -139,26 +141,54 @@ class PaymentActivities:
                                                       error_message=refused.message)
             else:
                 async with self.engine.begin() as conn:
-                    operation = await ledger.complete(conn, key, status="succeeded", provider_ref=result.provider_ref)
-        if operation.status == "failed":
-            error = PaymentDeclined if operation.error_code == PaymentDeclined.code else DomainError
-            raise error(operation.error_message or "the payment provider refused the operation",
-                        code=operation.error_code)
+                    if result.status == "requires_action":
+                        operation = await ledger.note_provider_ref(conn, key, result.provider_ref)
+                    else:
+                        operation = await ledger.complete(conn, key, status="succeeded",
+                                                          provider_ref=result.provider_ref)
+        _raise_if_failed(operation)
         log.info("payment operation", kind=kind, payment_ref=payment_ref, amount=amount, status=operation.status)
-        return operation
+        return operation, result
 
     @activity.defn
     @raises_business_errors
     async def authorize_payment(self, payment_ref: str, amount: int, currency: str, payment_method: str,
                                 idempotency_key: str) -> PaymentAuthorization:
-        operation = await self._operate(
+        operation, result = await self._operate(
             "authorize", payment_ref, amount, currency, idempotency_key,
             lambda: self.gateway.authorize(amount=amount, currency=currency, payment_method=payment_method,
                                            idempotency_key=idempotency_key, reference=payment_ref),
             payment_method=payment_method,
         )
-        return PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
-                                    amount=operation.amount, currency=operation.currency)
+        authorization = PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
+                                             amount=operation.amount, currency=operation.currency)
+        if operation.status == "pending" and result is not None and result.status == "requires_action":
+            return authorization.model_copy(update={"status": "requires_action", "client_secret": result.client_secret,
+                                                    "next_action_url": result.next_action_url})
+        return authorization
+
+    @activity.defn
+    @raises_business_errors
+    async def confirm_authorization(self, authorization: PaymentAuthorization,
+                                    idempotency_key: str) -> PaymentAuthorization:
+        """After 3-D Secure: ask the provider, and settle our pending authorize operation."""
+        async with self.engine.connect() as conn:
+            operation = await ledger.operation(conn, idempotency_key)
+        if operation is not None and operation.status != "pending":
+            _raise_if_failed(operation)
+            return authorization.model_copy(update={"status": "authorized", "client_secret": None})
+        try:
+            current = await self.gateway.retrieve(provider_ref=authorization.authorization_id)
+        except DomainError as refused:
+            async with self.engine.begin() as conn:
+                operation = await ledger.complete(conn, idempotency_key, status="failed", error_code=refused.code,
+                                                  error_message=refused.message)
+            _raise_if_failed(operation)
+        if current.status != "authorized":
+            raise DomainError(f"payment is {current.status} after authentication", code="payment_not_authorized")
+        async with self.engine.begin() as conn:
+            await ledger.complete(conn, idempotency_key, status="succeeded", provider_ref=current.provider_ref)
+        return authorization.model_copy(update={"status": "authorized", "client_secret": None})
 
     @activity.defn
     @raises_business_errors
@@ -174,7 +204,7 @@ class PaymentActivities:
     @raises_business_errors
     async def capture_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
                               idempotency_key: str) -> str:
-        operation = await self._operate(
+        operation, _ = await self._operate(
             "capture", payment_ref, amount, authorization.currency, idempotency_key,
             lambda: self.gateway.capture(provider_ref=authorization.authorization_id, amount=amount,
                                          currency=authorization.currency, idempotency_key=idempotency_key),
@@ -186,13 +216,20 @@ class PaymentActivities:
     @raises_business_errors
     async def refund_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
                              idempotency_key: str) -> str:
-        operation = await self._operate(
+        operation, _ = await self._operate(
             "refund", payment_ref, amount, authorization.currency, idempotency_key,
             lambda: self.gateway.refund(provider_ref=authorization.authorization_id, amount=amount,
                                         currency=authorization.currency, idempotency_key=idempotency_key),
             authorization_id=authorization.authorization_id,
         )
         return operation.provider_ref
+
+
+def _raise_if_failed(operation) -> None:
+    if operation.status == "failed":
+        error = PaymentDeclined if operation.error_code == PaymentDeclined.code else DomainError
+        raise error(operation.error_message or "the payment provider refused the operation",
+                    code=operation.error_code)
 
 
 class OrderActivities:
@@ -207,6 +244,23 @@ class OrderActivities:
         log.info("order created" if created else "order already recorded", order_id=draft.order_id,
                  checkout_id=draft.checkout_id, total=draft.total, currency=draft.currency)
         return draft.order_id
+
+    @activity.defn
+    async def record_dispute(self, notice: DisputeNotice) -> str:
+        """Mark the order disputed; a state that cannot be disputed still gets the event."""
+        data = notice.model_dump(mode="json")
+        event_id = f"{notice.dispute_id}:opened"
+        try:
+            async with self.engine.begin() as conn:
+                await order_store.append_event(conn, notice.order_id, event_id, "payment.disputed",
+                                               to_status=OrderStatus.DISPUTED, data=data)
+        except IllegalTransition as refused:
+            log.warning("dispute on an order that cannot enter disputed", order_id=notice.order_id,
+                        reason=refused.message)
+            async with self.engine.begin() as conn:
+                await order_store.append_event(conn, notice.order_id, event_id, "payment.disputed", data=data)
+        async with self.engine.connect() as conn:
+            return (await order_store.get_order(conn, notice.order_id))["order"]["status"]
 
     @activity.defn
     async def fail_checkout(self, checkout_id: str, code: str, message: str) -> None:

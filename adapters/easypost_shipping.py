@@ -12,7 +12,7 @@ from decimal import ROUND_CEILING, Decimal
 import easypost
 from easypost import errors as ep_errors
 
-from adapters.ports import ProviderUnavailable
+from adapters.ports import InvalidWebhook, ProviderUnavailable
 from models.commerce import Address, Label, PricedCart, ShipmentRequest, ShippingRate
 from models.errors import DomainError
 from models.money import from_major
@@ -138,3 +138,11 @@ def _ep_address(address: Address) -> dict:
               "state": address.region, "zip": address.postal_code, "country": address.country}
     return {key: value for key, value in fields.items() if value is not None}
 
+
+
+def parse_webhook(body: bytes, signature: str | None, secret: str) -> dict:
+    """Verify EasyPost's X-Hmac-Signature and return the event; ``InvalidWebhook`` otherwise."""
+    try:
+        return easypost.util.validate_webhook(body, {"X-Hmac-Signature": signature or ""}, secret)
+    except (ep_errors.SignatureVerificationError, ValueError) as error:
+        raise InvalidWebhook(f"easypost webhook rejected: {error}") from error

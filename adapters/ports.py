@@ -7,12 +7,21 @@ trouble, which Temporal retries (real adapters raise ``ProviderUnavailable``).
 
 from typing import Protocol
 
+from models.errors import DomainError
+
 from models.commerce import Address, Label, PricedCart, ShipmentRequest, ShippingRate, TaxQuote, TaxRefund
 from models.notifications import EmailMessage
 
 
 class ProviderUnavailable(Exception):
     """Transient provider trouble (5xx, timeout, connection, rate limit): retry later."""
+
+
+class InvalidWebhook(DomainError):
+    """A webhook whose signature does not verify (or that is not JSON): never acted upon."""
+
+    code = "invalid_signature"
+    http_status = 400
 
 
 class PaymentResult:
@@ -56,6 +65,10 @@ class PaymentGateway(Protocol):
     async def void(self, *, provider_ref: str, idempotency_key: str) -> PaymentResult: ...
 
     async def refund(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> PaymentResult: ...
+
+    async def retrieve(self, *, provider_ref: str) -> PaymentResult:
+        """Current state of a payment, e.g. after the customer completed 3-D Secure."""
+        ...
 
     async def create_customer(self, *, email: str, payment_method: str, idempotency_key: str) -> PaymentCustomer: ...
 

@@ -5,9 +5,11 @@ carries the caller's idempotency key (derived from business ids), so a retried a
 replays the provider's first answer instead of charging twice.
 """
 
+import json
+
 import stripe
 
-from adapters.ports import PaymentCustomer, PaymentResult, ProviderUnavailable
+from adapters.ports import InvalidWebhook, PaymentCustomer, PaymentResult, ProviderUnavailable
 from models.errors import Conflict, DomainError, PaymentDeclined
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
@@ -62,6 +64,10 @@ class StripePaymentGateway:
             raise DomainError(f"refund {refund.id} is {refund.status}", code="refund_failed",
                               details={"refund": refund.id, "status": refund.status})
         return PaymentResult(refund.id, status, refund.amount)
+
+    async def retrieve(self, *, provider_ref):
+        intent = await _call(self._intents.retrieve_async(provider_ref))
+        return _intent_result(intent, intent.amount)
 
     async def create_customer(self, *, email, payment_method, idempotency_key):
         customer = await _call(self._client.v1.customers.create_async(
@@ -129,3 +135,12 @@ async def _call(request):
 def _field(obj, name: str):
     """``obj[name]`` or None: stripe objects are not dicts but support ``in`` and ``[]``."""
     return obj[name] if obj is not None and name in obj else None
+
+
+def parse_webhook(payload: bytes, signature: str | None, secret: str) -> dict:
+    """Verify Stripe's signature header and return the event; ``InvalidWebhook`` otherwise."""
+    try:
+        stripe.Webhook.construct_event(payload, signature or "", secret)
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise InvalidWebhook(f"stripe webhook rejected: {error}") from error
+    return json.loads(payload)

@@ -9,7 +9,10 @@ from temporalio.client import Client
 
 from api import errors
 from api.middleware import RequestContextMiddleware
-from api.routes import carts, checkouts, health, inventory, orders, products
+from api.routes import (
+    admin_catalog, admin_inventory, carts, checkouts, health, inventory, invoices, kill_switches, orders, products,
+    shipments, webhooks,
+)
 from config import Settings, get_settings
 from db.engine import make_engine
 
@@ -47,7 +50,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.engine, app.state.temporal = engine, temporal
     app.add_middleware(RequestContextMiddleware)
     errors.install(app)
-    for module in (health, products, carts, checkouts, orders, inventory):
+    for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, admin_inventory,
+                   kill_switches, shipments, invoices, webhooks):
         app.include_router(module.router)
     return app
 

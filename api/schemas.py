@@ -75,6 +75,7 @@ class CheckoutOut(BaseModel):
     status: Literal["pending", "completed", "failed"]
     order_id: str | None = None
     step: str | None = None
+    next_action: dict | None = Field(None, description="3-D Secure challenge for the storefront (client_secret)")
     error: ErrorDetail | None = None
 
 
@@ -106,6 +107,20 @@ class OrderEventOut(BaseModel):
     created_at: str
 
 
+class ShipmentOut(BaseModel):
+    id: str
+    status: str
+    location_id: str
+    carrier: str | None
+    service: str | None
+    tracking_code: str | None
+    captured: int | None
+    alert: str | None
+    items: list[dict]
+    shipped_at: str | None
+    delivered_at: str | None
+
+
 class OrderOut(BaseModel):
     id: str
     status: str
@@ -116,6 +131,7 @@ class OrderOut(BaseModel):
     shipping_address: dict
     shipping_method: dict
     events: list[OrderEventOut]
+    shipments: list[ShipmentOut] = []
     created_at: str
 
 

@@ -85,6 +85,24 @@ async def complete(conn: AsyncConnection, idempotency_key: str, *, status: str, 
     ).one()
 
 
+async def note_provider_ref(conn: AsyncConnection, idempotency_key: str, provider_ref: str):
+    """The provider accepted the operation but it is not final yet (3-D Secure): remember its id."""
+    await conn.execute(
+        update(payment_operations)
+        .where(and_(payment_operations.c.idempotency_key == idempotency_key, payment_operations.c.status == "pending"))
+        .values(provider_ref=provider_ref)
+    )
+    return (
+        await conn.execute(select(payment_operations).where(payment_operations.c.idempotency_key == idempotency_key))
+    ).one()
+
+
+async def operation(conn: AsyncConnection, idempotency_key: str):
+    return (
+        await conn.execute(select(payment_operations).where(payment_operations.c.idempotency_key == idempotency_key))
+    ).first()
+
+
 async def operations_for(conn: AsyncConnection, payment_ref: str) -> list:
     rows = await conn.execute(
         select(payment_operations).where(payment_operations.c.payment_ref == payment_ref)

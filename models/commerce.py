@@ -142,7 +142,9 @@ class PaymentAuthorization(Frozen):
     authorization_id: str
     amount: int
     currency: str
-    status: str = "authorized"
+    status: str = "authorized"  # or requires_action (3-D Secure pending)
+    client_secret: str | None = None
+    next_action_url: str | None = None
 
 
 class ReservedItem(Frozen):
@@ -168,6 +170,7 @@ class CheckoutInput(Frozen):
     payment_method: str
     shipping_speed: str = "standard"
     reservation_ttl_seconds: int = 900
+    authentication_timeout_seconds: int = 900
 
 
 class CheckoutError(Frozen):
@@ -201,3 +204,13 @@ class OrderDraft(Frozen):
     @property
     def total(self) -> int:
         return self.priced.subtotal - self.priced.discount_total + self.tax.total + self.shipping.amount
+
+
+class DisputeNotice(Frozen):
+    """A chargeback the payment provider reported."""
+
+    dispute_id: str
+    order_id: str
+    amount: int
+    currency: str
+    reason: str

@@ -4,11 +4,13 @@ Each step that succeeded registers its compensation; a failure runs them in reve
 and records the checkout as failed with the business error code.
 """
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.checkout import (
@@ -16,12 +18,11 @@ with workflow.unsafe.imports_passed_through():
         ShippingActivities, TaxActivities,
     )
     from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft
+    from models.fulfillment import FulfillmentInput
     from workflows import search_attributes as sa
+    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
+    from workflows.fulfillment import FulfillmentWorkflow
 
-STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                         maximum_interval=timedelta(seconds=10))
-# A forward step whose provider stays down longer than this fails the checkout (and compensates).
-STEP_BUDGET = timedelta(minutes=5)
 # Compensations must eventually happen; they keep retrying far longer than forward steps.
 COMPENSATION_TIMEOUT = timedelta(hours=1)
 
@@ -31,6 +32,8 @@ class CheckoutWorkflow:
     def __init__(self) -> None:
         self.step = "started"
         self.compensations: list[tuple] = []
+        self.authentication: str | None = None  # succeeded | failed, from the payment webhook
+        self.payment_action: dict | None = None
 
     @workflow.query
     def current_step(self) -> str:
@@ -39,14 +42,14 @@ class CheckoutWorkflow:
     async def _run(self, method, *args, timeout: float = 30):
         return await workflow.execute_activity_method(
             method, args=list(args), start_to_close_timeout=timedelta(seconds=timeout),
-            schedule_to_close_timeout=STEP_BUDGET, retry_policy=STEP_RETRY,
+            schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
         )
 
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
         try:
             order_id = await self._place_order(checkout)
-        except ActivityError as failure:
+        except (ActivityError, CheckoutRefused) as failure:
             error = _business_error(failure)
             self.step = "compensating"
             await self._compensate()
@@ -85,15 +88,67 @@ class CheckoutWorkflow:
         authorization = await self._run(PaymentActivities.authorize_payment, key, total, priced.currency,
                                         checkout.payment_method, f"{key}:authorize", timeout=60)
         self.compensations.append((PaymentActivities.void_authorization, key, authorization, f"{key}:void"))
+        if authorization.status == "requires_action" and workflow.patched("3ds-authentication"):
+            authorization = await self._authenticate(checkout, authorization)
 
         self.step = "creating_order"
+        # Orders placed before fulfillment existed were completed without it.
+        fulfil = workflow.patched("start-fulfillment")
         draft = OrderDraft(
             order_id=checkout.order_id, checkout_id=key, cart_id=checkout.cart_id, email=checkout.email,
             currency=priced.currency, shipping_address=checkout.shipping_address, priced=priced, tax=tax,
             shipping=shipping, reservation=reservation, authorization=authorization,
+            payment_method=checkout.payment_method if fulfil else None,
         )
         workflow.upsert_search_attributes([sa.ORDER_TOTAL.value_set(draft.total)])
-        return await self._run(OrderActivities.create_order, draft)
+        order_id = await self._run(OrderActivities.create_order, draft)
+        if fulfil:
+            await self._start_fulfillment(order_id, checkout.email)
+        return order_id
+
+    async def _authenticate(self, checkout: CheckoutInput, authorization):
+        """3-D Secure: the storefront shows the challenge; Stripe's webhook tells us how it went."""
+        self.step = "requires_action"
+        self.payment_action = {"type": "three_d_secure", "client_secret": authorization.client_secret,
+                               "url": authorization.next_action_url}
+        workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("requires_action")])
+        try:
+            await workflow.wait_condition(lambda: self.authentication is not None,
+                                          timeout=timedelta(seconds=checkout.authentication_timeout_seconds))
+        except asyncio.TimeoutError:
+            raise CheckoutRefused("payment_authentication_timeout",
+                                  "the card holder did not complete authentication in time") from None
+        finally:
+            self.payment_action = None
+        if self.authentication != "succeeded":
+            raise CheckoutRefused("payment_declined", "the card issuer declined the authentication")
+        self.step = "authorizing"
+        workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("pending")])
+        return await self._run(PaymentActivities.confirm_authorization, authorization,
+                               f"{checkout.checkout_id}:authorize")
+
+    @workflow.signal
+    def payment_authenticated(self) -> None:
+        self.authentication = self.authentication or "succeeded"
+
+    @workflow.signal
+    def payment_authentication_failed(self) -> None:
+        self.authentication = self.authentication or "failed"
+
+    @workflow.query
+    def next_action(self) -> dict | None:
+        return self.payment_action
+
+    async def _start_fulfillment(self, order_id: str, email: str) -> None:
+        """Hand the order to its own long-lived workflow; it outlives this checkout."""
+        self.step = "starting_fulfillment"
+        await workflow.start_child_workflow(
+            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=f"order-{order_id}",
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id),
+                                                     SearchAttributePair(sa.CUSTOMER_EMAIL, email)]),
+        )
 
     async def _compensate(self) -> None:
         for method, *args in reversed(self.compensations):
@@ -104,9 +159,19 @@ class CheckoutWorkflow:
         self.compensations.clear()
 
 
-def _business_error(failure: ActivityError) -> CheckoutError:
-    cause = failure.cause
-    if isinstance(cause, ApplicationError) and cause.non_retryable and cause.type:
-        return CheckoutError(code=cause.type, message=cause.message)
-    # Retries exhausted or timed out: a provider stayed down past our budget.
-    return CheckoutError(code="checkout_unavailable", message="a required service did not respond; nothing was charged")
+class CheckoutRefused(Exception):
+    """A business outcome decided inside the workflow itself (not by an activity)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _business_error(failure: ActivityError | CheckoutRefused) -> CheckoutError:
+    if isinstance(failure, CheckoutRefused):
+        return CheckoutError(code=failure.code, message=failure.message)
+    code, message = failure_code(failure)
+    if code == "provider_unavailable":
+        return CheckoutError(code="checkout_unavailable",
+                             message="a required service did not respond; nothing was charged")
+    return CheckoutError(code=code, message=message)

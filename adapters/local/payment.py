@@ -14,6 +14,10 @@ DECLINING_METHODS = {
     "pm_card_chargeCustomerFail": "card_declined",
 }
 
+# Stripe test tokens whose issuer asks for 3-D Secure; the local stand-in treats the
+# authentication webhook as the issuer's answer (see retrieve).
+AUTHENTICATING_METHODS = {"pm_card_authenticationRequired", "pm_card_threeDSecure2Required"}
+
 
 def _ref(prefix: str, key: str) -> str:
     return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:24]}"
@@ -27,7 +31,15 @@ class LocalPaymentGateway:
             raise DomainError(f"unknown payment method {payment_method!r}", code="invalid_payment_method")
         if payment_method in DECLINING_METHODS:
             raise PaymentDeclined("the card was declined", details={"decline_code": DECLINING_METHODS[payment_method]})
-        return PaymentResult(_ref("lpi", idempotency_key), "authorized", amount)
+        ref = _ref("lpi", idempotency_key)
+        if payment_method in AUTHENTICATING_METHODS:
+            return PaymentResult(ref, "requires_action", amount, client_secret=f"{ref}_secret_local",
+                                 next_action_url=f"https://3ds.local/authenticate/{ref}")
+        return PaymentResult(ref, "authorized", amount)
+
+    async def retrieve(self, *, provider_ref):
+        # Nothing is stored locally: by the time anyone asks, authentication has succeeded.
+        return PaymentResult(provider_ref, "authorized", 0)
 
     async def capture(self, *, provider_ref, amount, currency, idempotency_key):
         return PaymentResult(provider_ref, "captured", amount)

@@ -95,6 +95,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
                 checkout_id=checkout_id, order_id=order_id, cart_id=body.cart_id, email=body.email,
                 shipping_address=body.shipping_address, payment_method=body.payment_method,
                 shipping_speed=body.shipping_speed, reservation_ttl_seconds=settings.reservation_ttl_seconds,
+                authentication_timeout_seconds=settings.authentication_timeout_seconds,
             ))
     bound.info("checkout accepted" if created else "checkout replayed", status=row.status)
     if not created:
@@ -121,28 +122,30 @@ async def _start_workflow(client: Client, task_queue: str, workflow_id: str, che
         pass  # it already ran to completion under this id: the record will show the outcome
 
 
-def _checkout_out(row, step: str | None = None) -> CheckoutOut:
+def _checkout_out(row, step: str | None = None, next_action: dict | None = None) -> CheckoutOut:
     error = ErrorDetail(code=row.error_code, message=row.error_message or "") if row.error_code else None
     return CheckoutOut(checkout_id=row.id, status=row.status,
-                       order_id=row.order_id if row.status == "completed" else None, step=step, error=error)
+                       order_id=row.order_id if row.status == "completed" else None, step=step, error=error,
+                       next_action=next_action)
 
 
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses={404: {"model": ErrorResponse}})
 async def get_checkout(checkout_id: str, conn: ReadConn, temporal: Temporal) -> CheckoutOut:
     row = await store.get(conn, checkout_id)
-    step = None
-    if row.status == "pending":
-        step = await _current_step(temporal, row.workflow_id)
-    return _checkout_out(row, step)
+    if row.status != "pending":
+        return _checkout_out(row)
+    return _checkout_out(row, *await _progress(temporal, row.workflow_id))
 
 
-async def _current_step(client: Client, workflow_id: str) -> str | None:
-    """Best effort: the step a running checkout is on, for progress display."""
+async def _progress(client: Client, workflow_id: str) -> tuple[str | None, dict | None]:
+    """Best effort: the step a running checkout is on, and a 3-D Secure challenge if it waits on one."""
     handle = client.get_workflow_handle(workflow_id)
     try:
         description = await handle.describe()
         if description.status != WorkflowExecutionStatus.RUNNING:
-            return None
-        return await handle.query(CheckoutWorkflow.current_step)
+            return None, None
+        step = await handle.query(CheckoutWorkflow.current_step)
+        action = await handle.query(CheckoutWorkflow.next_action) if step == "requires_action" else None
+        return step, action
     except RPCError:
-        return None
+        return None, None

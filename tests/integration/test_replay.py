@@ -1,0 +1,108 @@
+"""Replay workflow histories against today's workflow code.
+
+Saved histories under tests/histories/ pin the behaviour of shipped code: a change that
+would break running workflows fails here (change workflow code behind
+``workflow.patched()`` instead). ``RECORD_HISTORIES=1 pytest this_file`` records the
+scenarios' fresh histories as new files; existing files are kept unless removed first.
+"""
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from db import payments as ledger
+from models.fulfillment import TrackingEvent
+from tests.factories import make_location, make_sku
+from tests.integration.checkout_helpers import cart_with, checkout_body, finished_checkout, start_checkout
+from tests.integration.test_fulfillment import eventually, order_with_shipments
+from tests.integration.test_webhooks import post_stripe, stripe_event
+from tests.integration.test_webhooks import settings  # noqa: F401  (webhook secrets for this module)
+from worker import WORKFLOWS
+from workflows.checkout import CheckoutWorkflow
+from workflows.shipment import ShipmentWorkflow
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_saved_history_replays(path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+async def _checkout(api, temporal, engine, *, payment_method="pm_card_visa", quantity=1, on_hand=5) -> dict:
+    sku = await make_sku(engine, price=1999, stock={await make_location(engine): on_hand})
+    started = await start_checkout(api, checkout_body(await cart_with(api, {sku: quantity}),
+                                                      payment_method=payment_method))
+    return started.json()
+
+
+async def scenario_checkouts(api, temporal, engine) -> dict[str, str]:
+    runs = {
+        "checkout_completed": await _checkout(api, temporal, engine, quantity=2),
+        "checkout_declined": await _checkout(api, temporal, engine, payment_method="pm_card_chargeDeclined"),
+        "checkout_out_of_stock": await _checkout(api, temporal, engine, quantity=3, on_hand=1),
+    }
+    for run in runs.values():
+        await finished_checkout(api, temporal, run["checkout_id"])
+    return {name: f"checkout-{run['checkout_id']}" for name, run in runs.items()}
+
+
+async def scenario_three_d_secure(api, temporal, engine) -> dict[str, str]:
+    checkout_id = (await _checkout(api, temporal, engine, payment_method="pm_card_authenticationRequired"))["checkout_id"]
+    handle = temporal.get_workflow_handle(f"checkout-{checkout_id}")
+
+    async def waiting_for_card_holder():
+        return await handle.query(CheckoutWorkflow.current_step) == "requires_action"
+
+    assert await eventually(waiting_for_card_holder)
+    async with engine.connect() as conn:
+        (authorize,) = [op for op in await ledger.operations_for(conn, checkout_id) if op.kind == "authorize"]
+    await post_stripe(api, stripe_event("payment_intent.amount_capturable_updated", {"id": authorize.provider_ref}))
+    await finished_checkout(api, temporal, checkout_id)
+    return {"checkout_3ds_completed": f"checkout-{checkout_id}"}
+
+
+async def scenario_fulfillment(api, temporal, engine) -> dict[str, str]:
+    checkout = await _checkout(api, temporal, engine)
+    done = await finished_checkout(api, temporal, checkout["checkout_id"])
+    shipment = (await order_with_shipments(api, done["order_id"], 1))["shipments"][0]
+    await api.post(f"/shipments/{shipment['id']}/packed")
+    handle = temporal.get_workflow_handle(f"shipment-{shipment['id']}")
+    for event_id, status in (("t1", "in_transit"), ("t2", "delivered")):
+        await handle.signal(ShipmentWorkflow.tracking_update,
+                            TrackingEvent(event_id=event_id, status=status, occurred_at=datetime.now(UTC)))
+    await temporal.get_workflow_handle(f"order-{done['order_id']}").result()
+    async with engine.connect() as conn:
+        (authorize,) = [op for op in await ledger.operations_for(conn, checkout["checkout_id"])
+                        if op.kind == "authorize"]
+    dispute_id = f"dp_{uuid.uuid4().hex[:10]}"
+    await post_stripe(api, stripe_event("charge.dispute.created", {
+        "id": dispute_id, "payment_intent": authorize.provider_ref, "amount": 100, "currency": "usd",
+        "reason": "fraudulent"}))
+    await temporal.get_workflow_handle(f"dispute-{dispute_id}").result()
+    return {"fulfillment_delivered": f"order-{done['order_id']}", "shipment_delivered": f"shipment-{shipment['id']}",
+            "dispute_opened": f"dispute-{dispute_id}"}
+
+
+@pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment],
+                         ids=lambda f: f.__name__)
+async def test_fresh_histories_replay(scenario, api, temporal_env, engine):
+    for name, workflow_id in (await scenario(api, temporal_env.client, engine)).items():
+        history = await temporal_env.client.get_workflow_handle(workflow_id).fetch_history()
+        result = await replayer().replay_workflow(history)
+        assert result.replay_failure is None, name
+        target = HISTORIES / f"{name}.json"
+        if os.environ.get("RECORD_HISTORIES") == "1" and not target.exists():
+            target.write_text(history.to_json())

@@ -15,6 +15,7 @@ from activities.checkout import (
 from activities.sweeper import run_sweeper
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
+from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
 from config import Settings, get_settings
 from db.engine import make_engine
@@ -22,12 +23,13 @@ from models.fulfillment import FulfillmentPolicy
 from models.routing import DEFAULT_DISTANCES
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
+from workflows.order_support import OrderSupportWorkflow
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
-WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow]
+WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow]
 
 
 def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
@@ -44,6 +46,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         FulfillmentActivities(engine, payments, policy or FulfillmentPolicy(), distances or DEFAULT_DISTANCES),
         ShipmentActivities(engine, adapters.shipping, adapters.tax),
         NotificationActivities(engine, adapters.email),
+        SupportActivities(engine, payments, adapters.tax),
     ]
     return [
         getattr(instance, name)

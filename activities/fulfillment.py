@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import structlog
+from pydantic import BaseModel
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
@@ -15,13 +17,11 @@ from db import inventory
 from db import orders as order_store
 from db.tables import orders
 from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
-from models.errors import DomainError
+from models.errors import Conflict, DomainError
 from models.fulfillment import (
     FulfillmentPolicy, OrderSnapshot, PlannedShipment, TrackingEvent, shipment_capture_amount,
 )
 from models.order_state import OrderStatus
-from pydantic import BaseModel
-from sqlalchemy import update
 
 log = structlog.get_logger("orderflow.fulfillment")
 
@@ -88,6 +88,11 @@ class FulfillmentActivities:
     async def cancel_order(self, order_id: str, reason: str, event_id: str) -> str:
         """Release held stock and mark the order cancelled; payment is voided by its own activity."""
         async with self.engine.begin() as conn:
+            # Order row first: the capture path locks it too, so exactly one of them wins.
+            await store.order_row(conn, order_id, lock=True)
+            if await store.any_capture_started(conn, order_id):
+                raise Conflict("a parcel of this order is already being shipped; refund instead",
+                               code="already_shipped")
             units = await inventory.release_order(conn, order_id)
             await store.cancel_unshipped(conn, order_id)
             await order_store.append_event(conn, order_id, event_id, "order.cancelled",

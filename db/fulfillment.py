@@ -135,6 +135,8 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
     """
     shipment = await shipment_row(conn, shipment_id)
     order = await order_row(conn, shipment.order_id, lock=True)
+    if order.status == "cancelled":
+        raise Conflict(f"order {order.id} was cancelled", code="order_cancelled")
     if (await shipment_row(conn, shipment_id)).capture_amount is None:
         siblings = list(await conn.execute(select(shipments.c.id, shipments.c.capture_amount)
                                            .where(shipments.c.order_id == order.id)))

@@ -333,3 +333,74 @@ kill_switches = Table(
     _updated(),
     CheckConstraint("kind IN ('payment_method','shipping_method')", name="kind"),
 )
+
+# ---------------------------------------------------------------- support: refunds and returns
+refunds = Table(
+    "refunds", metadata,
+    Column("id", String(40), primary_key=True),  # derived from (order, Idempotency-Key)
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("lines", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("include_shipping", Boolean, nullable=False, server_default="false"),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("tax_refunded", BigInteger, nullable=False, server_default="0"),
+    _created(), _updated(),
+    CheckConstraint("amount > 0", name="amount"),
+    CheckConstraint("status IN ('pending','succeeded','failed')", name="status"),
+)
+
+returns = Table(
+    "returns", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(30), nullable=False, server_default="requested"),
+    Column("workflow_id", String(200), nullable=False),
+    Column("exchange", Boolean, nullable=False, server_default="false"),
+    Column("lines", JSONB, nullable=False),  # [{sku, quantity, reason}]
+    Column("inspection", JSONB, nullable=True),  # [{sku, quantity, disposition, location_id}]
+    Column("label", JSONB, nullable=True),
+    Column("refund_id", String(40), nullable=True),
+    Column("replacement_order_id", String(40), nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("note", Text, nullable=True),
+    _created(), _updated(),
+)
+
+# ---------------------------------------------------------------- access: API keys and the audit log
+# The secret itself is never stored: only its SHA-256 (see db.api_keys for why that suffices).
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    _created(),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("role IN ('storefront','support','ops','admin')", name="role"),
+)
+
+# Append-only record of who changed what by hand. No foreign keys: it outlives what it names.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False),  # display order only: `at` ties within a transaction
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_key_id", String(40), nullable=True),  # null: the `orderflow` command line
+    Column("actor_name", String(100), nullable=False),
+    Column("actor_role", String(20), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("order_id", String(40), nullable=True, index=True),
+    Column("target", String(200), nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("request_id", String(100), nullable=True),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    CheckConstraint("(amount IS NULL) = (currency IS NULL)", name="amount_has_currency"),
+)
+Index("ix_audit_log_at", audit_log.c.at)

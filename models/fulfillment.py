@@ -72,6 +72,11 @@ class ShipmentInput(Frozen):
     policy: FulfillmentPolicy
 
 
+class CancelRequest(Frozen):
+    reason: str
+    actor: str | None = None
+
+
 class TrackingEvent(Frozen):
     event_id: str
     status: TrackingStatus

@@ -12,6 +12,8 @@ PREFIXES = {
     "product": "prod", "variant": "var", "location": "loc", "cart": "cart", "cart_line": "cl",
     "checkout": "chk", "order": "ord", "order_line": "ol", "reservation": "res",
     "payment": "pay", "shipment": "shp", "import": "imp", "event": "evt", "low_stock_alert": "lsa",
+    "api_key": "key", "audit": "aud",
+    "refund": "rf", "return": "rma",
 }
 
 _ID_RE = re.compile(r"^([a-z]+)_([a-z2-7]{26})$")

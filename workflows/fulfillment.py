@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.checkout import PaymentActivities
     from activities.fulfillment import FulfillmentActivities
     from activities.notifications import NotificationActivities
-    from models.fulfillment import FulfillmentInput, ShipmentInput, ShipmentProgress
+    from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
     from workflows.shipment import ShipmentWorkflow
@@ -24,7 +24,9 @@ FINAL_SHIPMENT_STATES = {"delivered", "delivery_unconfirmed", "capture_failed", 
 class FulfillmentWorkflow:
     def __init__(self) -> None:
         self.status = "starting"
+        self.order_id = ""
         self.shipments: dict[str, str] = {}
+        self.children: list = []
 
     @workflow.signal
     def shipment_progress(self, progress: ShipmentProgress) -> None:
@@ -62,7 +64,8 @@ class FulfillmentWorkflow:
         self.shipments = {shipment.shipment_id: "pending" for shipment in plan}
         workflow.upsert_search_attributes([sa.SHIPMENT_COUNT.value_set(len(plan)), sa.ORDER_ID.value_set(order.order_id)])
         await self._set_status("awaiting_shipment")
-        children = [
+        self.order_id = order.order_id
+        self.children = [
             await workflow.start_child_workflow(
                 ShipmentWorkflow.run,
                 ShipmentInput(order_id=order.order_id, shipment_id=shipment.shipment_id, policy=order.policy),
@@ -71,16 +74,19 @@ class FulfillmentWorkflow:
             )
             for shipment in plan
         ]
-        if not await self._keep_authorization_alive(order, children):
+        if not await self._keep_authorization_alive(order):
             return self.status
         # Wait for the children themselves to end (not just their last signal), so none is cut off.
-        results = await asyncio.gather(*children)
+        results = await asyncio.gather(*self.children)
+        if self.status in ("cancelling", "cancelled"):  # support cancelled it through the update
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.status
         self.shipments.update({shipment.shipment_id: result for shipment, result in zip(plan, results)})
         outcome = "delivered" if all(result == "delivered" for result in results) else "needs_attention"
         await self._set_status(outcome)
         return outcome
 
-    async def _keep_authorization_alive(self, order, children) -> bool:
+    async def _keep_authorization_alive(self, order) -> bool:
         """Until something is captured, renew (or give up on) the authorization before it lapses."""
         ttl = timedelta(seconds=order.policy.authorization_ttl_seconds)
         deadline = order.created_at + ttl
@@ -99,26 +105,54 @@ class FulfillmentWorkflow:
             if outcome == "renewed":
                 deadline = workflow.now() + ttl
             elif outcome == "declined":
-                await self._cancel(order.order_id, children, reason="authorization_expired")
+                try:
+                    await self._cancel(reason="authorization_expired")
+                except ActivityError as failure:
+                    code, message = failure_code(failure)
+                    workflow.logger.error("cancelling order %s failed: %s %s", self.order_id, code, message)
+                    await self._set_status(f"cancel_failed:{code}")
                 return False
             else:  # a capture started meanwhile: the authorization is in use
                 break
         return True
 
-    async def _cancel(self, order_id: str, children, *, reason: str) -> None:
-        """Compensate everything not yet shipped: stop shipments, release stock, void payment."""
+    async def _cancel(self, *, reason: str) -> None:
+        """Compensate everything not yet shipped: release stock, stop shipments, void payment.
+
+        The database decides first (cancel vs. a capture in flight: exactly one wins), so a
+        refused cancel changes nothing. Raises ActivityError when refused.
+        """
+        previous = self.status
         await self._set_status("cancelling")
-        for child in children:
-            await child.signal(ShipmentWorkflow.cancel)
         try:
-            payment_ref = await self._act(FulfillmentActivities.cancel_order, order_id, reason, f"{order_id}:cancel")
-            current = await self._act(FulfillmentActivities.current_authorization, order_id)
-            await self._act(PaymentActivities.void_authorization, payment_ref, current.authorization,
-                            current.idempotency_key)
+            payment_ref = await self._act(FulfillmentActivities.cancel_order, self.order_id, reason,
+                                          f"{self.order_id}:cancel")
+        except ActivityError:
+            await self._set_status(previous)
+            raise
+        for child in self.children:
+            await child.signal(ShipmentWorkflow.cancel)
+        current = await self._act(FulfillmentActivities.current_authorization, self.order_id)
+        await self._act(PaymentActivities.void_authorization, payment_ref, current.authorization,
+                        current.idempotency_key)
+        await asyncio.gather(*self.children)
+        await self._set_status("cancelled")
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> str:
+        """Support cancels before anything ships; answers the final status or a coded refusal."""
+        try:
+            await self._cancel(reason=request.reason)
         except ActivityError as failure:
             code, message = failure_code(failure)
-            workflow.logger.error("cancelling order %s failed: %s %s", order_id, code, message)
-            await self._set_status(f"cancel_failed:{code}")
-            return
-        await asyncio.gather(*children)
-        await self._set_status("cancelled")
+            raise ApplicationError(message, type=code, non_retryable=True) from None
+        return self.status
+
+    @cancel.validator
+    def _cancel_allowed(self, request: CancelRequest) -> None:
+        if self.status in ("cancelling", "cancelled"):
+            raise ApplicationError("the order is already cancelled", type="already_cancelled")
+        if not self.children:
+            raise ApplicationError("the order is still being routed; try again in a moment", type="order_not_ready")
+        if self._captured_any():
+            raise ApplicationError("a parcel of this order has shipped; refund instead", type="already_shipped")

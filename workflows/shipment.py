@@ -72,11 +72,14 @@ class ShipmentWorkflow:
             return await self._finish("cancelled")
         try:
             capture = await self._act(ShipmentActivities.prepare_capture, shipment.shipment_id)
-            await self._act(PaymentActivities.capture_payment, capture.payment_ref, capture.authorization,
-                            capture.amount, capture.idempotency_key)
+            if capture.amount > 0:  # nothing to capture for no-charge orders (e.g. exchanges)
+                await self._act(PaymentActivities.capture_payment, capture.payment_ref, capture.authorization,
+                                capture.amount, capture.idempotency_key)
         except ActivityError as failure:
             code, _ = failure_code(failure)
             await self._act(ShipmentActivities.refund_label, shipment.shipment_id)
+            if code == "order_cancelled":  # support cancelled the order while this parcel was being labelled
+                return await self._finish("cancelled")
             await self._set_alert(f"capture_failed:{code}")
             return await self._finish("capture_failed")
         await self._tell_parent("captured")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:32:08.567229
+Create Date: 2026-11-23 01:53:41.924996
 """
 from alembic import op
 import sqlalchemy as sa
@@ -186,6 +186,26 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines'))
     )
     op.create_index(op.f('ix_order_lines_order_id'), 'order_lines', ['order_id'], unique=False)
+    op.create_table('refunds',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('lines', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False),
+    sa.Column('include_shipping', sa.Boolean(), server_default='false', nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('actor', sa.String(length=200), nullable=True),
+    sa.Column('status', sa.String(length=20), server_default='pending', nullable=False),
+    sa.Column('tax_refunded', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('pending','succeeded','failed')", name=op.f('ck_refunds_status')),
+    sa.CheckConstraint('amount > 0', name=op.f('ck_refunds_amount')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_refunds_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_refunds'))
+    )
+    op.create_index(op.f('ix_refunds_order_id'), 'refunds', ['order_id'], unique=False)
     op.create_table('reservations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('reservation_key', sa.String(length=100), nullable=False),
@@ -204,6 +224,25 @@ def upgrade() -> None:
     sa.UniqueConstraint('reservation_key', 'sku', 'location_id', name='uq_reservations_key_sku_location')
     )
     op.create_index('ix_reservations_active_expiry', 'reservations', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'active'"))
+    op.create_table('returns',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=30), server_default='requested', nullable=False),
+    sa.Column('workflow_id', sa.String(length=200), nullable=False),
+    sa.Column('exchange', sa.Boolean(), server_default='false', nullable=False),
+    sa.Column('lines', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('inspection', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('label', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('refund_id', sa.String(length=40), nullable=True),
+    sa.Column('replacement_order_id', sa.String(length=40), nullable=True),
+    sa.Column('decided_by', sa.String(length=200), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_returns_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_returns'))
+    )
+    op.create_index(op.f('ix_returns_order_id'), 'returns', ['order_id'], unique=False)
     op.create_table('shipments',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('order_id', sa.String(length=40), nullable=False),
@@ -337,8 +376,12 @@ def downgrade() -> None:
     op.drop_table('variants')
     op.drop_index(op.f('ix_shipments_order_id'), table_name='shipments')
     op.drop_table('shipments')
+    op.drop_index(op.f('ix_returns_order_id'), table_name='returns')
+    op.drop_table('returns')
     op.drop_index('ix_reservations_active_expiry', table_name='reservations', postgresql_where=sa.text("status = 'active'"))
     op.drop_table('reservations')
+    op.drop_index(op.f('ix_refunds_order_id'), table_name='refunds')
+    op.drop_table('refunds')
     op.drop_index(op.f('ix_order_lines_order_id'), table_name='order_lines')
     op.drop_table('order_lines')
     op.drop_table('order_events')

@@ -1,0 +1,111 @@
+"""Support actions on an order: cancel (before shipment) and refunds, answered by workflow updates."""
+
+import uuid
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, Field
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import AppSettings, ReadConn, Temporal
+from api.errors import ApiError
+from api.schemas import ErrorResponse
+from db import orders as order_store
+from db import refunds as refund_store
+from models.fulfillment import CancelRequest
+from models.ids import public_id
+from models.refunds import RefundCommand, RefundRequest
+from workflows.fulfillment import FulfillmentWorkflow
+from workflows.order_support import OrderSupportWorkflow, SupportInput
+
+router = APIRouter(prefix="/orders", tags=["support"])
+log = structlog.get_logger("orderflow.api.support")
+ID_NAMESPACE = uuid.UUID("0b7e4a52-8d3f-4f0e-9c57-3a2e9f1d6b41")
+
+# Business refusals from the workflows, by code: 422 for limits, 409 for state.
+UNPROCESSABLE = {"refund_exceeds_captured", "refund_exceeds_quantity", "refund_line_not_on_order", "invalid_amount",
+                 "invalid_lines"}
+
+
+class CancelBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CancelOut(BaseModel):
+    order_id: str
+    status: str
+
+
+class RefundOut(BaseModel):
+    refund_id: str
+    order_id: str
+    amount: int
+    currency: str
+    tax_refunded: int
+    order_status: str
+
+
+def _refusal(error: WorkflowUpdateFailedError) -> ApiError:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return ApiError(422 if cause.type in UNPROCESSABLE else 409, cause.type, cause.message)
+    raise error
+
+
+@router.post("/{order_id}/cancel", response_model=CancelOut,
+             responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def cancel_order(order_id: str, body: CancelBody, conn: ReadConn, temporal: Temporal) -> CancelOut:
+    """Cancel before anything ships: voids the payment, releases stock, stops unshipped parcels."""
+    order = (await order_store.get_order(conn, order_id))["order"]
+    handle = temporal.get_workflow_handle(f"order-{order_id}")
+    try:
+        status = await handle.execute_update(FulfillmentWorkflow.cancel, CancelRequest(reason=body.reason))
+    except WorkflowUpdateFailedError as error:
+        raise _refusal(error) from error
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise ApiError(409, "order_not_cancellable", f"order {order_id} is {order['status']} and can no "
+                           "longer be cancelled", {"status": order["status"]}) from error
+        raise
+    log.info("order cancelled", order_id=order_id, reason=body.reason)
+    return CancelOut(order_id=order_id, status=status)
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+@router.post("/{order_id}/refunds", response_model=RefundOut,
+             responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+async def refund_order(order_id: str, body: RefundRequest, conn: ReadConn, temporal: Temporal, settings: AppSettings,
+                       response: Response, idempotency_key: IdempotencyKey = None) -> RefundOut:
+    """Refund all, an amount, or lines (+ shipping). Replaying the Idempotency-Key returns the same refund."""
+    if not idempotency_key or not idempotency_key.strip():
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
+    await order_store.get_order(conn, order_id)  # 404 for unknown orders
+    refund_id = public_id("refund", uuid.uuid5(ID_NAMESPACE, f"{order_id}:{idempotency_key}"))
+    if (prior := await refund_store.get(conn, refund_id)) is not None and prior.status == "succeeded":
+        response.headers["Idempotent-Replayed"] = "true"
+    command = RefundCommand(refund_id=refund_id, order_id=order_id, request=body)
+    start = WithStartWorkflowOperation(
+        OrderSupportWorkflow.run, SupportInput(order_id=order_id), id=f"support-{order_id}",
+        task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    try:
+        result = await temporal.execute_update_with_start_workflow(OrderSupportWorkflow.refund, command,
+                                                                   start_workflow_operation=start)
+    except WorkflowUpdateFailedError as error:
+        raise _refusal(error) from error
+    log.info("refund issued", order_id=order_id, refund_id=refund_id, amount=result.amount)
+    return RefundOut(**result.model_dump())
+
+
+@router.get("/{order_id}/refunds", response_model=list[RefundOut])
+async def list_refunds(order_id: str, conn: ReadConn) -> list[RefundOut]:
+    order = (await order_store.get_order(conn, order_id))["order"]
+    return [RefundOut(refund_id=r.id, order_id=order_id, amount=r.amount, currency=r.currency,
+                      tax_refunded=r.tax_refunded, order_status=order["status"])
+            for r in await refund_store.for_order(conn, order_id) if r.status == "succeeded"]

@@ -1,0 +1,78 @@
+"""Support desk for one order: refunds arrive as updates (the caller needs the answer).
+
+Started on demand with update-with-start (id ``support-<order_id>``); it closes after a
+quiet period and continues-as-new when its history grows, so it never runs unbounded.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.support import SupportActivities
+    from models.commerce import Frozen
+    from models.refunds import RefundCommand, RefundRequest, RefundResult
+    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
+
+
+class SupportInput(Frozen):
+    order_id: str
+    idle_days: int = 30
+
+
+@workflow.defn
+class OrderSupportWorkflow:
+    def __init__(self) -> None:
+        self.refunds: dict[str, tuple[RefundRequest, RefundResult]] = {}
+        self.busy = 0
+        self.touched = False
+
+    @workflow.run
+    async def run(self, support: SupportInput) -> str:
+        while True:
+            self.touched = False
+            try:
+                await workflow.wait_condition(lambda: self.touched, timeout=timedelta(days=support.idle_days))
+            except asyncio.TimeoutError:
+                await workflow.wait_condition(lambda: self.busy == 0)
+                return "idle"
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(lambda: self.busy == 0)
+                workflow.continue_as_new(support)
+
+    @workflow.update
+    async def refund(self, command: RefundCommand) -> RefundResult:
+        self.touched = True
+        if command.refund_id in self.refunds:
+            request, result = self.refunds[command.refund_id]
+            if request != command.request:
+                raise ApplicationError("this Idempotency-Key was already used for a different refund",
+                                       type="idempotency_key_reused", non_retryable=True)
+            return result
+        self.busy += 1
+        try:
+            result = await workflow.execute_activity_method(
+                SupportActivities.issue_refund, command, start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
+            )
+        except ActivityError as failure:
+            code, message = failure_code(failure)
+            raise ApplicationError(message, type=code, non_retryable=True) from None
+        finally:
+            self.busy -= 1
+        self.refunds[command.refund_id] = (command.request, result)
+        return result
+
+    @refund.validator
+    def _refund_is_well_formed(self, command: RefundCommand) -> None:
+        request = command.request
+        if request.amount is not None and request.amount <= 0:
+            raise ApplicationError("refund amount must be positive", type="invalid_amount")
+        if request.lines is not None and not request.lines:
+            raise ApplicationError("lines may not be empty", type="invalid_lines")
+
+    @workflow.query
+    def issued(self) -> list[RefundResult]:
+        return [result for _, result in self.refunds.values()]

@@ -11,7 +11,7 @@ from api import errors
 from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin_catalog, admin_inventory, carts, checkouts, health, inventory, invoices, kill_switches, orders, products,
-    shipments, webhooks,
+    shipments, support, webhooks,
 )
 from config import Settings, get_settings
 from db.engine import make_engine
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.add_middleware(RequestContextMiddleware)
     errors.install(app)
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, admin_inventory,
-                   kill_switches, shipments, invoices, webhooks):
+                   kill_switches, shipments, invoices, webhooks, support):
         app.include_router(module.router)
     return app
 

@@ -1,0 +1,45 @@
+# Local development entry points. `make dev` works on a fresh clone (needs Python >= 3.11).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.orderflow-installed
+BENCH_ARGS ?=
+
+.PHONY: dev test bench migrate seed install clean chromium
+
+dev: $(STAMP)
+	$(BIN)/orderflow dev
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
+
+migrate: $(STAMP)
+	$(BIN)/orderflow migrate
+
+seed: $(STAMP)
+	$(BIN)/orderflow seed
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes (the stamp is older than it).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
+	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here): install it if it
+# is missing and we may (root, apt-get); otherwise those tests skip and say why.
+chromium:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium not installed: the browser tests will be skipped"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "orderflow needs Python >= 3.11 (set PYTHON=python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+clean:
+	rm -rf .orderflow

@@ -1,0 +1,119 @@
+"""`orderflow dev` end to end: start the real stack, check out over HTTP, Ctrl-C, nothing left behind."""
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.checkout_helpers import ADDRESS
+
+ORDERFLOW = Path(sys.executable).parent / "orderflow"
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_DEADLINE = 45.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _alive(pid: int) -> bool:
+    """True unless the process is gone or a zombie (exited, not yet reaped by its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _wait_gone(pid: int, deadline: float) -> bool:
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+@pytest.fixture
+def dev_stack(tmp_path):
+    ports = {"API_PORT": _free_port(), "TEMPORAL_PORT": _free_port(), "TEMPORAL_UI_PORT": _free_port()}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(tmp_path / "state"), LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([str(ORDERFLOW), "dev"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=(tmp_path / "stderr.log").open("wb"), text=True, start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    yield proc, lines, ports, tmp_path
+    if proc.poll() is None:  # the test failed before stopping it
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
+def _read_banner(proc, lines: queue.Queue, tmp_path: Path) -> str:
+    banner, deadline = [], time.monotonic() + STARTUP_DEADLINE
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            assert proc.poll() is None, (tmp_path / "stderr.log").read_text()[-3000:]
+            continue
+        banner.append(line)
+        if "Press Ctrl-C to stop" in line:
+            return "".join(banner)
+    pytest.fail(f"no banner within {STARTUP_DEADLINE} s; stderr: {(tmp_path / 'stderr.log').read_text()[-3000:]}")
+
+
+def test_orderflow_dev_serves_a_checkout_and_stops_cleanly(dev_stack):
+    proc, lines, ports, tmp_path = dev_stack
+    banner = _read_banner(proc, lines, tmp_path)
+    api_url = f"http://127.0.0.1:{ports['API_PORT']}"
+    assert f"API          {api_url}" in banner
+    assert f"{api_url}/docs" in banner
+    assert f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in banner
+    pids = json.loads((tmp_path / "state" / "devstack.json").read_text())["pids"]
+    assert {"Temporal dev server", "worker", "api", "postgres"} <= pids.keys()
+
+    key = (tmp_path / "state" / "dev-api-key").read_text().strip()  # the admin key the stack made
+    with httpx.Client(base_url=api_url, timeout=10, headers={"Authorization": f"Bearer {key}"}) as api:
+        assert api.get("/readyz").status_code == 200
+        cart_id = api.post("/carts", json={"currency": "USD"}).json()["id"]
+        added = api.post(f"/carts/{cart_id}/lines", json={"sku": "TEE-BLK-M", "quantity": 1})
+        assert added.status_code == 201, added.text
+        started = api.post("/checkouts", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
+            "cart_id": cart_id, "email": "ada@example.com", "shipping_address": ADDRESS,
+            "payment_method": "pm_card_visa"})
+        assert started.status_code == 202, started.text
+        checkout_id = started.json()["checkout_id"]
+        # A separate process: polling its public API is the only way to see the outcome.
+        deadline = time.monotonic() + 15
+        while (checkout := api.get(f"/checkouts/{checkout_id}").json())["status"] == "pending":
+            assert time.monotonic() < deadline, checkout
+            time.sleep(0.1)
+        assert checkout["status"] == "completed", checkout
+        assert api.get(f"/orders/{checkout['order_id']}").status_code == 200
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 0
+    deadline = time.monotonic() + 5
+    assert [name for name, pid in pids.items() if not _wait_gone(pid, deadline)] == []
+    assert all(_port_free(port) for port in ports.values()), ports
+    assert not (tmp_path / "state" / "devstack.json").exists()

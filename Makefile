@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.orderflow-installed
 BENCH_ARGS ?=
+LOAD_ARGS ?=
 
-.PHONY: dev test bench migrate seed install clean chromium
+.PHONY: dev test bench bench-load migrate seed install clean chromium
 
 dev: $(STAMP)
 	$(BIN)/orderflow dev
@@ -15,6 +16,10 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
+
+# A storefront mix at a set rate against `make dev` (e.g. LOAD_ARGS="--rate 4 --duration 60").
+bench-load: $(STAMP)
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/orderflow migrate

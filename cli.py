@@ -4,9 +4,8 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 
 from config import Settings, get_settings
 from logging_setup import configure_logging
@@ -54,10 +53,9 @@ def cmd_seed(settings: Settings) -> int:
 
 
 def cmd_worker(settings: Settings) -> int:
-    from worker import run_worker
+    from worker import run_workers
 
-    asyncio.run(_until_signalled(lambda: run_worker(settings)))
-    return 0
+    return run_workers(settings, settings.worker_processes)
 
 
 def cmd_api(settings: Settings) -> int:
@@ -67,18 +65,6 @@ def cmd_api(settings: Settings) -> int:
     uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
                 log_config=None)
     return 0
-
-
-async def _until_signalled(start: Callable[[], Coroutine]) -> None:
-    """Run until SIGINT/SIGTERM, then cancel (a cancelled Temporal worker shuts down gracefully)."""
-    task = asyncio.ensure_future(start())
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
 
 
 COMMANDS: dict[str, tuple[Callable[[Settings], int], str]] = {
@@ -94,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderflow", description="Durable order pipeline for online stores.",
                                      epilog="Configuration comes from the environment (see config.py).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+    parsers = {name: sub.add_parser(name, help=help_text, description=help_text)
+               for name, (_, help_text) in COMMANDS.items()}
+    parsers["worker"].add_argument("--processes", type=int, metavar="N", help="worker processes, each with its own "
+                                   "event loop and Temporal client (default: WORKER_PROCESSES, 1)")
     from db.key_commands import register_key_commands
 
     register_key_commands(sub)  # `keys create|list|revoke`: they take arguments, so they set args.run
@@ -105,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
+    if getattr(args, "processes", None):
+        settings = settings.model_copy(update={"worker_processes": args.processes})
     configure_logging(settings.log_level, settings.log_json)
     if hasattr(args, "run"):
         code = args.run(args, _database_url(settings))

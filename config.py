@@ -32,6 +32,19 @@ class Settings(BaseSettings):
     authentication_timeout_seconds: int = Field(600, gt=0, description="How long 3-D Secure may take; keep "
                                                 "it below RESERVATION_TTL_SECONDS")
     reservation_sweep_seconds: float = Field(30.0, gt=0, description="How often workers release expired holds")
+    checkout_provider_budget_seconds: float = Field(300, gt=0, description="How long a checkout keeps retrying "
+                                                    "an unavailable provider before failing checkout_unavailable")
+
+    # Peak load: backpressure, request limits, worker processes and metrics
+    max_inflight_checkouts: int = Field(500, ge=0, description="POST /checkouts answers 429 beyond this many "
+                                        "pending checkouts (0: no cap)")
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="Larger request bodies get 413 (CSV import: 5 MiB)")
+    worker_processes: int = Field(1, ge=1, description="`orderflow worker` processes (each its own loop and client)")
+    worker_metrics_port: int = Field(9464, ge=0, lt=65536, description="Worker Prometheus port on 127.0.0.1 (0: "
+                                     "off); process i of WORKER_PROCESSES uses port + i")
+    worker_metrics_host: str = "127.0.0.1"
+    # The local card simulator's answer time, to rehearse a slow provider (development and tests).
+    local_payment_delay_ms: int = Field(0, ge=0)
 
     # Fulfillment timings (seconds) and routing
     authorization_ttl_seconds: int = Field(7 * 24 * 3600, gt=0, description="Re-authorize or cancel after this")
@@ -40,8 +53,38 @@ class Settings(BaseSettings):
     delivery_alert_seconds: int = Field(10 * 24 * 3600, gt=0)
     delivery_give_up_seconds: int = Field(45 * 24 * 3600, gt=0)
     carrier_retry_seconds: int = Field(15 * 60, gt=0)
+    # Returns policy
+    return_window_days: float = Field(30, gt=0, description="Days after delivery a return may be requested")
+    return_approval_days: float = Field(14, gt=0, description="Undecided return requests expire after this")
+    return_ship_back_days: float = Field(14, gt=0, description="Approved returns not shipped back expire after this")
+    restocking_fee_bp: int = Field(0, ge=0, le=10_000, description="Fee on returns that are not our fault")
     # JSON: {"us-east": {"us-west": 4, ...}, ...}; unknown pairs count as far away.
     routing_distances: dict[str, dict[str, int]] | None = None
+
+    # Subscriptions (fixed into each subscription when it is created)
+    subscription_dunning_retry_days: list[int] = Field([1, 3, 7], description="Retry a declined renewal "
+                                                       "charge this many days after the first decline")
+    subscription_past_due_grace_days: int = Field(0, ge=0, description="past_due this long before cancelling")
+    subscription_out_of_stock: Literal["delay", "ship_available"] = "delay"
+    subscription_out_of_stock_retry_days: int = Field(3, ge=0, description="delay: daily retries, then skip")
+
+    # Fraud screening in checkout (models.fraud): score 0-100; at or above review/reject it waits for
+    # support (POST /checkouts/{id}/review) or fails fraud_rejected. Weights are models.fraud.FraudPolicy's.
+    fraud_screening_enabled: bool = True
+    fraud_review_score: int = Field(50, ge=1, le=100)
+    fraud_reject_score: int = Field(80, ge=1, le=100)
+    fraud_review_timeout_seconds: int = Field(24 * 3600, gt=0, description="Unreviewed checkouts then fail "
+                                              "fraud_review_timeout")
+    fraud_velocity_per_hour: int = Field(3, ge=1, description="Prior checkouts per email or card in an hour")
+    fraud_velocity_per_day: int = Field(10, ge=1, description="... and in a day")
+    fraud_ip_velocity_per_hour: int = Field(10, ge=1)
+    fraud_ip_velocity_per_day: int = Field(30, ge=1)
+    fraud_high_risk_categories: list[str] = Field(["gift-cards"], description="Product categories that add risk")
+    fraud_high_value_amount: int = Field(100_000, ge=0, description="Order total (minor units) that adds risk")
+    fraud_very_high_value_amount: int = Field(500_000, ge=0)
+
+    # Abandoned carts: reminder emails this many seconds after a cart gets an email; [] disables them.
+    cart_reminder_delays_seconds: list[int] = Field([3600, 24 * 3600, 72 * 3600])
 
     # Provider backends: "local" is the embedded, deterministic stand-in; "auto" (resolved at
     # load) picks the real provider when its credentials are set, else the stand-in.

@@ -217,6 +217,10 @@ class DevStack:
             f"  Temporal     {self.temporal_address}  namespace={self.settings.temporal_namespace}"
             f"  task queue={self.settings.task_queue}",
             f"  PostgreSQL   {self.database_url}  ({pg})",
+            f"  Worker       {self.settings.worker_processes} process(es)" + (
+                f", metrics http://{self.settings.worker_metrics_host}:{self.settings.worker_metrics_port}/metrics"
+                if self.settings.worker_metrics_port else ""),
+            f"  API metrics  {api}/metrics  (ops key)",
             f"  API key      admin, in {key_file}",
             "", "Try it:",
             f"  AUTH=\"Authorization: Bearer $(cat {key_file})\"",

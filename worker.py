@@ -1,35 +1,50 @@
 """Temporal worker: registers every workflow and activity on the orderflow task queue."""
 
 import asyncio
+import multiprocessing
+import os
+import signal
 from collections.abc import Mapping
+from multiprocessing.connection import wait as wait_for_exit
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.checkout import (
     CartActivities, InventoryActivities, OrderActivities, PaymentActivities, PricingActivities,
     ShippingActivities, TaxActivities,
 )
+from activities.cart_recovery import CartRecoveryActivities
+from activities.fraud import FraudActivities
 from activities.sweeper import run_sweeper
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
+from activities.returns import ReturnActivities
+from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
 from config import Settings, get_settings
 from db.engine import make_engine
 from models.fulfillment import FulfillmentPolicy
 from models.routing import DEFAULT_DISTANCES
+from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.order_support import OrderSupportWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
-WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow]
+WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
+             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow]
+# How long `--processes N` waits for each worker process to finish its tasks after a stop signal.
+STOP_TIMEOUT = 30.0
 
 
 def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
@@ -39,6 +54,7 @@ def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None) -> list:
     payments = PaymentActivities(engine, adapters.payment)
+    support = SupportActivities(engine, payments, adapters.tax)
     instances = [
         CartActivities(engine), PricingActivities(engine), TaxActivities(adapters.tax),
         ShippingActivities(adapters.shipping, engine), InventoryActivities(engine), payments,
@@ -46,7 +62,10 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         FulfillmentActivities(engine, payments, policy or FulfillmentPolicy(), distances or DEFAULT_DISTANCES),
         ShipmentActivities(engine, adapters.shipping, adapters.tax),
         NotificationActivities(engine, adapters.email),
-        SupportActivities(engine, payments, adapters.tax),
+        support,
+        ReturnActivities(engine, adapters.shipping, support),
+        SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
+        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email),
     ]
     return [
         getattr(instance, name)
@@ -72,7 +91,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (make dev sets it for the embedded PostgreSQL)")
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
                           fulfillment_policy(settings), settings.routing_distances)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
@@ -82,6 +101,93 @@ async def run_worker(settings: Settings | None = None) -> None:
     finally:
         sweeper.cancel()
         await engine.dispose()
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics (and ``orderflow_checkouts_total``) for Prometheus
+    on WORKER_METRICS_HOST:WORKER_METRICS_PORT; None (the default runtime, no export) when the port is 0.
+    A port already in use costs the metrics, not the worker."""
+    if not settings.worker_metrics_port:
+        return None
+    address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as error:
+        log.error("worker metrics disabled", address=address, error=str(error))
+        return None
+    log.info("worker metrics", url=f"http://{address}/metrics")
+    return runtime
+
+
+def run_workers(settings: Settings, processes: int) -> int:
+    """``processes`` worker processes, each with its own event loop, Temporal client, engine and metrics
+    port (WORKER_METRICS_PORT + index). SIGINT/SIGTERM stop them all; one dying stops the rest (exit 1),
+    so whatever supervises us sees the failure."""
+    if processes == 1:
+        _serve(settings)
+        return 0
+    spawn = multiprocessing.get_context("spawn")  # nothing of this process (threads, loop) leaks into them
+    children = []
+    for index in range(processes):
+        port = settings.worker_metrics_port + index if settings.worker_metrics_port else 0
+        child = spawn.Process(target=_child, args=(settings.model_copy(update={"worker_metrics_port": port}),),
+                              name=f"orderflow-worker-{index}")
+        child.start()
+        children.append(child)
+    stopping = False
+
+    def stop(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        log.info("worker processes started", processes=processes, pids=[child.pid for child in children])
+        while not stopping and all(child.is_alive() for child in children):
+            wait_for_exit([child.sentinel for child in children], timeout=0.5)
+        failed = not stopping
+        if failed:
+            dead = [(child.name, child.exitcode) for child in children if not child.is_alive()]
+            log.error("a worker process exited; stopping the others", exited=dead)
+            stop(signal.SIGTERM, None)
+        for child in children:
+            child.join(STOP_TIMEOUT)
+            if child.is_alive():
+                log.warning("worker process did not stop in time; killing it", pid=child.pid)
+                child.kill()
+                child.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if failed else 0
+
+
+def _serve(settings: Settings) -> None:
+    """One worker in this process until SIGINT/SIGTERM (cancelled, the Temporal worker shuts down gracefully)."""
+
+    async def until_signalled() -> None:
+        task = asyncio.ensure_future(run_worker(settings))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(until_signalled())
+
+
+def _child(settings: Settings) -> None:
+    from cli import exit_now
+    from logging_setup import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    _serve(settings)
+    exit_now(0)  # skip finalization, which the SDK's Rust threads can abort
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Activities the checkout saga runs, one class per adapter it calls."""
 
-from datetime import datetime, timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -9,18 +10,21 @@ from temporalio import activity
 from activities.errors import raises_business_errors
 from adapters.ports import PaymentGateway, ShippingCarrier, TaxCalculator
 from db import carts as cart_store
-from db import catalog
 from db import checkouts as checkout_store
 from db import inventory
 from db import orders as order_store
 from db import payments as ledger
+from db import pricing
+from db import promotions as promotion_store
 from db import switches
 from models.commerce import (
     Address, CartSnapshot, DisputeNotice, OrderDraft, PaymentAuthorization, PricedCart, PricedLine, Reservation, ShippingRate,
     TaxQuote,
 )
 from models.errors import DomainError, IllegalTransition, PaymentDeclined
+from models.money import percent_of
 from models.order_state import OrderStatus
+from models.promotions import PromoLine
 
 log = structlog.get_logger("orderflow.activities")
 
@@ -48,21 +52,31 @@ class PricingActivities:
     @activity.defn
     @raises_business_errors
     async def price_cart(self, cart: CartSnapshot) -> PricedCart:
-        """Reprice every line at today's price; lines no longer for sale fail the checkout."""
+        """Reprice every line at today's price (price lists included), then apply promotions and the
+        cart's codes. Lines no longer for sale, or codes no longer usable, fail the checkout."""
+        now = datetime.now(UTC)
         async with self.engine.connect() as conn:
-            current = await catalog.current_prices(conn, [line.sku for line in cart.lines], cart.currency)
-        missing = sorted(line.sku for line in cart.lines if line.sku not in current)
-        if missing:
-            raise DomainError(f"no longer for sale: {', '.join(missing)}", code="sku_not_sellable",
-                              details={"skus": missing})
+            email = await pricing.checkout_email(conn, cart.cart_id)
+            context = await pricing.cart_context(conn, cart.cart_id, now, email=email)
+            current = await pricing.unit_prices(conn, [line.sku for line in cart.lines], context, now)
+            missing = sorted(line.sku for line in cart.lines if line.sku not in current)
+            if missing:
+                raise DomainError(f"no longer for sale: {', '.join(missing)}", code="sku_not_sellable",
+                                  details={"skus": missing})
+            result = await pricing.price_lines(conn, [
+                PromoLine(sku=line.sku, quantity=line.quantity, unit_price=current[line.sku].price,
+                          category=current[line.sku].category) for line in cart.lines], context, now)
+            for code in result.codes:  # fail early when used up; create_order counts the use under a row lock
+                await promotion_store.check_code(conn, code, now, email)
         lines = [
-            PricedLine(sku=line.sku, title=line.title, quantity=line.quantity, unit_price=current[line.sku],
-                       line_subtotal=current[line.sku] * line.quantity, weight_grams=line.weight_grams)
-            for line in cart.lines
+            PricedLine(sku=line.sku, title=line.title, quantity=line.quantity, unit_price=priced.unit_price,
+                       line_subtotal=priced.subtotal, discount=priced.discount, weight_grams=line.weight_grams)
+            for line, priced in zip(cart.lines, result.lines)
         ]
-        repriced = sorted(line.sku for line in cart.lines if current[line.sku] != line.unit_price)
-        return PricedCart(cart_id=cart.cart_id, currency=cart.currency, lines=lines,
-                          subtotal=sum(line.line_subtotal for line in lines), repriced_skus=repriced)
+        repriced = sorted(line.sku for line in cart.lines if current[line.sku].price != line.unit_price)
+        return PricedCart(cart_id=cart.cart_id, currency=cart.currency, lines=lines, subtotal=result.subtotal,
+                          discount_total=result.discount_total, repriced_skus=repriced,
+                          shipping_discount_bp=result.shipping_discount_bp, promotions=result.applied)
 
 
 class TaxActivities:
@@ -97,7 +111,9 @@ class ShippingActivities:
         if not matching:
             raise DomainError(f"no {speed!r} shipping to {address.country}", code="shipping_unavailable",
                               details={"offered": sorted({rate.service for rate in rates})})
-        return min(matching, key=lambda rate: (rate.amount, rate.estimated_days))
+        best = min(matching, key=lambda rate: (rate.amount, rate.estimated_days))
+        # Promotions (free shipping): the workflow adds the rate as is, so it must already be discounted.
+        return best.model_copy(update={"amount": best.amount - percent_of(best.amount, cart.shipping_discount_bp)})
 
 
 class InventoryActivities:
@@ -134,7 +150,7 @@ class PaymentActivities:
         result = None
         if operation.status == "pending":
             try:
-                result = await call()
+                result = await _heartbeating(call)
             except DomainError as refused:
                 async with self.engine.begin() as conn:
                     operation = await ledger.complete(conn, key, status="failed", error_code=refused.code,
@@ -225,6 +241,43 @@ class PaymentActivities:
         return operation.provider_ref
 
 
+    @activity.defn
+    async def abandon_authorization(self, idempotency_key: str) -> None:
+        """The checkout gave up on an authorization the provider never answered: close its pending entry.
+
+        Nothing was captured; a hold the provider may still have made lapses on its own."""
+        async with self.engine.begin() as conn:
+            if await ledger.operation(conn, idempotency_key) is not None:
+                await ledger.complete(conn, idempotency_key, status="failed", error_code="provider_unavailable",
+                                      error_message="the provider did not answer within the checkout's budget")
+
+
+async def _heartbeating(call, every: float = 2.0):
+    """Heartbeat while a (possibly slow) provider call runs, so that a worker dying mid-call is noticed
+    within the activity's heartbeat timeout instead of its whole start-to-close timeout."""
+    if not activity.in_activity():
+        return await call()
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    beater = asyncio.create_task(beat())
+    try:
+        return await call()
+    finally:
+        beater.cancel()
+
+
+def count_checkout(outcome: str, code: str = "") -> None:
+    """``orderflow_checkouts_total{outcome,code}`` on the worker's metrics endpoint (the Temporal runtime's
+    Prometheus exporter, WORKER_METRICS_PORT); a no-op where the runtime exports no metrics."""
+    if activity.in_activity():
+        counter = activity.metric_meter().create_counter("orderflow_checkouts_total", "Checkouts ended, by outcome")
+        counter.with_additional_attributes({"outcome": outcome, "code": code}).add(1)
+
+
 def _raise_if_failed(operation) -> None:
     if operation.status == "failed":
         error = PaymentDeclined if operation.error_code == PaymentDeclined.code else DomainError
@@ -241,6 +294,8 @@ class OrderActivities:
     async def create_order(self, draft: OrderDraft) -> str:
         async with self.engine.begin() as conn:
             created = await order_store.create_from_checkout(conn, draft)
+        if created:
+            count_checkout("completed")
         log.info("order created" if created else "order already recorded", order_id=draft.order_id,
                  checkout_id=draft.checkout_id, total=draft.total, currency=draft.currency)
         return draft.order_id
@@ -265,5 +320,8 @@ class OrderActivities:
     @activity.defn
     async def fail_checkout(self, checkout_id: str, code: str, message: str) -> None:
         async with self.engine.begin() as conn:
-            await checkout_store.finish(conn, checkout_id, status="failed", error_code=code, error_message=message)
+            finished = await checkout_store.finish(conn, checkout_id, status="failed", error_code=code,
+                                                   error_message=message)
+        if finished:
+            count_checkout("failed", code)
         log.info("checkout failed", checkout_id=checkout_id, code=code)

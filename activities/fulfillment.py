@@ -15,6 +15,7 @@ from adapters.ports import ShippingCarrier, TaxCalculator
 from db import fulfillment as store
 from db import inventory
 from db import orders as order_store
+from db import payments as ledger
 from db.tables import orders
 from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
 from models.errors import Conflict, DomainError
@@ -65,6 +66,8 @@ class FulfillmentActivities:
             order = await store.order_row(conn, order_id, lock=True)
             if await store.any_capture_started(conn, order_id):
                 return "not_needed"
+            if not await ledger.uncaptured(conn, order.payment_ref, order.total):
+                return "not_needed"  # paid up front (a subscription renewal's off-session charge)
             payment_ref = f"{order_id}:reauth-{attempt}"
             try:
                 fresh = await self.payments.authorize_payment.__wrapped__(
@@ -89,10 +92,12 @@ class FulfillmentActivities:
         """Release held stock and mark the order cancelled; payment is voided by its own activity."""
         async with self.engine.begin() as conn:
             # Order row first: the capture path locks it too, so exactly one of them wins.
-            await store.order_row(conn, order_id, lock=True)
+            order = await store.order_row(conn, order_id, lock=True)
             if await store.any_capture_started(conn, order_id):
                 raise Conflict("a parcel of this order is already being shipped; refund instead",
                                code="already_shipped")
+            if (await ledger.totals(conn, order.payment_ref)).captured:  # paid up front (subscription renewal)
+                raise Conflict("this order's payment is already captured; refund instead", code="already_captured")
             units = await inventory.release_order(conn, order_id)
             await store.cancel_unshipped(conn, order_id)
             await order_store.append_event(conn, order_id, event_id, "order.cancelled",
@@ -169,6 +174,10 @@ class ShipmentActivities:
                 conn, shipment_id,
                 lambda captured, is_last: shipment_capture_amount(order.lines, items, order_total=order.total,
                                                                   captured_so_far=captured, is_last=is_last))
+        # The shipment keeps its share (tax documents, refunds); an order paid up front by a
+        # subscription's off-session charge has nothing left to capture, so the workflow skips it.
+        async with self.engine.connect() as conn:
+            amount = min(amount, await ledger.uncaptured(conn, payment_ref, order.total))
         return CaptureInstruction(payment_ref=payment_ref, authorization=authorization, amount=amount,
                                   idempotency_key=f"{shipment_id}:capture")
 

@@ -39,7 +39,7 @@ def build_adapters(settings: Settings) -> Adapters:
 
 def _payment(settings: Settings) -> PaymentGateway:
     if settings.payment_backend != "stripe":
-        return LocalPaymentGateway()
+        return LocalPaymentGateway(settings.local_payment_delay_ms)
     from adapters.stripe_payment import StripePaymentGateway
 
     return StripePaymentGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base)

@@ -3,20 +3,26 @@
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import errors
-from api.middleware import RequestContextMiddleware
+from api.auth import authorize
+from api.middleware import InputGuardMiddleware, RequestContextMiddleware
 from api.routes import (
-    admin_catalog, admin_inventory, carts, checkouts, health, inventory, invoices, kill_switches, orders, products,
-    shipments, support, webhooks,
+    admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, health, inventory,
+    invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscriptions, support, webhooks,
 )
+from api.schemas import ErrorResponse
 from config import Settings, get_settings
 from db.engine import make_engine
 
 log = structlog.get_logger("orderflow.api")
+
+# What any route may answer, documented once: malformed body, no or bad key, role too low, unknown id,
+# body over the size limit, invalid input. Always our error body (never FastAPI's default shapes).
+COMMON_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422)}
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None,
@@ -42,16 +48,24 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app = FastAPI(
         title="orderflow", version="0.1.0", lifespan=lifespan,
         description="Durable order pipeline: carts, checkouts, orders and inventory. "
-                    "Errors are `{\"error\": {\"code\", \"message\"}}` with a stable machine-readable code.",
+                    "Errors are `{\"error\": {\"code\", \"message\"}}` with a stable machine-readable code. "
+                    "Every route but health checks and webhooks needs an API key (`Authorization: Bearer …`); "
+                    "who may call what is listed in `api/access.py`.",
+        # Every API route runs it: authentication and the route's permission check.
+        dependencies=[Depends(authorize)], responses=COMMON_ERRORS,
     )
     app.state.settings = settings
     if engine is not None and temporal is not None:
         # Injected (tests, embedding): usable without running the lifespan.
         app.state.engine, app.state.temporal = engine, temporal
+    # Added first, so it runs inside the request context (its 413/422 answers are logged and measured).
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes,
+                       limits={"/admin/catalog/import": admin_catalog.MAX_CSV_BYTES + 64 * 1024})  # + multipart
     app.add_middleware(RequestContextMiddleware)
     errors.install(app)
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, admin_inventory,
-                   kill_switches, shipments, invoices, webhooks, support):
+                   kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
+                   admin_promotions, console, subscriptions, metrics, reports):
         app.include_router(module.router)
     return app
 

@@ -7,6 +7,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import DomainError
@@ -26,8 +27,9 @@ def error_body(code: str, message: str, details=None) -> dict:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details=None):
+    def __init__(self, status: int, code: str, message: str, details=None, headers: dict[str, str] | None = None):
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers  # e.g. WWW-Authenticate on a 401
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
@@ -44,7 +46,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
@@ -58,6 +61,13 @@ def install(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError):
+        # SQLSTATE class 22 (a value PostgreSQL cannot take: NUL, out of range, …) that input validation
+        # let through: the client's value, so a 4xx; logged so the validation gap gets closed.
+        log.warning("value refused by the database", path=request.url.path, error=str(exc.orig)[:200])
+        return JSONResponse(error_body("invalid_value", "a value in the request cannot be stored"), status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

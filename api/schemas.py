@@ -26,6 +26,9 @@ class ErrorResponse(BaseModel):
 class CartCreate(Strict):
     currency: str = Field("USD", min_length=3, max_length=3, examples=["USD"])
     email: EmailStr | None = None
+    market: str | None = Field(None, min_length=2, max_length=20, examples=["US"],
+                               description="Selects market price lists and promotions")
+    channel: str = Field("web", min_length=1, max_length=30, examples=["web", "app", "pos"])
 
 
 class LineAdd(Strict):
@@ -44,6 +47,23 @@ class CartLineOut(BaseModel):
     quantity: int
     unit_price: int
     line_total: int
+    discount: int = 0
+
+
+class DiscountCodeAdd(Strict):
+    code: str = Field(min_length=1, max_length=64, examples=["WELCOME10"])
+
+
+class CartCodeOut(BaseModel):
+    code: str
+    applied: bool = Field(description="False while the promotion's conditions are not met")
+
+
+class CartDiscountOut(BaseModel):
+    promotion_id: str
+    code: str | None
+    amount: int
+    free_shipping: bool
 
 
 class CartOut(BaseModel):
@@ -53,6 +73,10 @@ class CartOut(BaseModel):
     email: str | None
     lines: list[CartLineOut]
     subtotal: int
+    discount_total: int = 0
+    total: int = Field(0, description="Subtotal minus discounts, before tax and shipping")
+    discount_codes: list[CartCodeOut] = []
+    discounts: list[CartDiscountOut] = []
 
 
 # ---- checkouts
@@ -60,6 +84,7 @@ class CheckoutCreate(Strict):
     cart_id: str = Field(min_length=1, max_length=40)
     email: EmailStr
     shipping_address: Address
+    billing_address: Address | None = Field(None, description="Screened against the shipping country")
     payment_method: str = Field(min_length=1, max_length=200, examples=["pm_card_visa"])
     payment_method_type: PaymentMethodType = "card"
     shipping_speed: ShippingMethod = "standard"
@@ -121,6 +146,14 @@ class ShipmentOut(BaseModel):
     delivered_at: str | None
 
 
+class OrderPromotionOut(BaseModel):
+    promotion_id: str
+    code: str | None
+    amount: int
+    free_shipping: bool
+    allocations: dict[str, int] = Field(description="SKU -> discount it took (for partial refunds)")
+
+
 class OrderOut(BaseModel):
     id: str
     status: str
@@ -132,6 +165,7 @@ class OrderOut(BaseModel):
     shipping_method: dict
     events: list[OrderEventOut]
     shipments: list[ShipmentOut] = []
+    promotions: list[OrderPromotionOut] = []
     created_at: str
 
 

@@ -1,9 +1,12 @@
 """Carts: guest carts whose lines capture the unit price at the moment of adding."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db import pricing
 from db.catalog import sellable_price
 from db.tables import cart_lines, carts, variants
 from models.commerce import MAX_LINE_QUANTITY, CartLine, CartSnapshot
@@ -11,9 +14,11 @@ from models.errors import Conflict, DomainError, NotFound
 from models.ids import public_id
 
 
-async def create_cart(conn: AsyncConnection, currency: str, email: str | None = None) -> str:
+async def create_cart(conn: AsyncConnection, currency: str, email: str | None = None, *, market: str | None = None,
+                      channel: str | None = None) -> str:
     cart_id = public_id("cart")
-    await conn.execute(carts.insert().values(id=cart_id, currency=currency, email=email))
+    await conn.execute(carts.insert().values(id=cart_id, currency=currency, email=email, market=market,
+                                             channel=channel))
     return cart_id
 
 
@@ -26,6 +31,7 @@ async def _cart_row(conn: AsyncConnection, cart_id: str, *, lock: bool = False):
 
 
 async def _open_cart(conn: AsyncConnection, cart_id: str):
+    """The cart's row, locked, if it may still change; ``cart_locked``/``cart_checked_out`` otherwise."""
     row = await _cart_row(conn, cart_id, lock=True)
     if row.status == "checking_out":
         raise Conflict("the cart is being checked out and cannot change", code="cart_locked")
@@ -37,7 +43,10 @@ async def _open_cart(conn: AsyncConnection, cart_id: str):
 async def add_line(conn: AsyncConnection, cart_id: str, sku: str, quantity: int) -> str:
     """Add ``quantity`` of ``sku`` (merging with an existing line); returns the line id."""
     cart = await _open_cart(conn, cart_id)
-    unit_price = await sellable_price(conn, sku, cart.currency)
+    unit_price = await sellable_price(conn, sku, cart.currency)  # precise errors for what is not for sale
+    now = datetime.now(UTC)
+    resolved = await pricing.unit_prices(conn, [sku], await pricing.cart_context(conn, cart_id, now), now)
+    unit_price = resolved[sku].price if sku in resolved else unit_price  # price lists applied
     existing = (
         await conn.execute(select(cart_lines).where(and_(cart_lines.c.cart_id == cart_id, cart_lines.c.sku == sku)))
     ).first()
@@ -83,6 +92,13 @@ async def remove_line(conn: AsyncConnection, cart_id: str, line_id: str) -> None
     if result.rowcount == 0:
         raise NotFound(f"line {line_id} not in cart {cart_id}", code="cart_line_not_found")
     await _touch(conn, cart_id)
+
+
+async def lock_for_change(conn: AsyncConnection, cart_id: str):
+    """Lock an open cart that is about to change elsewhere (its discount codes) and touch it."""
+    row = await _open_cart(conn, cart_id)
+    await _touch(conn, cart_id)
+    return row
 
 
 async def _touch(conn: AsyncConnection, cart_id: str) -> None:
@@ -137,3 +153,9 @@ async def mark_checked_out(conn: AsyncConnection, cart_id: str, checkout_id: str
         update(carts).where(and_(carts.c.id == cart_id, carts.c.checkout_id == checkout_id))
         .values(status="checked_out", updated_at=func.now())
     )
+
+
+async def set_email(conn: AsyncConnection, cart_id: str, email: str | None) -> None:
+    """Who the cart belongs to (pricing groups, reminders); only while it may still change."""
+    await _open_cart(conn, cart_id)
+    await conn.execute(update(carts).where(carts.c.id == cart_id).values(email=email, updated_at=func.now()))

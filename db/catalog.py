@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.price_cache import bump_version
 from db.tables import prices, products, variants
 from models.catalog import (
     CsvError, CsvProduct, ImportReport, PriceIn, ProductCreate, ProductOut, ProductPage, VariantIn, VariantOut,
@@ -121,6 +122,7 @@ async def _insert_variant(conn: AsyncConnection, product_id: str, variant: Varia
 
 
 async def update_product(conn: AsyncConnection, product_id: str, changes: dict) -> None:
+    await bump_version(conn)  # status and category are part of computed prices
     result = await conn.execute(
         update(products).where(products.c.id == product_id).values(**changes, updated_at=func.now())
     )
@@ -141,6 +143,7 @@ async def update_variant(conn: AsyncConnection, sku: str, changes: dict) -> None
     await variant_id_of(conn, sku)
     if changes.get("gtin"):
         await _ensure_free(conn, gtins=[changes["gtin"]], gtin_owner=sku)
+    await bump_version(conn)
     with _unique_conflicts():
         await conn.execute(update(variants).where(variants.c.sku == sku).values(**changes, updated_at=func.now()))
 
@@ -148,6 +151,7 @@ async def update_variant(conn: AsyncConnection, sku: str, changes: dict) -> None
 async def set_prices(conn: AsyncConnection, sku: str, new_prices: list[PriceIn], *, replace: bool = True) -> None:
     """Upsert ``new_prices``; with ``replace`` the currencies not listed are removed."""
     variant_id = await variant_id_of(conn, sku)
+    await bump_version(conn)
     if replace:
         await conn.execute(delete(prices).where(and_(
             prices.c.variant_id == variant_id, prices.c.currency.not_in([p.currency for p in new_prices]))))
@@ -155,6 +159,9 @@ async def set_prices(conn: AsyncConnection, sku: str, new_prices: list[PriceIn],
 
 
 async def _upsert_prices(conn: AsyncConnection, variant_id: str, new_prices: list[PriceIn]) -> None:
+    # Computed prices of every process are stale once this commits. Price writers take this
+    # single-row lock before any other (db.price_cache), so they serialize without deadlocks.
+    await bump_version(conn)
     for price in new_prices:
         stmt = insert(prices).values(variant_id=variant_id, currency=price.currency, amount=price.amount)
         await conn.execute(stmt.on_conflict_do_update(

@@ -1,6 +1,6 @@
 """Checkout records: the idempotency anchor for POST /checkouts and its visible status."""
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,12 @@ async def claim(conn: AsyncConnection, *, checkout_id: str, order_id: str, idemp
     return row, created
 
 
+async def count_pending(conn: AsyncConnection, *, at_most: int) -> int:
+    """Checkouts still pending, counted up to ``at_most``: a bounded scan of ``ix_checkouts_pending``."""
+    pending = select(literal(1)).select_from(checkouts).where(checkouts.c.status == "pending").limit(at_most)
+    return (await conn.execute(select(func.count()).select_from(pending.subquery()))).scalar_one()
+
+
 async def get(conn: AsyncConnection, checkout_id: str):
     row = (await conn.execute(select(checkouts).where(checkouts.c.id == checkout_id))).first()
     if row is None:
@@ -38,8 +44,10 @@ async def get(conn: AsyncConnection, checkout_id: str):
 
 
 async def finish(conn: AsyncConnection, checkout_id: str, *, status: str, error_code: str | None = None,
-                 error_message: str | None = None) -> None:
-    await conn.execute(
+                 error_message: str | None = None) -> bool:
+    """Settle a pending checkout; False if it was already settled (a retried activity)."""
+    result = await conn.execute(
         update(checkouts).where(and_(checkouts.c.id == checkout_id, checkouts.c.status == "pending"))
         .values(status=status, error_code=error_code, error_message=error_message, updated_at=func.now())
     )
+    return result.rowcount == 1

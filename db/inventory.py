@@ -188,6 +188,22 @@ async def consume(conn: AsyncConnection, key: str) -> None:
                            .values(status="consumed", updated_at=func.now()))
 
 
+async def receive(conn: AsyncConnection, sku: str, location_id: str, quantity: int, *, reason: str,
+                  reference: str) -> None:
+    """Units come (back) onto a shelf: on_hand grows by ``quantity``, recorded in the ledger."""
+    await conn.execute(
+        insert(stock).values(sku=sku, location_id=location_id, on_hand=0, reserved=0, safety_stock=0)
+        .on_conflict_do_nothing()
+    )
+    await lock_levels(conn, [sku])
+    await conn.execute(
+        update(stock).where(and_(stock.c.sku == sku, stock.c.location_id == location_id))
+        .values(on_hand=stock.c.on_hand + quantity, updated_at=func.now())
+    )
+    await _ledger(conn, sku, location_id, on_hand=quantity, reason=reason, reference=reference)
+    await stock_alerts.check_reorder_points(conn, [sku])
+
+
 async def expire_due(conn: AsyncConnection, *, now: datetime, skus: Iterable[str] | None = None) -> int:
     """Release active holds whose expiry has passed (optionally only for some SKUs)."""
     query = select(reservations).where(and_(reservations.c.status == "active", reservations.c.expires_at <= now))

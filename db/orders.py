@@ -1,12 +1,13 @@
 """Orders, their lines and their append-only event log keyed (order_id, event_id)."""
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import carts as cart_store
 from db import checkouts as checkout_store
 from db import inventory
+from db import promotions as promotion_store
 from db.tables import order_events, order_lines, orders
 from models.commerce import OrderDraft
 from models.errors import NotFound
@@ -41,6 +42,8 @@ async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool
                 tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
             )
         )
+    # Codes are counted here, inside the order's transaction: an exhausted code fails the order.
+    await promotion_store.record_on_order(conn, draft)
     await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
     await cart_store.mark_checked_out(conn, draft.cart_id, draft.checkout_id)
     await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
@@ -52,6 +55,48 @@ async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool
               "provider": draft.authorization.provider},
     )
     await checkout_store.finish(conn, draft.checkout_id, status="completed")
+    return True
+
+
+async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str) -> bool:
+    """Persist an order with no checkout behind it (a subscription renewal), already paid in full.
+
+    ``draft.checkout_id`` is the order's origin key (unique, e.g. ``<subscription_id>:r<cycle>``) and
+    ``draft.authorization`` the captured off-session charge recorded in the ledger under
+    ``payment_ref``; the order starts ``captured``, so shipments find nothing left to capture.
+    Returns False on replay.
+    """
+    tax_by_sku = {line.sku: line.amount for line in draft.tax.lines}
+    inserted = await conn.execute(
+        insert(orders).values(
+            id=draft.order_id, checkout_id=draft.checkout_id, cart_id=draft.cart_id, email=draft.email,
+            status=OrderStatus.PENDING_PAYMENT, currency=draft.currency, subtotal=draft.priced.subtotal,
+            discount_total=draft.priced.discount_total, tax_total=draft.tax.total,
+            shipping_total=draft.shipping.amount, total=draft.total,
+            shipping_address=draft.shipping_address.model_dump(mode="json"),
+            shipping_method=draft.shipping.model_dump(mode="json"),
+            tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,
+            payment_ref=payment_ref, payment_provider=draft.authorization.provider,
+            authorization_id=draft.authorization.authorization_id, authorized_amount=draft.authorization.amount,
+            payment_method=draft.payment_method,
+        ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
+    )
+    if inserted.first() is None:
+        return False
+    for line in draft.priced.lines:
+        await conn.execute(order_lines.insert().values(
+            id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
+            quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
+            tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
+        ))
+    await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
+    await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
+                       data={"origin": draft.checkout_id, "total": draft.total, "currency": draft.currency})
+    await append_event(
+        conn, draft.order_id, f"{draft.checkout_id}:captured", "payment.captured", to_status=OrderStatus.CAPTURED,
+        data={"payment_ref": payment_ref, "charge_id": draft.authorization.authorization_id,
+              "amount": draft.authorization.amount, "provider": draft.authorization.provider, "off_session": True},
+    )
     return True
 
 
@@ -98,3 +143,15 @@ async def get_order(conn: AsyncConnection, order_id: str) -> dict:
         select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.seq)
     )
     return {"order": order._asdict(), "lines": [r._asdict() for r in lines], "events": [r._asdict() for r in events]}
+
+
+async def for_email(conn: AsyncConnection, email: str, *, limit: int, after: str | None = None) -> list[dict]:
+    """A customer's orders, newest first, case-insensitively by email; ``after`` (an order id) pages on."""
+    query = select(orders.c.id, orders.c.status, orders.c.currency, orders.c.total, orders.c.email,
+                   orders.c.created_at).where(func.lower(orders.c.email) == email.strip().lower())
+    if after is not None:
+        cursor = (await conn.execute(select(orders.c.created_at, orders.c.id).where(orders.c.id == after))).first()
+        if cursor is not None:
+            query = query.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(cursor.created_at, cursor.id))
+    rows = await conn.execute(query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit))
+    return [row._asdict() for row in rows]

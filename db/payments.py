@@ -41,8 +41,15 @@ async def totals(conn: AsyncConnection, payment_ref: str) -> PaymentTotals:
         .group_by(payment_operations.c.kind)
     )
     sums = {kind: int(amount) for kind, amount in rows}
-    return PaymentTotals(authorized=sums.get("authorize", 0), captured=sums.get("capture", 0),
+    # An off-session charge (subscription renewal) is authorized and captured in one step.
+    charged = sums.get("charge", 0)
+    return PaymentTotals(authorized=sums.get("authorize", 0) + charged, captured=sums.get("capture", 0) + charged,
                          refunded=sums.get("refund", 0), voided="void" in sums)
+
+
+async def uncaptured(conn: AsyncConnection, payment_ref: str, total: int) -> int:
+    """What of an order ``total`` is not captured (or in flight) yet; 0 for an order paid up front."""
+    return max(0, total - (await totals(conn, payment_ref)).captured)
 
 
 LIMITS = {"capture": check_capture, "refund": check_refund}

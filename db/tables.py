@@ -1,7 +1,7 @@
 """PostgreSQL schema (SQLAlchemy Core). Rows never cross Temporal payloads; models do."""
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, Integer, MetaData,
+    BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Index, Integer, MetaData,
     String, Table, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -148,6 +148,11 @@ carts = Table(
     Column("status", String(20), nullable=False, server_default="open"),
     Column("email", String(320), nullable=True),
     Column("checkout_id", String(40), nullable=True),  # the checkout holding the cart, if any
+    # Pricing context: which price lists and promotions apply (db.pricing). customer_group is
+    # set by trusted callers only; shoppers get groups through customer_group_members.
+    Column("customer_group", String(50), nullable=True),
+    Column("market", String(20), nullable=True),
+    Column("channel", String(30), nullable=True),
     _created(), _updated(),
     CheckConstraint("status IN ('open','checking_out','checked_out')", name="status"),
 )
@@ -162,6 +167,87 @@ cart_lines = Table(
     _created(), _updated(),
     UniqueConstraint("cart_id", "sku", name="uq_cart_lines_cart_sku"),
     CheckConstraint("quantity > 0", name="quantity"),
+)
+
+# ---------------------------------------------------------------- pricing & promotions
+# One row (id 1), bumped in the same transaction as any price, price-list or promotion write;
+# part of every computed-price cache key, so a committed change invalidates all processes.
+pricing_version = Table(
+    "pricing_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+customer_group_members = Table(
+    "customer_group_members", metadata,
+    Column("customer_group", String(50), primary_key=True),
+    Column("email", String(320), primary_key=True, index=True),  # lower-cased
+    _created(),
+)
+
+# Overrides of the base `prices` for a currency, optionally per customer group, market and period;
+# the lowest applicable price wins (a list can only lower a price).
+price_lists = Table(
+    "price_lists", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("customer_group", String(50), nullable=True),
+    Column("market", String(20), nullable=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("starts_at", DateTime(timezone=True), nullable=True),
+    Column("ends_at", DateTime(timezone=True), nullable=True),
+    _created(), _updated(),
+)
+
+price_list_prices = Table(
+    "price_list_prices", metadata,
+    Column("price_list_id", String(40), ForeignKey("price_lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("variant_id", String(40), ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    _updated(),
+    CheckConstraint("amount >= 0", name="amount"),
+)
+
+promotions = Table(
+    "promotions", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("active", Boolean, nullable=False),  # kill switch, mirrored in `rule`
+    Column("rule", JSONB, nullable=False),  # models.promotions.PromotionRule
+    _created(), _updated(),
+)
+
+discount_codes = Table(
+    "discount_codes", metadata,
+    Column("code", String(64), primary_key=True),  # upper-cased
+    Column("promotion_id", String(40), ForeignKey("promotions.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("usage_limit", Integer, nullable=True),
+    Column("per_customer_limit", Integer, nullable=True),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    _created(), _updated(),
+    CheckConstraint("uses >= 0 AND (usage_limit IS NULL OR uses <= usage_limit)", name="uses"),
+    CheckConstraint("usage_limit IS NULL OR usage_limit > 0", name="usage_limit"),
+    CheckConstraint("per_customer_limit IS NULL OR per_customer_limit > 0", name="per_customer_limit"),
+)
+
+# One row per order that used a code: a replayed order creation never counts twice.
+code_redemptions = Table(
+    "code_redemptions", metadata,
+    Column("code", String(64), ForeignKey("discount_codes.code", ondelete="CASCADE"), primary_key=True),
+    Column("order_id", String(40), primary_key=True),
+    Column("email", String(320), nullable=False),  # lower-cased, for per-customer limits
+    _created(),
+)
+Index("ix_code_redemptions_code_email", code_redemptions.c.code, code_redemptions.c.email)
+
+cart_discount_codes = Table(
+    "cart_discount_codes", metadata,
+    Column("cart_id", String(40), ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True),
+    Column("code", String(64), ForeignKey("discount_codes.code", ondelete="CASCADE"), primary_key=True),
+    _created(),
 )
 
 # ---------------------------------------------------------------- checkout & orders
@@ -180,6 +266,8 @@ checkouts = Table(
     _created(), _updated(),
     CheckConstraint("status IN ('pending','completed','failed')", name="status"),
 )
+# Backpressure counts in-flight checkouts on every new POST /checkouts: a small index-only scan.
+Index("ix_checkouts_pending", checkouts.c.created_at, postgresql_where=text("status = 'pending'"))
 
 orders = Table(
     "orders", metadata,
@@ -220,6 +308,17 @@ order_lines = Table(
     Column("tax", BigInteger, nullable=False, server_default="0"),
     Column("line_total", BigInteger, nullable=False),
     CheckConstraint("quantity > 0", name="quantity"),
+)
+
+# Promotions an order got; allocations (SKU -> amount) let a partial refund give discounts back.
+order_promotions = Table(
+    "order_promotions", metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("promotion_id", String(40), primary_key=True),
+    Column("code", String(64), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("free_shipping", Boolean, nullable=False, server_default=text("false")),
+    Column("allocations", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
 )
 
 order_events = Table(
@@ -404,3 +503,116 @@ audit_log = Table(
     CheckConstraint("(amount IS NULL) = (currency IS NULL)", name="amount_has_currency"),
 )
 Index("ix_audit_log_at", audit_log.c.at)
+
+# Browser sessions of the support console (api/routes/console.py): the cookie holds a random
+# token, stored here only as its SHA-256; the session lives no longer than its API key.
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),  # sent back in every form; useless without the cookie
+    _created(),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# ---------------------------------------------------------------- subscriptions
+# The workflow (id ``subscription-<id>``) owns the state; it records every change here, newest
+# ``state_version`` wins, so the API reads a current view without querying the workflow.
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("workflow_id", String(200), nullable=False),
+    Column("email", String(320), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("payment_provider", String(30), nullable=True),
+    Column("customer_ref", String(200), nullable=True),  # provider customer holding the saved method
+    Column("payment_method", String(200), nullable=False),
+    Column("shipping_address", JSONB, nullable=False),
+    Column("lines", JSONB, nullable=False),  # [{sku, quantity}]
+    Column("interval", String(20), nullable=False),
+    Column("every_n_days", Integer, nullable=True),
+    Column("anchor_date", Date, nullable=False),
+    Column("discount_bp", Integer, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False, server_default="active"),
+    Column("next_renewal_at", DateTime(timezone=True), nullable=True),
+    Column("paused_until", DateTime(timezone=True), nullable=True),
+    Column("skip_next", Boolean, nullable=False, server_default=text("false")),
+    Column("cancel_at_period_end", Boolean, nullable=False, server_default=text("false")),
+    Column("cancel_reason", String(60), nullable=True),
+    Column("dunning", JSONB, nullable=True),  # models.subscriptions.DunningState while a charge is being retried
+    Column("state_version", BigInteger, nullable=False, server_default="0"),
+    _created(), _updated(),
+    CheckConstraint("status IN ('active','paused','past_due','cancelled')", name="status"),
+    CheckConstraint("interval IN ('weekly','monthly','every_n_days')", name="interval"),
+    CheckConstraint("(interval = 'every_n_days') = (every_n_days IS NOT NULL)", name="every_n_days"),
+    CheckConstraint("discount_bp BETWEEN 0 AND 10000", name="discount_bp"),
+)
+
+# One order per renewal cycle at most: the primary key is the duplicate guard.
+subscription_orders = Table(
+    "subscription_orders", metadata,
+    Column("subscription_id", String(40), ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True),
+    Column("cycle", Integer, primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id"), nullable=False, unique=True),
+    Column("renewal_date", Date, nullable=False),
+    _created(),
+)
+
+# What happened to a subscription (created, renewed, payment_failed, paused, ...), keyed by business event id.
+subscription_events = Table(
+    "subscription_events", metadata,
+    Column("subscription_id", String(40), ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_id", String(100), primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False),  # display order only
+    Column("type", String(60), nullable=False),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _created(),
+)
+
+# ---------------------------------------------------------------- fraud screening and cart recovery
+# One screening per checkout (the key makes a retried activity a no-op); velocity counts read it back.
+fraud_screenings = Table(
+    "fraud_screenings", metadata,
+    Column("checkout_id", String(40), primary_key=True),
+    Column("email", String(320), nullable=False),  # lower-cased
+    Column("payment_method", String(200), nullable=False),
+    Column("client_ip", String(64), nullable=True),
+    Column("total", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("reasons", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # review outcome, for outcome = 'review': approved | rejected | timed_out
+    Column("review", String(20), nullable=True),
+    Column("reviewer", String(200), nullable=True),
+    Column("review_note", Text, nullable=True),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+    _created(),
+    CheckConstraint("score BETWEEN 0 AND 100", name="score"),
+    CheckConstraint("outcome IN ('approve','review','reject')", name="outcome"),
+    CheckConstraint("review IS NULL OR review IN ('approved','rejected','timed_out')", name="review"),
+)
+Index("ix_fraud_screenings_email_created", fraud_screenings.c.email, fraud_screenings.c.created_at)
+Index("ix_fraud_screenings_payment_method_created", fraud_screenings.c.payment_method, fraud_screenings.c.created_at)
+Index("ix_fraud_screenings_client_ip_created", fraud_screenings.c.client_ip, fraud_screenings.c.created_at)
+Index("ix_fraud_screenings_created", fraud_screenings.c.created_at)
+
+# Abandoned-cart reminders sent, one row per (cart, reminder number): a retried send never mails twice.
+cart_reminders = Table(
+    "cart_reminders", metadata,
+    Column("cart_id", String(40), ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True),
+    Column("reminder", Integer, primary_key=True),  # 1, 2, 3, ...
+    Column("recipient", String(320), nullable=False),
+    Column("message_id", String(300), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("reminder > 0", name="reminder"),
+)
+Index("ix_cart_reminders_sent_at", cart_reminders.c.sent_at)
+
+# Reports (db/reports.py) scan these by day.
+Index("ix_orders_created_at", orders.c.created_at)
+Index("ix_carts_created_at", carts.c.created_at)
+Index("ix_refunds_created_at", refunds.c.created_at)
+Index("ix_order_events_type_created_at", order_events.c.type, order_events.c.created_at)

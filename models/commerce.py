@@ -6,7 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.fraud import FraudPolicy
 from models.money import normalize_currency
+from models.promotions import AppliedPromotion
 
 MAX_LINE_QUANTITY = 999
 
@@ -78,6 +80,8 @@ class PricedCart(Frozen):
     subtotal: int
     discount_total: int = 0
     repriced_skus: list[str] = Field(default_factory=list, description="Lines whose price changed since add")
+    shipping_discount_bp: int = Field(0, ge=0, le=10_000, description="Share of the shipping rate taken off")
+    promotions: list[AppliedPromotion] = Field(default_factory=list, description="Applied, with their codes")
 
 
 class TaxLine(Frozen):
@@ -171,6 +175,14 @@ class CheckoutInput(Frozen):
     shipping_speed: str = "standard"
     reservation_ttl_seconds: int = 900
     authentication_timeout_seconds: int = 900
+    # How long a provider step keeps retrying before the checkout fails checkout_unavailable
+    # (CHECKOUT_PROVIDER_BUDGET_SECONDS); None: the workflow's default budget.
+    provider_budget_seconds: float | None = None
+    # Fraud screening (patched "fraud-screening"): None skips it; the API passes the settings' policy.
+    billing_address: Address | None = None
+    client_ip: str | None = None
+    fraud: FraudPolicy | None = Field(default_factory=FraudPolicy)
+    fraud_review_timeout_seconds: int = 24 * 3600
 
 
 class CheckoutError(Frozen):

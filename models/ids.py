@@ -14,6 +14,7 @@ PREFIXES = {
     "payment": "pay", "shipment": "shp", "import": "imp", "event": "evt", "low_stock_alert": "lsa",
     "api_key": "key", "audit": "aud",
     "refund": "rf", "return": "rma",
+    "subscription": "sub",
 }
 
 _ID_RE = re.compile(r"^([a-z]+)_([a-z2-7]{26})$")

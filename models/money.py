@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +14,9 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "DKK": 2, "PLN": 2, "NZD": 2, "MXN": 2, "BRL": 2, "INR": 2, "CNY": 2, "SGD": 2,
     "HKD": 2, "JPY": 0, "KRW": 0, "CLP": 0, "KWD": 3, "BHD": 3,
 }
+
+
+_MAJOR_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
 
 
 class CurrencyMismatch(ValueError):
@@ -79,6 +83,26 @@ def from_major(value: str | int | Decimal, currency: str) -> int:
     """A provider's decimal amount (string, never float) to integer minor units, half up."""
     exponent = CURRENCY_EXPONENTS[normalize_currency(currency)]
     return int(Decimal(str(value)).scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def parse_major(text: str, currency: str) -> int:
+    """An amount a person typed in major units ("12.50") to minor units, exactly (Decimal, no float).
+
+    Refuses anything but plain positive decimals, and more decimals than the currency has
+    (``12.345 USD`` is a typo, not something to round).
+    """
+    exponent = CURRENCY_EXPONENTS[normalize_currency(currency)]
+    cleaned = text.strip()
+    if not _MAJOR_RE.fullmatch(cleaned):
+        raise ValueError(f"{text.strip()[:40]!r} is not an amount like 12.50")
+    scaled = Decimal(cleaned).scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        places = f"at most {exponent} decimals" if exponent else "no decimals"
+        raise ValueError(f"{normalize_currency(currency)} amounts have {places}")
+    minor = int(scaled)
+    if minor <= 0:
+        raise ValueError("the amount must be more than zero")
+    return minor
 
 
 def percent_of(amount: int, basis_points: int) -> int:

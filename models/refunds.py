@@ -4,6 +4,7 @@ from pydantic import Field, model_validator
 
 from models.commerce import Frozen
 from models.errors import DomainError
+from models.money import percent_of
 from models.fulfillment import OrderLineSnapshot
 from models.order_state import OrderStatus
 
@@ -17,12 +18,15 @@ class RefundRequest(Frozen):
     amount: int | None = Field(None, gt=0, description="Minor units; omit with no lines for a full refund")
     lines: list[RefundLine] | None = None
     include_shipping: bool = False
+    fee: int = Field(0, ge=0, description="Deducted from a refund by lines, e.g. a restocking fee")
     reason: str = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _amount_or_lines(self) -> "RefundRequest":
         if self.amount is not None and self.lines:
             raise ValueError("give either an amount or lines, not both")
+        if self.fee and not self.lines:
+            raise ValueError("a fee applies to a refund by lines")
         return self
 
 
@@ -61,6 +65,7 @@ def refund_amount(request: RefundRequest, lines: list[OrderLineSnapshot], *, shi
                 raise DomainError(f"only {left} of {wanted.sku} can still be refunded", code="refund_exceeds_quantity",
                                   details={"sku": wanted.sku, "refundable_quantity": left})
             amount += (line.line_total + line.tax) * wanted.quantity // line.quantity
+        amount -= request.fee
     else:
         amount = refundable
     if amount <= 0 or amount > refundable:
@@ -71,3 +76,11 @@ def refund_amount(request: RefundRequest, lines: list[OrderLineSnapshot], *, shi
 
 def status_after_refund(refunded_total: int, order_total: int) -> OrderStatus:
     return OrderStatus.REFUNDED if refunded_total >= order_total else OrderStatus.PARTIALLY_REFUNDED
+
+
+def restocking_fee(amount: int, fee_bp: int, reasons: list[str], exempt_reasons: set[str]) -> int:
+    """A percentage of the returned value, waived when any unit came back for an exempt reason
+    (our fault: defective, wrong item)."""
+    if fee_bp <= 0 or any(reason in exempt_reasons for reason in reasons):
+        return 0
+    return percent_of(amount, fee_bp)

@@ -26,6 +26,8 @@ from api.app import create_app
 from config import Settings
 from db.engine import make_engine, sqlalchemy_url
 from db.migrate import upgrade
+from models.auth import ROLES
+from tests.factories import make_api_key
 from workflows import search_attributes as sa
 
 BIN_DIR = Path(sys.executable).parent
@@ -119,8 +121,39 @@ async def worker(temporal_env, engine, task_queue, tmp_path_factory):
 
 
 @pytest_asyncio.fixture(scope="module")
-async def api(settings, engine, temporal_env, worker):
-    app = create_app(settings, engine=engine, temporal=temporal_env.client)
-    async with AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False),
-                           base_url="http://orderflow.test") as client:
-        yield client
+async def api_app(settings, engine, temporal_env, worker):
+    return create_app(settings, engine=engine, temporal=temporal_env.client)
+
+
+def api_client(app, secret: str | None = None) -> AsyncClient:
+    """A client of ``app`` sending ``secret`` as its API key (none if None); close it with ``aclose``."""
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    return AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False),
+                       base_url="http://orderflow.test", headers=headers)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def role_keys(engine) -> dict[str, str]:
+    """One live API key per role in this module's database: role -> secret."""
+    return {role: await make_api_key(engine, role) for role in ROLES}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api_as(api_app, role_keys):
+    """``api_as("support")``: a client sending that role's key; ``api_as(None)``: one sending no key."""
+    clients: dict[str | None, AsyncClient] = {}
+
+    def client_for(role: str | None) -> AsyncClient:
+        if role not in clients:
+            clients[role] = api_client(api_app, role_keys[role] if role else None)
+        return clients[role]
+
+    yield client_for
+    for client in clients.values():
+        await client.aclose()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(api_as):
+    """The default client is an admin, so tests about behaviour are not about permissions."""
+    return api_as("admin")

@@ -6,7 +6,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import inventory
+from db.api_keys import create_key
 from db.tables import locations, prices, products, variants
+from models.auth import CLI_CALLER
 from models.ids import public_id
 
 
@@ -34,3 +36,10 @@ async def make_sku(engine: AsyncEngine, *, price: int = 1000, currency: str = "U
             await inventory.set_stock(conn, sku, location_id, on_hand=on_hand, safety_stock=safety_stock,
                                       reason="test")
     return sku
+
+
+async def make_api_key(engine: AsyncEngine, role: str = "admin", name: str | None = None) -> str:
+    """A live API key with ``role``; returns its secret."""
+    async with engine.begin() as conn:
+        _, secret = await create_key(conn, name=name or f"test {role}", role=role, actor=CLI_CALLER)
+    return secret

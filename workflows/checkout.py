@@ -1,4 +1,4 @@
-"""Checkout saga: validate → price → shipping → tax → reserve → authorize → create order.
+"""Checkout saga: validate → price → shipping → tax → fraud screen → reserve → authorize → create order.
 
 Each step that succeeded registers its compensation; a failure runs them in reverse
 and records the checkout as failed with the business error code.
@@ -10,14 +10,16 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.workflow import ParentClosePolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.checkout import (
         CartActivities, InventoryActivities, OrderActivities, PaymentActivities, PricingActivities,
         ShippingActivities, TaxActivities,
     )
+    from activities.fraud import FraudActivities
     from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft
+    from models.fraud import ReviewDecision, ScreeningRequest
     from models.fulfillment import FulfillmentInput
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
@@ -25,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Compensations must eventually happen; they keep retrying far longer than forward steps.
 COMPENSATION_TIMEOUT = timedelta(hours=1)
+# The payment call may take up to a minute, but a worker that dies during it is noticed in seconds.
+PAYMENT_HEARTBEAT = timedelta(seconds=10)
 
 
 @workflow.defn
@@ -34,25 +38,37 @@ class CheckoutWorkflow:
         self.compensations: list[tuple] = []
         self.authentication: str | None = None  # succeeded | failed, from the payment webhook
         self.payment_action: dict | None = None
+        self.review: ReviewDecision | None = None  # support's verdict while held for fraud review
+        self.review_open = False
+        self.budget = PROVIDER_BUDGET
 
     @workflow.query
     def current_step(self) -> str:
         return self.step
 
-    async def _run(self, method, *args, timeout: float = 30):
+    async def _run(self, method, *args, timeout: float = 30, heartbeat: timedelta | None = None):
         return await workflow.execute_activity_method(
             method, args=list(args), start_to_close_timeout=timedelta(seconds=timeout),
-            schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
+            schedule_to_close_timeout=self.budget, retry_policy=STEP_RETRY, heartbeat_timeout=heartbeat,
         )
 
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
+        if checkout.provider_budget_seconds:
+            self.budget = timedelta(seconds=checkout.provider_budget_seconds)
         try:
             order_id = await self._place_order(checkout)
         except (ActivityError, CheckoutRefused) as failure:
             error = _business_error(failure)
+            unanswered = self.step == "authorizing" and error.code == "checkout_unavailable"
             self.step = "compensating"
             await self._compensate()
+            if unanswered and workflow.patched("settle-unanswered-authorization"):
+                # The provider never answered: close our pending ledger entry rather than leave it open.
+                await workflow.execute_activity_method(
+                    PaymentActivities.abandon_authorization, f"{checkout.checkout_id}:authorize",
+                    start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
+                    retry_policy=STEP_RETRY)
             await self._run(OrderActivities.fail_checkout, checkout.checkout_id, error.code, error.message)
             self.step = "failed"
             workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("failed")])
@@ -77,6 +93,10 @@ class CheckoutWorkflow:
         tax = await self._run(TaxActivities.quote_tax, priced, checkout.shipping_address, shipping.amount,
                               f"{key}:quote")
 
+        # Checkouts started before fraud screening existed went straight on to reserve stock.
+        if workflow.patched("fraud-screening") and checkout.fraud is not None:
+            await self._screen(checkout, priced, priced.subtotal - priced.discount_total + tax.total + shipping.amount)
+
         self.step = "reserving"
         wanted = {line.sku: line.quantity for line in priced.lines}
         reservation = await self._run(InventoryActivities.reserve_inventory, key, wanted, workflow.now(),
@@ -86,7 +106,8 @@ class CheckoutWorkflow:
         self.step = "authorizing"
         total = priced.subtotal - priced.discount_total + tax.total + shipping.amount
         authorization = await self._run(PaymentActivities.authorize_payment, key, total, priced.currency,
-                                        checkout.payment_method, f"{key}:authorize", timeout=60)
+                                        checkout.payment_method, f"{key}:authorize", timeout=60,
+                                        heartbeat=PAYMENT_HEARTBEAT)
         self.compensations.append((PaymentActivities.void_authorization, key, authorization, f"{key}:void"))
         if authorization.status == "requires_action" and workflow.patched("3ds-authentication"):
             authorization = await self._authenticate(checkout, authorization)
@@ -138,6 +159,49 @@ class CheckoutWorkflow:
     @workflow.query
     def next_action(self) -> dict | None:
         return self.payment_action
+
+    async def _screen(self, checkout: CheckoutInput, priced, total: int) -> None:
+        """Score the checkout: approve goes on, reject fails it, review waits for support (or times out)."""
+        self.step = "screening"
+        assessment = await self._run(FraudActivities.screen_checkout, ScreeningRequest(
+            checkout_id=checkout.checkout_id, email=checkout.email, payment_method=checkout.payment_method,
+            client_ip=checkout.client_ip, shipping_country=checkout.shipping_address.country,
+            billing_country=checkout.billing_address.country if checkout.billing_address else None,
+            skus=tuple(line.sku for line in priced.lines), total=total, currency=priced.currency,
+            policy=checkout.fraud,
+        ))
+        if assessment.outcome == "reject":
+            raise CheckoutRefused("fraud_rejected", "the order was declined by fraud screening")
+        if assessment.outcome == "approve":
+            return
+        self.step, self.review_open = "fraud_review", True
+        workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("in_review")])
+        try:
+            await workflow.wait_condition(lambda: self.review is not None,
+                                          timeout=timedelta(seconds=checkout.fraud_review_timeout_seconds))
+        except asyncio.TimeoutError:
+            self.review_open = False
+            await self._run(FraudActivities.record_fraud_review, checkout.checkout_id, "timed_out", None, "")
+            raise CheckoutRefused("fraud_review_timeout", "the order was not reviewed in time") from None
+        self.review_open = False
+        decision = self.review
+        await self._run(FraudActivities.record_fraud_review, checkout.checkout_id,
+                        "approved" if decision.decision == "approve" else "rejected", decision.reviewer, decision.note)
+        if decision.decision == "reject":
+            raise CheckoutRefused("fraud_rejected", "the order was declined after review")
+        workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("pending")])
+
+    @workflow.update
+    def review_decision(self, decision: ReviewDecision) -> str:
+        """Support approves or rejects a checkout held for fraud review."""
+        self.review = decision
+        return "approved" if decision.decision == "approve" else "rejected"
+
+    @review_decision.validator
+    def _can_review(self, decision: ReviewDecision) -> None:
+        if not self.review_open or self.review is not None:
+            raise ApplicationError(f"the checkout is {self.step}, not waiting for a fraud review",
+                                   type="checkout_not_in_review")
 
     async def _start_fulfillment(self, order_id: str, email: str) -> None:
         """Hand the order to its own long-lived workflow; it outlives this checkout."""

@@ -88,6 +88,8 @@ class FulfillmentWorkflow:
 
     async def _keep_authorization_alive(self, order) -> bool:
         """Until something is captured, renew (or give up on) the authorization before it lapses."""
+        if order.total == 0:  # no-charge orders (exchanges) hold no authorization
+            return True
         ttl = timedelta(seconds=order.policy.authorization_ttl_seconds)
         deadline = order.created_at + ttl
         attempt = 0

@@ -12,5 +12,8 @@ FULFILLMENT_STATUS = SearchAttributeKey.for_keyword("FulfillmentStatus")
 SHIPMENT_COUNT = SearchAttributeKey.for_int("ShipmentCount")
 FULFILLMENT_ALERT = SearchAttributeKey.for_keyword("FulfillmentAlert")
 
+SUBSCRIPTION_STATUS = SearchAttributeKey.for_keyword("SubscriptionStatus")
+NEXT_RENEWAL_AT = SearchAttributeKey.for_datetime("NextRenewalAt")
+
 ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
-       FULFILLMENT_ALERT]
+       FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT]

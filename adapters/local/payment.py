@@ -1,5 +1,6 @@
 """Simulated card processor. Outcomes follow Stripe's test payment-method tokens."""
 
+import asyncio
 import hashlib
 
 from adapters.ports import PaymentCustomer, PaymentResult
@@ -25,8 +26,14 @@ def _ref(prefix: str, key: str) -> str:
 
 class LocalPaymentGateway:
     name = "local"
+    delay = 0.0  # seconds each authorization takes (LOCAL_PAYMENT_DELAY_MS): rehearse a slow provider
+
+    def __init__(self, delay_ms: int = 0) -> None:
+        self.delay = delay_ms / 1000
 
     async def authorize(self, *, amount, currency, payment_method, idempotency_key, reference):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if not payment_method.startswith("pm_"):
             raise DomainError(f"unknown payment method {payment_method!r}", code="invalid_payment_method")
         if payment_method in DECLINING_METHODS:

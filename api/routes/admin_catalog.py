@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, status
 from starlette.datastructures import UploadFile
 
+from api.auth import CurrentCaller
 from api.deps import Engine
 from api.errors import ApiError
 from api.schemas import ErrorResponse
+from db import audit
 from db import catalog as store
 from models.catalog import (
     ImportReport, PricesSet, ProductCreate, ProductOut, ProductUpdate, VariantIn, VariantOut, VariantUpdate,
@@ -15,7 +17,6 @@ from models.catalog import (
 )
 from models.errors import DomainError
 
-# Ops-only: authentication and roles arrive in a later issue.
 router = APIRouter(prefix="/admin/catalog", tags=["admin"])
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
@@ -23,39 +24,48 @@ _ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut, responses=_ERRORS)
-async def create_product(body: ProductCreate, engine: Engine) -> ProductOut:
+async def create_product(body: ProductCreate, engine: Engine, caller: CurrentCaller) -> ProductOut:
     async with engine.begin() as conn:
         product_id = await store.create_product(conn, body)
+        await audit.record(conn, caller, "catalog.product_created", target=product_id,
+                           details=body.model_dump(mode="json"))
         return await store.get_product(conn, product_id)
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut, responses=_ERRORS)
-async def update_product(product_id: str, body: ProductUpdate, engine: Engine) -> ProductOut:
+async def update_product(product_id: str, body: ProductUpdate, engine: Engine, caller: CurrentCaller) -> ProductOut:
     async with engine.begin() as conn:
         await store.update_product(conn, product_id, body.changes())
+        await audit.record(conn, caller, "catalog.product_updated", target=product_id,
+                           details=body.model_dump(mode="json", include=body.model_fields_set))
         return await store.get_product(conn, product_id)
 
 
 @router.post("/products/{product_id}/variants", status_code=status.HTTP_201_CREATED, response_model=VariantOut,
              responses=_ERRORS)
-async def add_variant(product_id: str, body: VariantIn, engine: Engine) -> VariantOut:
+async def add_variant(product_id: str, body: VariantIn, engine: Engine, caller: CurrentCaller) -> VariantOut:
     async with engine.begin() as conn:
         await store.add_variant(conn, product_id, body)
+        await audit.record(conn, caller, "catalog.variant_added", target=body.sku,
+                           details={"product_id": product_id, **body.model_dump(mode="json")})
         return await store.get_variant(conn, body.sku)
 
 
 @router.patch("/variants/{sku}", response_model=VariantOut, responses=_ERRORS)
-async def update_variant(sku: str, body: VariantUpdate, engine: Engine) -> VariantOut:
+async def update_variant(sku: str, body: VariantUpdate, engine: Engine, caller: CurrentCaller) -> VariantOut:
     async with engine.begin() as conn:
         await store.update_variant(conn, sku, body.changes())
+        await audit.record(conn, caller, "catalog.variant_updated", target=sku,
+                           details=body.model_dump(mode="json", include=body.model_fields_set))
         return await store.get_variant(conn, sku)
 
 
 @router.put("/variants/{sku}/prices", response_model=VariantOut, responses=_ERRORS)
-async def set_prices(sku: str, body: PricesSet, engine: Engine) -> VariantOut:
+async def set_prices(sku: str, body: PricesSet, engine: Engine, caller: CurrentCaller) -> VariantOut:
     """Replace the variant's prices: currencies not listed stop being sold in."""
     async with engine.begin() as conn:
         await store.set_prices(conn, sku, body.prices)
+        await audit.record(conn, caller, "catalog.prices_set", target=sku, details=body.model_dump(mode="json"))
         return await store.get_variant(conn, sku)
 
 
@@ -68,7 +78,8 @@ _CSV_BODY = {"requestBody": {"required": True, "content": {
 
 @router.post("/import", response_model=ImportReport, openapi_extra=_CSV_BODY,
              responses={413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}})
-async def import_catalog(request: Request, engine: Engine, dry_run: bool = False) -> ImportReport:
+async def import_catalog(request: Request, engine: Engine, caller: CurrentCaller,
+                         dry_run: bool = False) -> ImportReport:
     """Create or update products from CSV (format: `models.catalog` docstring).
 
     Valid products are applied, each all-or-nothing; errors name the CSV row. With
@@ -78,6 +89,9 @@ async def import_catalog(request: Request, engine: Engine, dry_run: bool = False
     async with engine.connect() as conn:
         await conn.begin()
         report = await store.import_products(conn, parsed)
+        if not dry_run:
+            await audit.record(conn, caller, "catalog.imported", details=report.model_dump(
+                mode="json", include={"created_products", "created_variants", "updated"}))
         await (conn.rollback() if dry_run else conn.commit())
     report.errors = sorted(parse_errors + report.errors, key=lambda e: e.row)
     report.dry_run = dry_run
@@ -96,9 +110,12 @@ async def _csv_text(request: Request) -> str:
     else:
         raise ApiError(415, "unsupported_media_type", "send text/csv, or multipart/form-data with a `file` field")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DomainError("the CSV file must be UTF-8 encoded", code="csv_not_utf8") from None
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: refuse the file rather than fail mid-import
+        raise DomainError("the CSV file contains NUL characters", code="csv_invalid_characters")
+    return text
 
 
 async def _uploaded(request: Request) -> bytes:

@@ -12,15 +12,15 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from api.auth import CurrentCaller
 from api.deps import Engine, ReadConn
 from api.schemas import ErrorResponse, Strict
-from db import inventory
+from db import audit, inventory
 from db.catalog import variant_id_of
 from db.tables import inventory_ledger, locations
 from models.errors import Conflict
 from models.ids import public_id
 
-# Ops-only: authentication and roles arrive in a later issue.
 router = APIRouter(prefix="/admin/inventory", tags=["admin"])
 
 MAX_UNITS = 1_000_000_000  # inside the INTEGER columns
@@ -75,7 +75,7 @@ class LedgerEntryOut(BaseModel):
 
 
 @router.post("/locations", status_code=status.HTTP_201_CREATED, response_model=LocationOut, responses=_ERRORS)
-async def create_location(body: LocationIn, engine: Engine) -> LocationOut:
+async def create_location(body: LocationIn, engine: Engine, caller: CurrentCaller) -> LocationOut:
     taken = Conflict(f"location code {body.code!r} is already in use", code="location_code_taken")
     location = LocationOut(id=public_id("location"), **body.model_dump())
     async with engine.begin() as conn:
@@ -85,6 +85,8 @@ async def create_location(body: LocationIn, engine: Engine) -> LocationOut:
             await conn.execute(locations.insert().values(**location.model_dump()))
         except IntegrityError as exc:  # a concurrent request took the code after our check
             raise taken from exc
+        await audit.record(conn, caller, "inventory.location_created", target=location.id,
+                           details=body.model_dump(mode="json"))
     return location
 
 
@@ -95,7 +97,7 @@ async def list_locations(conn: ReadConn) -> list[LocationOut]:
 
 
 @router.put("/{sku}/locations/{location_code}", response_model=StockOut, responses=_ERRORS)
-async def set_stock(sku: str, location_code: str, body: StockSet, engine: Engine) -> StockOut:
+async def set_stock(sku: str, location_code: str, body: StockSet, engine: Engine, caller: CurrentCaller) -> StockOut:
     """Record a stock count or receipt; the difference goes to the ledger."""
     async with engine.begin() as conn:
         await variant_id_of(conn, sku)
@@ -103,6 +105,8 @@ async def set_stock(sku: str, location_code: str, body: StockSet, engine: Engine
         level = await inventory.set_stock(conn, sku, location_id, on_hand=body.on_hand,
                                           safety_stock=body.safety_stock, reason=body.reason,
                                           reference=body.reference)
+        await audit.record(conn, caller, "inventory.stock_set", target=f"{sku}@{location_code}", reason=body.reason,
+                           details=body.model_dump(mode="json"))
     return StockOut(sku=sku, location_code=location_code, on_hand=level.on_hand, reserved=level.reserved,
                     safety_stock=level.safety_stock, atp=level.atp)
 

@@ -1,37 +1,82 @@
-"""Guest carts: create, read, and change lines (unit price captured when a line is added)."""
+"""Guest carts: create, read, change lines (unit price captured when a line is added) and discount codes."""
+
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import Engine, ReadConn
-from api.schemas import CartCreate, CartLineOut, CartOut, LineAdd, LineUpdate
+from api.cart_recovery import start_reminders
+from api.deps import AppSettings, Engine, ReadConn, Temporal
+from api.schemas import (
+    CartCodeOut, CartCreate, CartDiscountOut, CartLineOut, CartOut, DiscountCodeAdd, ErrorResponse, LineAdd, LineUpdate,
+)
 from db import carts as store
+from db import pricing
+from db import promotions
 from models.errors import DomainError
 from models.money import normalize_currency
+from models.promotions import PromoLine
 
 router = APIRouter(prefix="/carts", tags=["carts"])
+_CODE_ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 
 
 async def _cart_out(conn: AsyncConnection, cart_id: str) -> CartOut:
+    """The cart at the prices captured on its lines, with today's promotions and its codes applied."""
     cart, snapshot = await store.get_cart(conn, cart_id)
+    now = datetime.now(UTC)
+    context = await pricing.cart_context(conn, cart_id, now)
+    known = await pricing.unit_prices(conn, [line.sku for line in snapshot.lines], context, now)
+    priced = await pricing.price_lines(conn, [
+        PromoLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price,
+                  category=known[line.sku].category if line.sku in known else None)
+        for line in snapshot.lines], context, now)
     lines = [
         CartLineOut(id=line.line_id, sku=line.sku, title=line.title, quantity=line.quantity,
-                    unit_price=line.unit_price, line_total=line.unit_price * line.quantity)
-        for line in snapshot.lines
+                    unit_price=line.unit_price, line_total=line.unit_price * line.quantity, discount=result.discount)
+        for line, result in zip(snapshot.lines, priced.lines)
     ]
-    return CartOut(id=cart.id, status=cart.status, currency=cart.currency, email=cart.email, lines=lines,
-                   subtotal=sum(line.line_total for line in lines))
+    return CartOut(
+        id=cart.id, status=cart.status, currency=cart.currency, email=cart.email, lines=lines,
+        subtotal=priced.subtotal, discount_total=priced.discount_total, total=priced.subtotal - priced.discount_total,
+        discount_codes=[CartCodeOut(code=code, applied=code in priced.codes)
+                        for code in await promotions.cart_codes(conn, cart_id)],
+        discounts=[CartDiscountOut(promotion_id=a.promotion_id, code=a.code, amount=a.amount,
+                                   free_shipping=a.free_shipping) for a in priced.applied],
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CartOut)
-async def create_cart(body: CartCreate, engine: Engine) -> CartOut:
+async def create_cart(body: CartCreate, engine: Engine, temporal: Temporal, settings: AppSettings) -> CartOut:
+    """A cart created with an email gets abandoned-cart reminders until it checks out."""
     try:
         currency = normalize_currency(body.currency)
     except ValueError as exc:
         raise DomainError(str(exc), code="unsupported_currency") from exc
     async with engine.begin() as conn:
-        cart_id = await store.create_cart(conn, currency, body.email)
-        return await _cart_out(conn, cart_id)
+        cart_id = await store.create_cart(conn, currency, body.email,
+                                          market=body.market.upper() if body.market else None, channel=body.channel)
+        out = await _cart_out(conn, cart_id)
+    if body.email:
+        await start_reminders(temporal, settings, cart_id, body.email)
+    return out
+
+
+class CartEmail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+
+
+@router.put("/{cart_id}/email", response_model=CartOut, responses=_CODE_ERRORS)
+async def set_cart_email(cart_id: str, body: CartEmail, engine: Engine, temporal: Temporal,
+                         settings: AppSettings) -> CartOut:
+    """Attach the shopper's email (open carts only); starts abandoned-cart reminders."""
+    async with engine.begin() as conn:
+        await store.set_email(conn, cart_id, body.email)
+        out = await _cart_out(conn, cart_id)
+    await start_reminders(temporal, settings, cart_id, body.email)
+    return out
 
 
 @router.get("/{cart_id}", response_model=CartOut)
@@ -57,4 +102,23 @@ async def update_line(cart_id: str, line_id: str, body: LineUpdate, engine: Engi
 async def remove_line(cart_id: str, line_id: str, engine: Engine) -> CartOut:
     async with engine.begin() as conn:
         await store.remove_line(conn, cart_id, line_id)
+        return await _cart_out(conn, cart_id)
+
+
+@router.post("/{cart_id}/discount-codes", status_code=status.HTTP_201_CREATED, response_model=CartOut,
+             responses=_CODE_ERRORS)
+async def add_discount_code(cart_id: str, body: DiscountCodeAdd, engine: Engine) -> CartOut:
+    """Attach a code: `discount_code_not_found` (404), `discount_code_inactive` (expired or switched
+    off, 422), `discount_code_exhausted` (409). It is counted only when an order is placed with it."""
+    async with engine.begin() as conn:
+        cart = await store.lock_for_change(conn, cart_id)
+        await promotions.attach(conn, cart_id, body.code, datetime.now(UTC), cart.email)
+        return await _cart_out(conn, cart_id)
+
+
+@router.delete("/{cart_id}/discount-codes/{code}", response_model=CartOut, responses=_CODE_ERRORS)
+async def remove_discount_code(cart_id: str, code: str, engine: Engine) -> CartOut:
+    async with engine.begin() as conn:
+        await store.lock_for_change(conn, cart_id)
+        await promotions.detach(conn, cart_id, code)
         return await _cart_out(conn, cart_id)

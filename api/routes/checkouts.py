@@ -1,24 +1,32 @@
 """Checkouts: start the durable checkout workflow, idempotently, and report its outcome."""
 
 import hashlib
+import ipaddress
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Header, Response, status
-from temporalio.client import Client, WorkflowExecutionStatus
+from fastapi import APIRouter, Header, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import CurrentCaller
+from api.cart_recovery import stop_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
+from api.metrics import CHECKOUTS
 from api.schemas import CheckoutCreate, CheckoutOptions, CheckoutOut, ErrorDetail, ErrorResponse
+from config import Settings
+from db import audit
 from db import carts as cart_store
 from db import checkouts as store
 from db import switches
 from models.commerce import CheckoutInput
 from models.errors import Conflict, DomainError
+from models.fraud import FraudPolicy, ReviewDecision
 from models.ids import public_id
 from models.switches import offered
 from workflows import search_attributes as sa
@@ -39,10 +47,53 @@ def checkout_ids(idempotency_key: str) -> tuple[str, str, str]:
 
 
 def body_hash(body: CheckoutCreate) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    # Fields added later are left out while unset, so a key claimed before they existed still matches.
+    unset = {"billing_address"} if body.billing_address is None else None
+    return hashlib.sha256(body.model_dump_json(exclude=unset).encode()).hexdigest()
+
+
+def fraud_policy(settings: Settings) -> FraudPolicy | None:
+    if not settings.fraud_screening_enabled:
+        return None
+    return FraudPolicy(
+        review_score=settings.fraud_review_score, reject_score=settings.fraud_reject_score,
+        email_per_hour=settings.fraud_velocity_per_hour, card_per_hour=settings.fraud_velocity_per_hour,
+        email_per_day=settings.fraud_velocity_per_day, card_per_day=settings.fraud_velocity_per_day,
+        ip_per_hour=settings.fraud_ip_velocity_per_hour, ip_per_day=settings.fraud_ip_velocity_per_day,
+        high_risk_categories=tuple(settings.fraud_high_risk_categories),
+        high_value_amount=settings.fraud_high_value_amount,
+        very_high_value_amount=settings.fraud_very_high_value_amount,
+    )
+
+
+def client_ip(request: Request) -> str | None:
+    """The shopper's address: the first X-Forwarded-For hop (set by our proxy), else the peer."""
+    candidates = [request.headers.get("x-forwarded-for", "").split(",")[0].strip(),
+                  request.client.host if request.client else ""]
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+# What a client refused by backpressure is told to wait: about one checkout's duration.
+RETRY_AFTER_SECONDS = 2
+
+
+async def _assert_capacity(conn, cap: int) -> None:
+    """Backpressure: refuse a new checkout while ``cap`` are already in flight (MAX_INFLIGHT_CHECKOUTS).
+
+    Counted in PostgreSQL, where the claim was just written (so the count includes it), rather than
+    in Temporal's visibility store: that is eventually consistent, costs a call to the server this cap
+    protects, and needs advanced visibility in production. Concurrent requests may overshoot the cap by
+    a few; it is a pressure valve, not a quota."""
+    if cap and await store.count_pending(conn, at_most=cap + 1) > cap:
+        CHECKOUTS.labels("rejected").inc()
+        raise ApiError(429, "too_many_checkouts", f"more than {cap} checkouts are in progress; retry shortly",
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _assert_methods_enabled(conn, body: CheckoutCreate) -> None:
@@ -72,10 +123,13 @@ async def _assert_cart_checkoutable(conn, cart_id: str) -> None:
 
 @router.post(
     "", status_code=status.HTTP_202_ACCEPTED, response_model=CheckoutOut,
-    responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 400: {"model": ErrorResponse}},
+    responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 400: {"model": ErrorResponse},
+               429: {"model": ErrorResponse, "description": "Too many checkouts in progress: retry after "
+                     "`Retry-After` seconds (a replayed Idempotency-Key is always answered)"}},
 )
 async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Temporal, settings: AppSettings,
-                         response: Response, idempotency_key: IdempotencyKey = None) -> CheckoutOut:
+                         request: Request, response: Response,
+                         idempotency_key: IdempotencyKey = None) -> CheckoutOut:
     """Start a checkout. Replaying the same Idempotency-Key and body returns the same checkout."""
     if not idempotency_key or not idempotency_key.strip():
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
@@ -87,6 +141,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
             request_hash=body_hash(body), cart_id=body.cart_id, email=body.email, workflow_id=workflow_id,
         )
         if created:
+            await _assert_capacity(conn, settings.max_inflight_checkouts)
             await _assert_methods_enabled(conn, body)
             await _assert_cart_checkoutable(conn, body.cart_id)
         if row.status == "pending":
@@ -96,8 +151,14 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
                 shipping_address=body.shipping_address, payment_method=body.payment_method,
                 shipping_speed=body.shipping_speed, reservation_ttl_seconds=settings.reservation_ttl_seconds,
                 authentication_timeout_seconds=settings.authentication_timeout_seconds,
+                billing_address=body.billing_address, client_ip=client_ip(request), fraud=fraud_policy(settings),
+                fraud_review_timeout_seconds=settings.fraud_review_timeout_seconds,
+                provider_budget_seconds=settings.checkout_provider_budget_seconds,
             ))
+    if created:
+        await stop_reminders(temporal, body.cart_id)  # best effort: the reminder activity re-checks the cart
     bound.info("checkout accepted" if created else "checkout replayed", status=row.status)
+    CHECKOUTS.labels("started" if created else "replayed").inc()
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return _checkout_out(row)
@@ -149,3 +210,40 @@ async def _progress(client: Client, workflow_id: str) -> tuple[str | None, dict 
         return step, action
     except RPCError:
         return None, None
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "reject"]
+    note: str = Field("", max_length=1000)
+
+
+@router.post("/{checkout_id}/review", response_model=CheckoutOut,
+             responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def review_checkout(checkout_id: str, body: ReviewBody, engine: Engine, temporal: Temporal,
+                          caller: CurrentCaller) -> CheckoutOut:
+    """Support's decision on a checkout held for fraud review (step `fraud_review`); audited.
+    `checkout_not_in_review` (409) when it is not waiting for one."""
+    async with engine.connect() as conn:
+        row = await store.get(conn, checkout_id)
+    refused = ApiError(409, "checkout_not_in_review", f"checkout {checkout_id} is not waiting for a fraud review",
+                       {"status": row.status})
+    if row.status != "pending":
+        raise refused
+    decision = ReviewDecision(decision=body.decision, note=body.note, reviewer=caller.name)
+    try:
+        await temporal.get_workflow_handle(row.workflow_id).execute_update(CheckoutWorkflow.review_decision, decision)
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type:
+            raise ApiError(409, cause.type, cause.message) from error
+        raise
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise refused from error
+        raise
+    async with engine.begin() as conn:
+        await audit.record(conn, caller, f"checkout.fraud_{body.decision}", order_id=row.order_id,
+                           target=checkout_id, reason=body.note, details={"decision": body.decision})
+    log.info("fraud review decided", checkout_id=checkout_id, decision=body.decision, reviewer=caller.name)
+    return _checkout_out(row, *await _progress(temporal, row.workflow_id))

@@ -3,12 +3,12 @@
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api.auth import CurrentCaller
 from api.deps import Engine, ReadConn
-from db import switches
+from db import audit, switches
 from models.switches import KINDS
 
 router = APIRouter(prefix="/admin/kill-switches", tags=["ops"])
-# Authentication and roles arrive with the support/ops issue; until then deploy behind a private network.
 
 
 class SwitchIn(BaseModel):
@@ -34,7 +34,9 @@ async def list_switches(conn: ReadConn) -> list[SwitchOut]:
 
 
 @router.put("/{kind}/{name}", response_model=SwitchOut)
-async def set_switch(kind: str, name: str, body: SwitchIn, engine: Engine) -> SwitchOut:
+async def set_switch(kind: str, name: str, body: SwitchIn, engine: Engine, caller: CurrentCaller) -> SwitchOut:
     async with engine.begin() as conn:
         await switches.set_switch(conn, kind, name, disabled=body.disabled, reason=body.reason)
+        await audit.record(conn, caller, "kill_switch.set", target=f"{kind}/{name}", reason=body.reason,
+                           details={"disabled": body.disabled})
     return SwitchOut(kind=kind, name=name, disabled=body.disabled, reason=body.reason)

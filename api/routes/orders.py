@@ -3,9 +3,10 @@
 from fastapi import APIRouter
 
 from api.deps import ReadConn
-from api.schemas import ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, ShipmentOut, Totals
+from api.schemas import ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, OrderPromotionOut, ShipmentOut, Totals
 from db import fulfillment
 from db import orders as store
+from db import promotions as promotion_store
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -26,6 +27,8 @@ async def get_order(order_id: str, conn: ReadConn) -> OrderOut:
             for e in found["events"]
         ],
         shipments=[_shipment_out(s) for s in await fulfillment.shipments_view(conn, order_id)],
+        promotions=[OrderPromotionOut.model_validate(p)
+                    for p in await promotion_store.order_promotions_of(conn, order_id)],
         created_at=order["created_at"].isoformat(),
     )
 

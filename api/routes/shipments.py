@@ -5,21 +5,22 @@ import asyncio
 from fastapi import APIRouter, status
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import ReadConn, Temporal
+from api.auth import CurrentCaller
+from api.deps import Engine, Temporal
 from api.schemas import ErrorResponse
+from db import audit
 from db import fulfillment as store
 from models.errors import Conflict
 from workflows.shipment import ShipmentWorkflow
 
 router = APIRouter(prefix="/shipments", tags=["fulfillment"])
-# Authentication and roles arrive with the support/ops issue.
 
 
 # The order workflow writes the shipment row a moment before it starts the shipment's workflow.
 STARTING_GRACE_SECONDS = 3.0
 
 
-async def _signal(temporal, conn, shipment_id: str, signal, *, allowed: set[str]) -> dict:
+async def _signal(temporal, conn, shipment_id: str, signal, *, allowed: set[str]):
     shipment = await store.shipment_row(conn, shipment_id)
     if shipment.status not in allowed:
         raise Conflict(f"shipment {shipment_id} is {shipment.status}", code="shipment_state_conflict",
@@ -30,7 +31,7 @@ async def _signal(temporal, conn, shipment_id: str, signal, *, allowed: set[str]
     while True:
         try:
             await handle.signal(signal)
-            return {"shipment_id": shipment_id, "accepted": True}
+            return shipment
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -41,13 +42,24 @@ async def _signal(temporal, conn, shipment_id: str, signal, *, allowed: set[str]
 
 @router.post("/{shipment_id}/packed", status_code=status.HTTP_202_ACCEPTED,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def mark_packed(shipment_id: str, conn: ReadConn, temporal: Temporal) -> dict:
+async def mark_packed(shipment_id: str, engine: Engine, temporal: Temporal, caller: CurrentCaller) -> dict:
     """The warehouse packed the parcel: the shipment buys its label, captures payment and ships."""
-    return await _signal(temporal, conn, shipment_id, ShipmentWorkflow.packed, allowed={"pending_pack", "packed"})
+    return await _audited_signal(engine, temporal, caller, shipment_id, ShipmentWorkflow.packed, "shipment.packed",
+                                 allowed={"pending_pack", "packed"})
 
 
 @router.post("/{shipment_id}/retry-carrier", status_code=status.HTTP_202_ACCEPTED,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def retry_carrier(shipment_id: str, conn: ReadConn, temporal: Temporal) -> dict:
+async def retry_carrier(shipment_id: str, engine: Engine, temporal: Temporal, caller: CurrentCaller) -> dict:
     """Ops fixed the carrier problem: try buying the label again now instead of at the next timer."""
-    return await _signal(temporal, conn, shipment_id, ShipmentWorkflow.retry_carrier, allowed={"packed"})
+    return await _audited_signal(engine, temporal, caller, shipment_id, ShipmentWorkflow.retry_carrier,
+                                 "shipment.retry_carrier", allowed={"packed"})
+
+
+async def _audited_signal(engine, temporal, caller, shipment_id: str, signal, action: str, *,
+                          allowed: set[str]) -> dict:
+    # The audit row commits only if the signal was delivered.
+    async with engine.begin() as conn:
+        shipment = await _signal(temporal, conn, shipment_id, signal, allowed=allowed)
+        await audit.record(conn, caller, action, order_id=shipment.order_id, target=shipment_id)
+    return {"shipment_id": shipment_id, "accepted": True}

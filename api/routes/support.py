@@ -6,7 +6,8 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -14,11 +15,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AppSettings, ReadConn, Temporal
 from api.errors import ApiError
 from api.schemas import ErrorResponse
+from config import Settings
 from db import orders as order_store
 from db import refunds as refund_store
 from models.fulfillment import CancelRequest
 from models.ids import public_id
-from models.refunds import RefundCommand, RefundRequest
+from models.refunds import RefundCommand, RefundRequest, RefundResult
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.order_support import OrderSupportWorkflow, SupportInput
 
@@ -60,10 +62,15 @@ def _refusal(error: WorkflowUpdateFailedError) -> ApiError:
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def cancel_order(order_id: str, body: CancelBody, conn: ReadConn, temporal: Temporal) -> CancelOut:
     """Cancel before anything ships: voids the payment, releases stock, stops unshipped parcels."""
+    return CancelOut(order_id=order_id, status=await request_cancel(conn, temporal, order_id, body.reason))
+
+
+async def request_cancel(conn: AsyncConnection, temporal: Client, order_id: str, reason: str) -> str:
+    """Cancel through the order workflow (shared with the console): the new status, or an ApiError."""
     order = (await order_store.get_order(conn, order_id))["order"]
     handle = temporal.get_workflow_handle(f"order-{order_id}")
     try:
-        status = await handle.execute_update(FulfillmentWorkflow.cancel, CancelRequest(reason=body.reason))
+        status = await handle.execute_update(FulfillmentWorkflow.cancel, CancelRequest(reason=reason))
     except WorkflowUpdateFailedError as error:
         raise _refusal(error) from error
     except RPCError as error:
@@ -71,8 +78,8 @@ async def cancel_order(order_id: str, body: CancelBody, conn: ReadConn, temporal
             raise ApiError(409, "order_not_cancellable", f"order {order_id} is {order['status']} and can no "
                            "longer be cancelled", {"status": order["status"]}) from error
         raise
-    log.info("order cancelled", order_id=order_id, reason=body.reason)
-    return CancelOut(order_id=order_id, status=status)
+    log.info("order cancelled", order_id=order_id, reason=reason)
+    return status
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -85,11 +92,23 @@ async def refund_order(order_id: str, body: RefundRequest, conn: ReadConn, tempo
     """Refund all, an amount, or lines (+ shipping). Replaying the Idempotency-Key returns the same refund."""
     if not idempotency_key or not idempotency_key.strip():
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
+    result, replayed = await issue_refund(conn, temporal, settings, order_id, body, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return RefundOut(**result.model_dump())
+
+
+async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settings, order_id: str,
+                       request: RefundRequest, idempotency_key: str, *,
+                       actor: str | None = None) -> tuple[RefundResult, bool]:
+    """Refund through the order's support workflow (shared with the console).
+
+    Returns the result and whether it replays an earlier refund under the same key; refusals are ApiErrors.
+    """
     await order_store.get_order(conn, order_id)  # 404 for unknown orders
     refund_id = public_id("refund", uuid.uuid5(ID_NAMESPACE, f"{order_id}:{idempotency_key}"))
-    if (prior := await refund_store.get(conn, refund_id)) is not None and prior.status == "succeeded":
-        response.headers["Idempotent-Replayed"] = "true"
-    command = RefundCommand(refund_id=refund_id, order_id=order_id, request=body)
+    prior = await refund_store.get(conn, refund_id)
+    command = RefundCommand(refund_id=refund_id, order_id=order_id, request=request, actor=actor)
     start = WithStartWorkflowOperation(
         OrderSupportWorkflow.run, SupportInput(order_id=order_id), id=f"support-{order_id}",
         task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -100,7 +119,7 @@ async def refund_order(order_id: str, body: RefundRequest, conn: ReadConn, tempo
     except WorkflowUpdateFailedError as error:
         raise _refusal(error) from error
     log.info("refund issued", order_id=order_id, refund_id=refund_id, amount=result.amount)
-    return RefundOut(**result.model_dump())
+    return result, prior is not None and prior.status == "succeeded"
 
 
 @router.get("/{order_id}/refunds", response_model=list[RefundOut])

@@ -7,6 +7,7 @@ scenarios' fresh histories as new files; existing files are kept unless removed 
 """
 
 import os
+import types
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.integration.test_webhooks import post_stripe, stripe_event
 from tests.integration.test_webhooks import settings  # noqa: F401  (webhook secrets for this module)
 from worker import WORKFLOWS
 from workflows.checkout import CheckoutWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -96,7 +98,29 @@ async def scenario_fulfillment(api, temporal, engine) -> dict[str, str]:
             "dispute_opened": f"dispute-{dispute_id}"}
 
 
-@pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment],
+async def scenario_returns_and_refunds(api, temporal, engine) -> dict[str, str]:
+    from tests.integration.test_support_actions import delivered_order, refund
+
+    done, (sku,) = await delivered_order(api, types.SimpleNamespace(client=temporal), engine, {1800: 2})
+    assert (await refund(api, done["order_id"], {"amount": 300, "reason": "late"})).status_code == 200
+    rma = (await api.post(f"/orders/{done['order_id']}/returns",
+                          json={"lines": [{"sku": sku, "quantity": 1, "reason": "defective"}]})).json()
+    await api.post(f"/returns/{rma['id']}/approve", json={})
+    await api.post(f"/returns/{rma['id']}/receive")
+    handle = temporal.get_workflow_handle(f"return-{rma['id']}")
+
+    async def received():
+        return await handle.query(ReturnWorkflow.state) == "received"
+
+    assert await eventually(received)
+    await api.post(f"/returns/{rma['id']}/inspect", json={"units": [{"sku": sku, "quantity": 1,
+                                                                       "disposition": "scrap"}]})
+    await handle.result()
+    return {"return_refunded": f"return-{rma['id']}", "order_support_refund": f"support-{done['order_id']}"}
+
+
+@pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment,
+                                      scenario_returns_and_refunds],
                          ids=lambda f: f.__name__)
 async def test_fresh_histories_replay(scenario, api, temporal_env, engine):
     for name, workflow_id in (await scenario(api, temporal_env.client, engine)).items():

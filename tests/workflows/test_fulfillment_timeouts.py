@@ -19,7 +19,7 @@ from api.app import create_app
 from config import Settings
 from db.tables import payment_operations, shipments
 from models.fulfillment import FulfillmentPolicy, TrackingEvent
-from tests.factories import make_location, make_sku
+from tests.factories import make_api_key, make_location, make_sku
 from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -59,7 +59,8 @@ async def stack(time_env, engine, database_url, carrier, tmp_path_factory):
         worker = build_worker(time_env.client, queue, engine, adapters, policy)
         app = create_app(Settings(environment="test", database_url=database_url, task_queue=queue),
                          engine=engine, temporal=time_env.client)
-        api = AsyncClient(transport=ASGITransport(app=app), base_url="http://orderflow.test")
+        api = AsyncClient(transport=ASGITransport(app=app), base_url="http://orderflow.test",
+                          headers={"Authorization": f"Bearer {await make_api_key(engine, 'admin')}"})
         return worker, api
 
     return start
@@ -236,3 +237,4 @@ async def test_three_d_secure_never_completed_times_out_and_compensates(stack, t
             kinds = dict((await conn.execute(select(payment_operations.c.kind, payment_operations.c.status)
                                              .where(payment_operations.c.payment_ref == checkout_id))).all())
         assert kinds == {"authorize": "pending", "void": "succeeded"}
+

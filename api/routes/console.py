@@ -1,0 +1,229 @@
+"""Support console: find orders, read everything about one, cancel or refund it (HTML pages).
+
+Plain forms, POST/redirect/GET, no scripts. Sessions, CSRF and flashes: ``api.console_web``.
+Cancel and refund go through the same workflow updates as the API (``api.routes.support``),
+and every action is written to the audit log as the signed-in key.
+"""
+
+import secrets
+import uuid
+from typing import Annotated, Literal
+from urllib.parse import quote, urlencode
+
+import structlog
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from api.console_web import (
+    COOKIE, LOGIN_COOKIE, CheckedSession, ConsoleRoute, Session, flash, now, page, redirect_with_flash,
+    safe_next, tokens_match,
+)
+from api.deps import AppSettings, Engine, Temporal
+from api.errors import ApiError
+from api.routes.returns import approve_return, reject_return
+from api.routes.support import issue_refund, request_cancel
+from db import api_keys, audit, fulfillment, refunds
+from db import console as console_db
+from db import orders as order_store
+from db import returns as return_store
+from models.auth import Permission, lowest_role_with
+from models.errors import DomainError, NotFound
+from models.money import Money, parse_major
+from models.refunds import RefundRequest
+from models.returns import Decision
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+log = structlog.get_logger("orderflow.api.console")
+
+MAX_PAGE = 100
+CANCELLABLE = {"pending_payment", "authorized", "captured", "partially_fulfilled"}
+NOT_REFUNDABLE = {"pending_payment", "cancelled", "refunded"}
+Text = Annotated[str, Form(max_length=2000)]
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/console", m: str = ""):
+    return _login_form(request, safe_next(next), "Signed out." if m == "signed_out" else "")
+
+
+@router.post("/login")
+async def login(request: Request, engine: Engine, api_key: Text = "", csrf: Text = "", next: Text = "/console"):
+    """Trade a support (or higher) API key for a session cookie."""
+    if not tokens_match(csrf, request.cookies.get(LOGIN_COOKIE, "")):
+        return _login_form(request, safe_next(next), "The sign-in form expired; please try again.", status=400)
+    async with engine.begin() as conn:
+        caller = await api_keys.authenticate(conn, api_key.strip(), now())
+        if caller is not None and caller.may(Permission.CONSOLE):
+            token, session = await console_db.open_session(conn, caller, now())
+            await audit.record(conn, caller, "console.login", target=caller.key_id)
+    if caller is None:
+        return _login_form(request, safe_next(next), "That API key is not valid (unknown or revoked).", status=401)
+    if not caller.may(Permission.CONSOLE):
+        return _login_form(request, safe_next(next), f"The {caller.role} role may not use the console (needs "
+                                            f"{lowest_role_with(Permission.CONSOLE)}).", status=403)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(COOKIE, token, max_age=int((session.expires_at - now()).total_seconds()), path="/console",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.delete_cookie(LOGIN_COOKIE, path="/console/login")
+    return response
+
+
+def _login_form(request: Request, next_path: str, message: str, status: int = 200):
+    token = secrets.token_urlsafe(32)
+    response = page("login.html", status, csrf=token, next=next_path, message=message)
+    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/console/login", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, engine: Engine, session: CheckedSession):
+    async with engine.begin() as conn:
+        await console_db.close_session(conn, request.cookies.get(COOKIE))
+    response = RedirectResponse("/console/login?m=signed_out", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("")
+async def search(request: Request, engine: Engine, session: Session, q: str = "", limit: str = "20",
+                 after: str = ""):
+    """Find an order by id, or a customer's orders by email (newest first, ``limit`` per page)."""
+    query, size = q.strip()[:320], int(limit) if limit.isdigit() and 0 < int(limit) <= MAX_PAGE else 20
+    found, message = None, ""
+    if query and "@" not in query:
+        try:
+            async with engine.connect() as conn:
+                await order_store.get_order(conn, query)
+            return RedirectResponse(f"/console/orders/{quote(query, safe='')}", status_code=303)
+        except NotFound:
+            message = f"No order with id {query}."
+    elif query:
+        async with engine.connect() as conn:
+            found = await order_store.for_email(conn, query, limit=size + 1, after=after or None)
+    more = found is not None and len(found) > size
+    found = found[:size] if found is not None else None
+    next_page = f"/console?{urlencode({'q': query, 'limit': size, 'after': found[-1]['id']})}" if more else None
+    return page("search.html", session=session, q=query, limit=size, max_page=MAX_PAGE, orders=found,
+                message=message, next_page=next_page, first_page=bool(after), flash=flash(request, session))
+
+
+@router.get("/orders/{order_id}")
+async def order_page(request: Request, order_id: str, engine: Engine, session: Session):
+    async with engine.connect() as conn:
+        found = await order_store.get_order(conn, order_id)  # NotFound → the 404 page
+        order = found["order"]
+        operations = await console_db.payment_operations_for_order(conn, order)
+        context = dict(
+            shipments=await fulfillment.shipments_view(conn, order_id), operations=operations,
+            refunds=await refunds.for_order(conn, order_id), audit_entries=await audit.for_order(conn, order_id),
+            returns=await return_store.for_order(conn, order_id),
+        )
+    return page("order.html", session=session, order=order, lines=found["lines"], events=found["events"],
+                refundable=_refundable(operations), can_cancel=order["status"] in CANCELLABLE,
+                can_refund=order["status"] not in NOT_REFUNDABLE, refund_key=str(uuid.uuid4()),
+                flash=flash(request, session), **context)
+
+
+def _refundable(operations) -> int:
+    counted = [op for op in operations if op.status in ("pending", "succeeded")]
+    captured = sum(op.amount for op in counted if op.kind in ("capture", "charge"))
+    return max(0, captured - sum(op.amount for op in counted if op.kind == "refund"))
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel(order_id: str, engine: Engine, temporal: Temporal, session: CheckedSession, reason: Text = ""):
+    back = f"/console/orders/{quote(order_id, safe='')}"
+    if not reason.strip() or len(reason.strip()) > 500:
+        return redirect_with_flash(session, back, error="Cancel: give a reason (up to 500 characters).")
+    try:
+        async with engine.begin() as conn:  # the audit row commits only if the cancel went through
+            status = await request_cancel(conn, temporal, order_id, reason.strip())
+            await audit.record(conn, session.caller, "order.cancel", order_id=order_id, reason=reason.strip(),
+                               details={"via": "console"})
+    except (ApiError, DomainError) as error:
+        return redirect_with_flash(session, back, error=f"Cancel refused: {_message(error)}")
+    except Exception:
+        log.exception("console cancel failed", order_id=order_id)
+        return redirect_with_flash(session, back, error=_UNEXPECTED)
+    return redirect_with_flash(session, back, ok=f"Order cancelled (status: {status}).")
+
+
+@router.post("/orders/{order_id}/refund")
+async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: AppSettings, session: CheckedSession,
+                 mode: Text = "amount", amount: Text = "", reason: Text = "", refund_key: Text = ""):
+    """A full refund, or an amount typed in major units (e.g. 12.50), never through a float."""
+    back = f"/console/orders/{quote(order_id, safe='')}"
+    try:
+        async with engine.begin() as conn:
+            order = (await order_store.get_order(conn, order_id))["order"]
+            try:
+                minor = None if mode == "full" else parse_major(amount, order["currency"])
+                request = RefundRequest(amount=minor, reason=reason.strip())
+            except ValueError as error:  # pydantic's ValidationError is one
+                return redirect_with_flash(session, back, error=f"Refund not sent: {_input_problem(error)}")
+            key = refund_key.strip()[:100] or str(uuid.uuid4())
+            actor = f"{session.caller.name} ({session.caller.key_id})"
+            result, replayed = await issue_refund(conn, temporal, settings, order_id, request, key, actor=actor)
+            if not replayed:
+                await audit.record(conn, session.caller, "order.refund", order_id=order_id, target=result.refund_id,
+                                   amount=result.amount, currency=result.currency, reason=request.reason,
+                                   details={"via": "console", "full": mode == "full"})
+    except (ApiError, DomainError) as error:
+        return redirect_with_flash(session, back, error=f"Refund refused: {_message(error)}")
+    except Exception:
+        log.exception("console refund failed", order_id=order_id)
+        return redirect_with_flash(session, back, error=_UNEXPECTED)
+    money = Money(amount=result.amount, currency=result.currency)
+    already = " (this form was already sent: nothing new was refunded)" if replayed else ""
+    return redirect_with_flash(session, back, ok=f"Refunded {money}{already}. Order status: {result.order_status}.")
+
+
+@router.post("/returns/{rma_id}/approve")
+async def approve(rma_id: str, engine: Engine, temporal: Temporal, session: CheckedSession, note: Text = ""):
+    """The customer gets a return label."""
+    return await _decide(rma_id, "approve", engine, temporal, session, note)
+
+
+@router.post("/returns/{rma_id}/reject")
+async def reject(rma_id: str, engine: Engine, temporal: Temporal, session: CheckedSession, note: Text = ""):
+    return await _decide(rma_id, "reject", engine, temporal, session, note)
+
+
+async def _decide(rma_id: str, decision: Literal["approve", "reject"], engine, temporal, session, note: str):
+    async with engine.connect() as conn:
+        order_id = (await return_store.get(conn, rma_id)).order_id  # NotFound → the 404 page
+    back = f"/console/orders/{quote(order_id, safe='')}"
+    verb = "approved" if decision == "approve" else "rejected"
+    body = Decision(note=note.strip()[:500] or None, actor=f"{session.caller.name} ({session.caller.key_id})")
+    try:
+        async with engine.begin() as conn:
+            await (approve_return if decision == "approve" else reject_return)(rma_id, body, conn, temporal)
+            await audit.record(conn, session.caller, f"return.{decision}", order_id=order_id, target=rma_id,
+                               reason=body.note or "", details={"via": "console"})
+    except (ApiError, DomainError) as error:
+        return redirect_with_flash(session, back, error=f"Return not {verb}: {_message(error)}")
+    except Exception:
+        log.exception("console return decision failed", rma_id=rma_id)
+        return redirect_with_flash(session, back, error=_UNEXPECTED)
+    return redirect_with_flash(session, back, ok=f"Return {rma_id} {verb}.")
+
+
+_UNEXPECTED = "Something unexpected went wrong; it was logged. Reload the page to see what happened."
+FRIENDLY = {
+    "refund_exceeds_captured": "that is more than can still be refunded (see Refundable now).",
+    "idempotency_key_reused": "this form was already used for a different refund; reload the page.",
+}
+
+
+def _message(error: ApiError | DomainError) -> str:
+    code = error.code
+    return f"{FRIENDLY.get(code, error.message)} [{code}]"
+
+
+def _input_problem(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):  # pydantic: name the field
+        first = errors()[0]
+        return f"{'/'.join(str(p) for p in first['loc']) or 'input'}: {first['msg']}"
+    return str(error)

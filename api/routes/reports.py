@@ -1,0 +1,36 @@
+"""Reports for ops: daily sales (JSON or CSV) with cart abandonment and recovery, and monthly fraud."""
+
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import ReadConn
+from api.schemas import ErrorResponse
+from db import reports as store
+from models.reports import FraudReport, SalesReport, check_range, month_bounds, sales_csv
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+_ERRORS = {422: {"model": ErrorResponse}}
+
+
+@router.get("/sales", response_model=SalesReport, responses={
+    **_ERRORS, 200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `format=csv`"}})
+async def sales_report(conn: ReadConn, start: date = Query(alias="from", description="First day (UTC), YYYY-MM-DD"),
+                       end: date = Query(alias="to", description="Last day (UTC), inclusive"),
+                       format: Literal["json", "csv"] = "json"):
+    """Per day: orders, revenue and AOV per currency, refunds, cart abandonment and conversion; plus the
+    recovery rate of carts that got a reminder. At most 366 days (`invalid_date_range`)."""
+    check_range(start, end)
+    report = await store.sales(conn, start, end)
+    if format == "csv":
+        return Response(sales_csv(report), media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="sales-{start.isoformat()}-{end.isoformat()}.csv"'})
+    return report
+
+
+@router.get("/fraud", response_model=FraudReport, responses=_ERRORS)
+async def fraud_report(conn: ReadConn, month: str = Query(description="YYYY-MM (UTC)", max_length=7)) -> FraudReport:
+    """Chargeback rate of a month (disputes / orders) and how its checkouts were screened and reviewed."""
+    start, next_month = month_bounds(month)
+    return await store.fraud(conn, month, start, next_month)

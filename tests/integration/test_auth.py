@@ -1,0 +1,295 @@
+"""API keys, roles and the audit log, over HTTP against the real app and database."""
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+
+from api.access import ROUTE_PERMISSIONS
+from db.tables import api_keys, audit_log
+from models.auth import ROLES
+from tests.conftest import api_client
+from tests.factories import make_location, make_sku
+from tests.integration.checkout_helpers import cart_with, checkout_to_end
+
+ORDERFLOW = Path(sys.executable).parent / "orderflow"
+
+# The spec, kept apart from api/access.py on purpose: the least privileged role that may call each route.
+MIN_ROLE = {
+    "GET /healthz": "public",
+    "GET /readyz": "public",
+    "POST /webhooks/stripe": "public",
+    "POST /webhooks/easypost": "public",
+    # the support console: no API key header; its session cookie needs support (tests/integration/test_console.py)
+    "GET /console/login": "public",
+    "POST /console/login": "public",
+    "POST /console/logout": "public",
+    "GET /console": "public",
+    "GET /console/orders/{order_id}": "public",
+    "POST /console/orders/{order_id}/cancel": "public",
+    "POST /console/orders/{order_id}/refund": "public",
+    "POST /console/returns/{rma_id}/approve": "public",
+    "POST /console/returns/{rma_id}/reject": "public",
+    "GET /products": "storefront",
+    "GET /products/{product_id}": "storefront",
+    "GET /inventory/{sku}": "storefront",
+    "POST /carts": "storefront",
+    "GET /carts/{cart_id}": "storefront",
+    "POST /carts/{cart_id}/lines": "storefront",
+    "PATCH /carts/{cart_id}/lines/{line_id}": "storefront",
+    "DELETE /carts/{cart_id}/lines/{line_id}": "storefront",
+    "POST /carts/{cart_id}/discount-codes": "storefront",
+    "DELETE /carts/{cart_id}/discount-codes/{code}": "storefront",
+    "PUT /carts/{cart_id}/email": "storefront",
+    "GET /checkouts/options": "storefront",
+    "POST /checkouts": "storefront",
+    "GET /checkouts/{checkout_id}": "storefront",
+    "GET /orders/{order_id}": "storefront",
+    "GET /orders/{order_id}/invoice.pdf": "storefront",
+    "GET /orders/{order_id}/refunds": "storefront",
+    "POST /orders/{order_id}/returns": "storefront",
+    "GET /orders/{order_id}/returns": "storefront",
+    "GET /returns/{rma_id}": "storefront",
+    "POST /subscriptions": "storefront",
+    "GET /subscriptions/{subscription_id}": "storefront",
+    "PATCH /subscriptions/{subscription_id}": "storefront",
+    "POST /subscriptions/{subscription_id}/pause": "storefront",
+    "POST /subscriptions/{subscription_id}/resume": "storefront",
+    "POST /subscriptions/{subscription_id}/skip": "storefront",
+    "POST /subscriptions/{subscription_id}/cancel": "storefront",
+    "POST /subscriptions/{subscription_id}/payment-method": "storefront",
+    "POST /orders/{order_id}/cancel": "support",
+    "POST /orders/{order_id}/refunds": "support",
+    "POST /returns/{rma_id}/approve": "support",
+    "POST /returns/{rma_id}/reject": "support",
+    "GET /orders/{order_id}/audit": "support",
+    "POST /checkouts/{checkout_id}/review": "support",
+    "GET /admin/kill-switches": "ops",
+    "PUT /admin/kill-switches/{kind}/{name}": "ops",
+    "POST /shipments/{shipment_id}/packed": "ops",
+    "POST /shipments/{shipment_id}/retry-carrier": "ops",
+    "POST /returns/{rma_id}/receive": "ops",
+    "POST /returns/{rma_id}/inspect": "ops",
+    "GET /inventory/alerts": "ops",
+    "POST /admin/inventory/locations": "ops",
+    "GET /admin/inventory/locations": "ops",
+    "PUT /admin/inventory/{sku}/locations/{location_code}": "ops",
+    "GET /admin/inventory/{sku}/ledger": "ops",
+    "GET /reports/sales": "ops",
+    "GET /reports/fraud": "ops",
+    "GET /metrics": "ops",
+    "POST /admin/catalog/products": "admin",
+    "PATCH /admin/catalog/products/{product_id}": "admin",
+    "POST /admin/catalog/products/{product_id}/variants": "admin",
+    "PATCH /admin/catalog/variants/{sku}": "admin",
+    "PUT /admin/catalog/variants/{sku}/prices": "admin",
+    "POST /admin/catalog/import": "admin",
+    "GET /admin/promotions": "admin",
+    "POST /admin/promotions": "admin",
+    "GET /admin/promotions/{promotion_id}": "admin",
+    "PUT /admin/promotions/{promotion_id}": "admin",
+    "POST /admin/promotions/{promotion_id}/activate": "admin",
+    "POST /admin/promotions/{promotion_id}/deactivate": "admin",
+    "GET /admin/promotions/{promotion_id}/codes": "admin",
+    "POST /admin/promotions/{promotion_id}/codes": "admin",
+    "GET /admin/promotions/price-lists": "admin",
+    "POST /admin/promotions/price-lists": "admin",
+    "GET /admin/promotions/price-lists/{list_id}": "admin",
+    "PUT /admin/promotions/price-lists/{list_id}": "admin",
+    "DELETE /admin/promotions/price-lists/{list_id}": "admin",
+    "PUT /admin/promotions/price-lists/{list_id}/prices": "admin",
+    "PUT /admin/promotions/customer-groups/{group}/members/{email}": "admin",
+    "DELETE /admin/promotions/customer-groups/{group}/members/{email}": "admin",
+    "GET /admin/promotions/price-preview": "admin",
+    "GET /admin/api-keys": "admin",
+    "POST /admin/api-keys": "admin",
+    "POST /admin/api-keys/{key_id}/revoke": "admin",
+}
+
+
+def app_routes(app) -> set[str]:
+    """Every API route as "METHOD /path", including those of included routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: app.routes is already flat
+        contexts = app.routes
+    else:
+        contexts = iter_route_contexts(app.routes)
+    return {f"{method} {route.path}" for route in contexts
+            if isinstance(getattr(route, "original_route", route), APIRoute) for method in route.methods}
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_every_route_is_classified(api_app):
+    routes = app_routes(api_app)
+    assert routes - set(MIN_ROLE) == set(), "new route: add it to MIN_ROLE here and to api/access.py"
+    assert set(MIN_ROLE) - routes == set(), "MIN_ROLE lists a route the app no longer has"
+    assert set(ROUTE_PERMISSIONS) == routes
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+@pytest.mark.parametrize("route", sorted(MIN_ROLE))
+async def test_role_matrix(api_as, route, role):
+    """No body and made-up ids: an allowed caller gets past auth (to a 2xx/4xx), others get 401/403."""
+    method, path = route.split(" ")
+    response = await api_as(role).request(method, re.sub(r"\{[^}]+\}", "missing", path))
+    needed = MIN_ROLE[route]
+    if needed == "public" or (role and ROLES.index(role) >= ROLES.index(needed)):
+        assert response.status_code not in (401, 403, 500), response.text
+    elif role is None:
+        assert response.status_code == 401 and error_code(response) == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+    else:
+        assert response.status_code == 403, response.text
+        assert error_code(response) == "forbidden"
+        assert response.json()["error"]["details"]["role"] == role
+
+
+async def test_storefront_shops_but_cannot_flip_switches(api_as):
+    storefront = api_as("storefront")
+    assert (await storefront.post("/carts", json={})).status_code == 201
+    assert (await storefront.get("/products")).status_code == 200
+    refused = await storefront.put("/admin/kill-switches/payment_method/paypal", json={"disabled": True})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["details"] == {"permission": "kill_switches", "role": "storefront"}
+
+
+@pytest.mark.parametrize("header", [
+    None, "Bearer ", "Bearer not-a-key", "Basic dXNlcjpwYXNz", "Bearer ofk_" + "a" * 26 + "_nope",
+    "Bearer ofk_" + "x" * 500,
+])
+async def test_missing_or_invalid_keys_are_401(api_app, header):
+    async with api_client(api_app) as client:
+        response = await client.get("/products", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401 and error_code(response) == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_tampered_secret_is_401_and_x_api_key_works(api_app, role_keys):
+    secret = role_keys["storefront"]
+    tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")  # right key id, wrong secret
+    async with api_client(api_app, tampered) as client:
+        assert (await client.get("/products")).status_code == 401
+    async with api_client(api_app) as client:
+        assert (await client.get("/products", headers={"X-API-Key": secret})).status_code == 200
+
+
+async def test_kill_switch_change_is_audited_with_actor_and_reason(api_as, engine):
+    switched = await api_as("ops").put("/admin/kill-switches/payment_method/paypal", headers={"X-Request-ID": "req-ks"},
+                                       json={"disabled": True, "reason": "PSP outage, ticket OPS-12"})
+    assert switched.status_code == 200, switched.text
+    refused = await api_as("support").put("/admin/kill-switches/payment_method/card", json={"disabled": True})
+    assert refused.status_code == 403
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(audit_log).where(audit_log.c.action == "kill_switch.set"))).all()
+    assert len(rows) == 1  # the refused attempt wrote nothing
+    entry = rows[0]
+    assert entry.actor_key_id.startswith("key_") and (entry.actor_name, entry.actor_role) == ("test ops", "ops")
+    assert entry.target == "payment_method/paypal" and entry.reason == "PSP outage, ticket OPS-12"
+    assert entry.details == {"disabled": True} and entry.request_id == "req-ks"
+    await api_as("ops").put("/admin/kill-switches/payment_method/paypal", json={"disabled": False})
+
+
+async def test_order_audit_trail_is_for_support_and_names_the_actor(api_as, temporal_env, engine):
+    sku = await make_sku(engine, stock={await make_location(engine): 5})
+    storefront = api_as("storefront")
+    order_id = (await checkout_to_end(storefront, temporal_env.client, await cart_with(storefront, {sku: 1})))["order_id"]
+    shipment_id = await _first_shipment(storefront, order_id)
+
+    assert (await api_as("support").post(f"/shipments/{shipment_id}/packed")).status_code == 403
+    assert (await api_as("ops").post(f"/shipments/{shipment_id}/packed")).status_code == 202
+
+    assert (await storefront.get(f"/orders/{order_id}/audit")).status_code == 403
+    trail = await api_as("support").get(f"/orders/{order_id}/audit")
+    assert trail.status_code == 200, trail.text
+    [entry] = trail.json()
+    assert (entry["action"], entry["target"], entry["order_id"]) == ("shipment.packed", shipment_id, order_id)
+    assert (entry["actor_name"], entry["actor_role"]) == ("test ops", "ops") and entry["request_id"]
+    missing = await api_as("support").get("/orders/ord_missing/audit")
+    assert missing.status_code == 404 and error_code(missing) == "order_not_found"
+
+
+async def _first_shipment(api, order_id: str) -> str:
+    for _ in range(300):  # the order workflow creates shipments a moment after checkout
+        shipments = (await api.get(f"/orders/{order_id}")).json()["shipments"]
+        if shipments:
+            return shipments[0]["id"]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} got no shipment")
+
+
+async def test_key_lifecycle_over_http_and_secret_never_stored(api_app, api_as, engine):
+    admin = api_as("admin")
+    created = await admin.post("/admin/api-keys", json={"name": "web storefront", "role": "storefront"})
+    assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"
+    key_id, secret = created.json()["id"], created.json()["secret"]
+    assert secret.startswith(f"ofk_{key_id.removeprefix('key_')}_")
+
+    async with api_client(api_app, secret) as client:
+        assert (await client.get("/products")).status_code == 200
+        assert (await client.get("/admin/api-keys")).status_code == 403
+        listed = {k["id"]: k for k in (await admin.get("/admin/api-keys")).json()}
+        assert listed[key_id]["last_used_at"] and "secret" not in listed[key_id]
+        revoked = await admin.post(f"/admin/api-keys/{key_id}/revoke", json={"reason": "rotated"})
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+        after = await client.get("/products")
+        assert after.status_code == 401 and after.headers["www-authenticate"] == "Bearer"
+
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).one()
+        audits = (await conn.execute(select(audit_log).where(audit_log.c.target == key_id)
+                                     .order_by(audit_log.c.seq))).all()
+    random_part = secret.split("_", 2)[2]
+    assert all(random_part not in str(value) for value in (*stored, *(v for row in audits for v in row)))
+    assert stored.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert [(a.action, a.actor_role, a.reason) for a in audits] == [
+        ("api_key.created", "admin", ""), ("api_key.revoked", "admin", "rotated")]
+
+
+async def _orderflow(database_url: str, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(str(ORDERFLOW), *args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_keys_command_creates_lists_and_revokes(api_app, database_url, engine):
+    code, secret, _ = await _orderflow(database_url, "keys", "create", "--role", "support", "--name", "helpdesk")
+    assert code == 0 and secret.startswith("ofk_")
+    secret = secret.strip()
+    key_id = "key_" + secret.split("_")[1]
+    code, listing, _ = await _orderflow(database_url, "keys", "list")
+    assert code == 0 and key_id in listing and secret not in listing
+
+    async with api_client(api_app, secret) as client:
+        assert (await client.get("/orders/ord_missing/audit")).status_code == 404  # support may read audits
+        code, _, err = await _orderflow(database_url, "keys", "revoke", key_id, "--reason", "left the team")
+        assert code == 0, err
+        assert (await client.get("/products")).status_code == 401
+    code, _, err = await _orderflow(database_url, "keys", "revoke", "key_unknown")
+    assert code == 1 and "not found" in err
+
+    async with engine.connect() as conn:
+        audits = (await conn.execute(select(audit_log).where(audit_log.c.target == key_id))).all()
+    assert {(a.action, a.actor_name, a.actor_key_id) for a in audits} == {
+        ("api_key.created", "cli", None), ("api_key.revoked", "cli", None)}
+
+
+async def test_access_log_carries_the_actor(api_as, caplog):
+    caplog.set_level(logging.INFO, logger="orderflow.api.access")
+    assert (await api_as("storefront").get("/products")).status_code == 200
+    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("path") == "/products"]
+    assert lines and lines[-1]["api_key_role"] == "storefront" and lines[-1]["api_key_id"].startswith("key_")

@@ -1,0 +1,63 @@
+"""The role ladder and the route table, without a database."""
+
+import pytest
+
+from api.access import PUBLIC, ROUTE_PERMISSIONS, permission_for
+from models.auth import GRANTS, ROLES, Caller, Permission, allows, lowest_role_with, permissions
+
+P = Permission
+
+
+def test_each_role_holds_everything_below_it():
+    for lower, higher in zip(ROLES, ROLES[1:]):
+        assert permissions(lower) < permissions(higher), (lower, higher)
+
+
+def test_every_permission_is_granted_exactly_once():
+    granted = [p for role in ROLES for p in GRANTS[role]]
+    assert sorted(granted) == sorted(Permission)
+
+
+@pytest.mark.parametrize(("role", "allowed", "denied"), [
+    ("storefront", {P.CATALOG_READ, P.INVENTORY_READ, P.CARTS, P.CHECKOUTS, P.ORDERS_READ, P.RETURNS_REQUEST},
+     {P.ORDERS_SUPPORT, P.AUDIT_READ, P.KILL_SWITCHES, P.WAREHOUSE, P.INVENTORY_ADMIN, P.CATALOG_ADMIN, P.API_KEYS}),
+    ("support", {P.ORDERS_READ, P.ORDERS_SUPPORT, P.AUDIT_READ, P.CONSOLE},
+     {P.KILL_SWITCHES, P.WAREHOUSE, P.INVENTORY_ADMIN, P.CATALOG_ADMIN, P.API_KEYS}),
+    ("ops", {P.ORDERS_SUPPORT, P.KILL_SWITCHES, P.WAREHOUSE, P.INVENTORY_ADMIN},
+     {P.CATALOG_ADMIN, P.API_KEYS, P.UNCLASSIFIED}),
+    ("admin", set(Permission), set()),
+])
+def test_role_permissions(role, allowed, denied):
+    assert all(allows(role, p) for p in allowed)
+    assert not any(allows(role, p) for p in denied)
+    assert Caller(key_id="key_x", name="n", role=role).may(next(iter(allowed)))
+
+
+def test_unknown_role_may_do_nothing():
+    assert permissions("superuser") == frozenset()
+    assert not allows("", P.CATALOG_READ)
+
+
+def test_lowest_role_with():
+    assert lowest_role_with(P.CARTS) == "storefront"
+    assert lowest_role_with(P.AUDIT_READ) == "support"
+    assert lowest_role_with(P.KILL_SWITCHES) == "ops"
+    assert lowest_role_with(P.API_KEYS) == "admin"
+
+
+def test_unlisted_routes_fail_closed():
+    assert permission_for("DELETE", "/orders/{order_id}") is P.UNCLASSIFIED
+    assert lowest_role_with(P.UNCLASSIFIED) == "admin"
+
+
+def test_route_table_uses_known_permissions_and_methods():
+    for route, permission in ROUTE_PERMISSIONS.items():
+        method, path = route.split(" ")
+        assert method in {"GET", "POST", "PUT", "PATCH", "DELETE"} and path.startswith("/"), route
+        assert permission is PUBLIC or permission in Permission, route
+        assert permission is not P.UNCLASSIFIED, route
+
+
+def test_only_probes_and_webhooks_are_public():
+    public = {route for route, permission in ROUTE_PERMISSIONS.items() if permission is PUBLIC}
+    assert public == {"GET /healthz", "GET /readyz", "POST /webhooks/stripe", "POST /webhooks/easypost"}

@@ -1,0 +1,164 @@
+"""Returns (RMA): approval → return label → parcel back → inspection → refund or exchange.
+
+Support decisions and warehouse steps arrive as updates with validators (the caller gets
+an answer); carrier tracking arrives as a signal. An approved return whose parcel never
+ships expires after the policy's ship-back days and its label is refunded.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.returns import ReturnActivities
+    from models.errors import DomainError
+    from models.fulfillment import FulfillmentInput, TrackingEvent
+    from models.ids import public_id
+    from models.returns import Decision, Inspection, ReturnInput, accepted_units, check_inspection
+    from workflows import search_attributes as sa
+    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
+    from workflows.fulfillment import FulfillmentWorkflow
+
+
+@workflow.defn
+class ReturnWorkflow:
+    def __init__(self) -> None:
+        self.status = "requested"
+        self.decision: tuple[str, Decision] | None = None
+        self.received = False
+        self.inspection: Inspection | None = None
+        self.lines = []
+
+    @workflow.query
+    def state(self) -> str:
+        return self.status
+
+    async def _act(self, method, *args):
+        return await workflow.execute_activity_method(
+            method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
+            schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
+        )
+
+    async def _set(self, rma: ReturnInput, status: str, note: str | None = None, actor: str | None = None) -> None:
+        self.status = status
+        await self._act(ReturnActivities.set_return_status, rma.rma_id, status, note, actor)
+
+    @workflow.run
+    async def run(self, rma: ReturnInput) -> str:
+        self.lines = rma.lines
+        policy = rma.policy
+        if not await self._waited(lambda: self.decision is not None, policy.approval_seconds):
+            await self._set(rma, "expired", "not decided in time")
+            return self.status
+        verdict, decision = self.decision
+        if verdict == "reject":
+            await self._set(rma, "rejected", decision.note, decision.actor)
+            return self.status
+        await self._set(rma, "approved", decision.note, decision.actor)
+        await self._act(ReturnActivities.buy_return_label, rma)
+        self.status = "awaiting_return"
+        if not await self._waited(lambda: self.received, policy.ship_back_seconds):
+            await self._act(ReturnActivities.refund_return_label, rma.rma_id)
+            await self._set(rma, "expired", "the parcel was not sent back in time")
+            return self.status
+        await self._act(ReturnActivities.mark_received, rma)
+        self.status = "received"
+        await workflow.wait_condition(lambda: self.inspection is not None)
+        await self._act(ReturnActivities.apply_inspection, rma, self.inspection)
+        self.status = "inspected"
+        accepted = accepted_units(self.inspection)
+        if not accepted:
+            await self._set(rma, "completed", "nothing accepted for refund")
+            return self.status
+        if rma.exchange:
+            return await self._exchange(rma, accepted)
+        try:
+            await self._act(ReturnActivities.refund_return, rma, accepted)
+        except ActivityError as failure:
+            code, message = failure_code(failure)
+            await self._set(rma, "refund_failed", f"{code}: {message}")
+            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_refund_failed:{code}")])
+            return self.status
+        self.status = "refunded"
+        return self.status
+
+    async def _exchange(self, rma: ReturnInput, accepted: dict[str, int]) -> str:
+        order_id = public_id("order", workflow.uuid4())
+        try:
+            order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted, order_id)
+        except ActivityError as failure:  # e.g. out of stock: give the money back instead
+            workflow.logger.warning("exchange for %s not possible (%s); refunding", rma.rma_id, failure_code(failure))
+            await self._act(ReturnActivities.refund_return, rma, accepted)
+            self.status = "refunded"
+            return self.status
+        await workflow.start_child_workflow(
+            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=f"order-{order_id}",
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id)]),
+        )
+        self.status = "exchanged"
+        return self.status
+
+    async def _waited(self, condition, seconds: int) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    # ---- support decisions
+    @workflow.update
+    def approve(self, decision: Decision) -> str:
+        self.decision = ("approve", decision)
+        return "approved"
+
+    @workflow.update
+    def reject(self, decision: Decision) -> str:
+        self.decision = ("reject", decision)
+        return "rejected"
+
+    @approve.validator
+    def _can_approve(self, decision: Decision) -> None:
+        self._require_status("requested")
+
+    @reject.validator
+    def _can_reject(self, decision: Decision) -> None:
+        self._require_status("requested")
+
+    # ---- warehouse and carrier
+    @workflow.update
+    def receive(self) -> str:
+        self.received = True
+        return "received"
+
+    @receive.validator
+    def _can_receive(self) -> None:
+        # Also while the label is being bought: the parcel may beat our bookkeeping.
+        if self.status not in ("approved", "awaiting_return") or self.received:
+            raise ApplicationError(f"the return is {self.status}", type="return_state_conflict")
+
+    @workflow.signal
+    def tracking_update(self, event: TrackingEvent) -> None:
+        if event.status == "delivered" and self.status in ("approved", "awaiting_return"):
+            self.received = True
+
+    @workflow.update
+    def inspect(self, inspection: Inspection) -> str:
+        self.inspection = inspection
+        return "inspected"
+
+    @inspect.validator
+    def _can_inspect(self, inspection: Inspection) -> None:
+        self._require_status("received")
+        try:
+            check_inspection(self.lines, inspection)
+        except DomainError as wrong:
+            raise ApplicationError(wrong.message, type=wrong.code) from None
+
+    def _require_status(self, expected: str) -> None:
+        if self.status != expected or (expected == "requested" and self.decision is not None):
+            raise ApplicationError(f"the return is {self.status}", type="return_state_conflict")

@@ -15,57 +15,8 @@ from models.ids import public_id
 from models.order_state import OrderStatus, transition
 
 
-async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool:
-    """Persist the order a checkout produced, in one transaction. Returns False on replay."""
-    tax_by_sku = {line.sku: line.amount for line in draft.tax.lines}
-    inserted = await conn.execute(
-        insert(orders).values(
-            id=draft.order_id, checkout_id=draft.checkout_id, cart_id=draft.cart_id, email=draft.email,
-            status=OrderStatus.PENDING_PAYMENT, currency=draft.currency, subtotal=draft.priced.subtotal,
-            discount_total=draft.priced.discount_total, tax_total=draft.tax.total,
-            shipping_total=draft.shipping.amount, total=draft.total,
-            shipping_address=draft.shipping_address.model_dump(mode="json"),
-            shipping_method=draft.shipping.model_dump(mode="json"),
-            tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,
-            payment_ref=draft.checkout_id, payment_provider=draft.authorization.provider,
-            authorization_id=draft.authorization.authorization_id, authorized_amount=draft.authorization.amount,
-            payment_method=draft.payment_method,
-        ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
-    )
-    if inserted.first() is None:
-        return False
-    for line in draft.priced.lines:
-        await conn.execute(
-            order_lines.insert().values(
-                id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
-                quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
-                tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
-            )
-        )
-    # Codes are counted here, inside the order's transaction: an exhausted code fails the order.
-    await promotion_store.record_on_order(conn, draft)
-    await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
-    await cart_store.mark_checked_out(conn, draft.cart_id, draft.checkout_id)
-    await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
-                       data={"checkout_id": draft.checkout_id, "total": draft.total, "currency": draft.currency})
-    await append_event(
-        conn, draft.order_id, f"{draft.checkout_id}:authorized", "payment.authorized",
-        to_status=OrderStatus.AUTHORIZED,
-        data={"authorization_id": draft.authorization.authorization_id, "amount": draft.authorization.amount,
-              "provider": draft.authorization.provider},
-    )
-    await checkout_store.finish(conn, draft.checkout_id, status="completed")
-    return True
-
-
-async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str) -> bool:
-    """Persist an order with no checkout behind it (a subscription renewal), already paid in full.
-
-    ``draft.checkout_id`` is the order's origin key (unique, e.g. ``<subscription_id>:r<cycle>``) and
-    ``draft.authorization`` the captured off-session charge recorded in the ledger under
-    ``payment_ref``; the order starts ``captured``, so shipments find nothing left to capture.
-    Returns False on replay.
-    """
+async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str) -> bool:
+    """The order row and its lines; False when an order already exists for ``draft.checkout_id``."""
     tax_by_sku = {line.sku: line.amount for line in draft.tax.lines}
     inserted = await conn.execute(
         insert(orders).values(
@@ -90,6 +41,38 @@ async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_re
             tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
         ))
     await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
+    return True
+
+
+async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool:
+    """Persist the order a checkout produced, in one transaction. Returns False on replay."""
+    if not await _insert_order(conn, draft, payment_ref=draft.checkout_id):
+        return False
+    # Codes are counted here, inside the order's transaction: an exhausted code fails the order.
+    await promotion_store.record_on_order(conn, draft)
+    await cart_store.mark_checked_out(conn, draft.cart_id, draft.checkout_id)
+    await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
+                       data={"checkout_id": draft.checkout_id, "total": draft.total, "currency": draft.currency})
+    await append_event(
+        conn, draft.order_id, f"{draft.checkout_id}:authorized", "payment.authorized",
+        to_status=OrderStatus.AUTHORIZED,
+        data={"authorization_id": draft.authorization.authorization_id, "amount": draft.authorization.amount,
+              "provider": draft.authorization.provider},
+    )
+    await checkout_store.finish(conn, draft.checkout_id, status="completed")
+    return True
+
+
+async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str) -> bool:
+    """Persist an order with no checkout behind it (a subscription renewal), already paid in full.
+
+    ``draft.checkout_id`` is the order's origin key (unique, e.g. ``<subscription_id>:r<cycle>``) and
+    ``draft.authorization`` the captured off-session charge recorded in the ledger under
+    ``payment_ref``; the order starts ``captured``, so shipments find nothing left to capture.
+    Returns False on replay.
+    """
+    if not await _insert_order(conn, draft, payment_ref=payment_ref):
+        return False
     await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
                        data={"origin": draft.checkout_id, "total": draft.total, "currency": draft.currency})
     await append_event(

@@ -153,7 +153,9 @@ class ReturnWorkflow:
 
     @inspect.validator
     def _can_inspect(self, inspection: Inspection) -> None:
-        self._require_status("received")
+        # Once the parcel is in (even while we are still recording its arrival), not twice.
+        if not self.received or self.inspection is not None:
+            raise ApplicationError(f"the return is {self.status}", type="return_state_conflict")
         try:
             check_inspection(self.lines, inspection)
         except DomainError as wrong:

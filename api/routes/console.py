@@ -20,7 +20,7 @@ from api.console_web import (
 )
 from api.deps import AppSettings, Engine, Temporal
 from api.errors import ApiError
-from api.routes.returns import approve_return, reject_return
+from api.routes.returns import decide_return
 from api.routes.support import issue_refund, request_cancel
 from db import api_keys, audit, fulfillment, refunds
 from db import console as console_db
@@ -198,7 +198,7 @@ async def _decide(rma_id: str, decision: Literal["approve", "reject"], engine, t
     body = Decision(note=note.strip()[:500] or None, actor=f"{session.caller.name} ({session.caller.key_id})")
     try:
         async with engine.begin() as conn:
-            await (approve_return if decision == "approve" else reject_return)(rma_id, body, conn, temporal)
+            await decide_return(conn, temporal, rma_id, decision, body)
             await audit.record(conn, session.caller, f"return.{decision}", order_id=order_id, target=rma_id,
                                reason=body.note or "", details={"via": "console"})
     except (ApiError, DomainError) as error:

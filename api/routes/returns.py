@@ -7,14 +7,15 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Header, status
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
+from api import updates
+from api.auth import Caller, CurrentCaller
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
 from api.schemas import ErrorResponse
+from db import audit
 from db import fulfillment as fulfillment_store
 from db import returns as store
 from models.ids import public_id
@@ -95,41 +96,54 @@ async def list_returns(order_id: str, conn: ReadConn) -> list[ReturnOut]:
 
 async def _update(conn, temporal: Client, rma_id: str, update, *args) -> ReturnOut:
     row = await store.get(conn, rma_id)
-    try:
-        await temporal.get_workflow_handle(row.workflow_id).execute_update(update, *args)
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type:
-            raise ApiError(422 if cause.type in UNPROCESSABLE else 409, cause.type, cause.message) from error
-        raise
-    except RPCError as error:
-        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise ApiError(409, "return_state_conflict", f"the return is {row.status}") from error
-        raise
+    await updates.execute(temporal.get_workflow_handle(row.workflow_id), update, *args, unprocessable=UNPROCESSABLE,
+                          closed=lambda: ApiError(409, "return_state_conflict", f"the return is {row.status}"))
     return _out(row)
+
+
+async def decide_return(conn, temporal: Client, rma_id: str, decision: str, body: Decision) -> ReturnOut:
+    """Approve or reject a requested return (shared with the console)."""
+    update = ReturnWorkflow.approve if decision == "approve" else ReturnWorkflow.reject
+    return await _update(conn, temporal, rma_id, update, body)
+
+
+async def _audited(engine, caller: Caller, action: str, rma_id: str, run, reason: str = "") -> ReturnOut:
+    async with engine.begin() as conn:  # the audit row commits only if the workflow took the action
+        result = await run(conn)
+        await audit.record(conn, caller, action, order_id=result.order_id, target=rma_id, reason=reason)
+    return result
 
 
 @router.post("/returns/{rma_id}/approve", response_model=ReturnOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def approve_return(rma_id: str, body: Decision, conn: ReadConn, temporal: Temporal) -> ReturnOut:
-    return await _update(conn, temporal, rma_id, ReturnWorkflow.approve, body)
+async def approve_return(rma_id: str, body: Decision, engine: Engine, temporal: Temporal,
+                         caller: CurrentCaller) -> ReturnOut:
+    body = body.model_copy(update={"actor": f"{caller.name} ({caller.key_id})"})
+    return await _audited(engine, caller, "return.approve", rma_id,
+                          lambda conn: decide_return(conn, temporal, rma_id, "approve", body), body.note or "")
 
 
 @router.post("/returns/{rma_id}/reject", response_model=ReturnOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def reject_return(rma_id: str, body: Decision, conn: ReadConn, temporal: Temporal) -> ReturnOut:
-    return await _update(conn, temporal, rma_id, ReturnWorkflow.reject, body)
+async def reject_return(rma_id: str, body: Decision, engine: Engine, temporal: Temporal,
+                        caller: CurrentCaller) -> ReturnOut:
+    body = body.model_copy(update={"actor": f"{caller.name} ({caller.key_id})"})
+    return await _audited(engine, caller, "return.reject", rma_id,
+                          lambda conn: decide_return(conn, temporal, rma_id, "reject", body), body.note or "")
 
 
 @router.post("/returns/{rma_id}/receive", response_model=ReturnOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def receive_return(rma_id: str, conn: ReadConn, temporal: Temporal) -> ReturnOut:
+async def receive_return(rma_id: str, engine: Engine, temporal: Temporal, caller: CurrentCaller) -> ReturnOut:
     """The warehouse has the parcel (when carrier tracking did not already say so)."""
-    return await _update(conn, temporal, rma_id, ReturnWorkflow.receive)
+    return await _audited(engine, caller, "return.receive", rma_id,
+                          lambda conn: _update(conn, temporal, rma_id, ReturnWorkflow.receive))
 
 
 @router.post("/returns/{rma_id}/inspect", response_model=ReturnOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
-async def inspect_return(rma_id: str, body: Inspection, conn: ReadConn, temporal: Temporal) -> ReturnOut:
+async def inspect_return(rma_id: str, body: Inspection, engine: Engine, temporal: Temporal,
+                         caller: CurrentCaller) -> ReturnOut:
     """Per-unit disposition: resell (restocked at location_code), refurbish or scrap."""
-    return await _update(conn, temporal, rma_id, ReturnWorkflow.inspect, body)
+    return await _audited(engine, caller, "return.inspect", rma_id,
+                          lambda conn: _update(conn, temporal, rma_id, ReturnWorkflow.inspect, body), body.note or "")

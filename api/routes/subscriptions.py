@@ -9,15 +9,15 @@ from typing import Annotated, Literal
 import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from adapters.factory import build_adapters
 from adapters.ports import PaymentGateway, ProviderUnavailable
+from api import updates
 from api.auth import CurrentCaller
 from api.deps import AppSettings, Engine, Temporal
 from api.errors import ApiError
@@ -240,17 +240,10 @@ async def _update(engine, temporal: Client, caller, subscription_id: str, action
         row = await store.get(conn, subscription_id)
     if row.status == "cancelled":
         raise ApiError(409, "subscription_cancelled", f"subscription {subscription_id} is cancelled")
-    try:
-        await temporal.get_workflow_handle(row.workflow_id).execute_update(update, *args)
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type:
-            raise ApiError(422 if cause.type in UNPROCESSABLE else 409, cause.type, cause.message) from error
-        raise
-    except RPCError as error:
-        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):  # its workflow has ended
-            raise ApiError(409, "subscription_cancelled", f"subscription {subscription_id} is cancelled") from error
-        raise
+    await updates.execute(  # an ended workflow means the subscription was cancelled
+        temporal.get_workflow_handle(row.workflow_id), update, *args, unprocessable=UNPROCESSABLE,
+        closed=lambda: ApiError(409, "subscription_cancelled", f"subscription {subscription_id} is cancelled"),
+    )
     async with engine.begin() as conn:
         await audit.record(conn, caller, f"subscription.{action}", target=subscription_id,
                            details=args[0].model_dump(mode="json") if args else {})

@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import AppSettings, ReadConn, Temporal
+from api import updates
+from api.auth import CurrentCaller
+from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
 from api.schemas import ErrorResponse
 from config import Settings
+from db import audit
 from db import orders as order_store
 from db import refunds as refund_store
 from models.fulfillment import CancelRequest
@@ -51,33 +52,25 @@ class RefundOut(BaseModel):
     order_status: str
 
 
-def _refusal(error: WorkflowUpdateFailedError) -> ApiError:
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type:
-        return ApiError(422 if cause.type in UNPROCESSABLE else 409, cause.type, cause.message)
-    raise error
-
-
 @router.post("/{order_id}/cancel", response_model=CancelOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def cancel_order(order_id: str, body: CancelBody, conn: ReadConn, temporal: Temporal) -> CancelOut:
+async def cancel_order(order_id: str, body: CancelBody, engine: Engine, temporal: Temporal,
+                       caller: CurrentCaller) -> CancelOut:
     """Cancel before anything ships: voids the payment, releases stock, stops unshipped parcels."""
-    return CancelOut(order_id=order_id, status=await request_cancel(conn, temporal, order_id, body.reason))
+    async with engine.begin() as conn:  # the audit row commits only if the cancel went through
+        status = await request_cancel(conn, temporal, order_id, body.reason)
+        await audit.record(conn, caller, "order.cancel", order_id=order_id, reason=body.reason)
+    return CancelOut(order_id=order_id, status=status)
 
 
 async def request_cancel(conn: AsyncConnection, temporal: Client, order_id: str, reason: str) -> str:
     """Cancel through the order workflow (shared with the console): the new status, or an ApiError."""
     order = (await order_store.get_order(conn, order_id))["order"]
-    handle = temporal.get_workflow_handle(f"order-{order_id}")
-    try:
-        status = await handle.execute_update(FulfillmentWorkflow.cancel, CancelRequest(reason=reason))
-    except WorkflowUpdateFailedError as error:
-        raise _refusal(error) from error
-    except RPCError as error:
-        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise ApiError(409, "order_not_cancellable", f"order {order_id} is {order['status']} and can no "
-                           "longer be cancelled", {"status": order["status"]}) from error
-        raise
+    status = await updates.execute(
+        temporal.get_workflow_handle(f"order-{order_id}"), FulfillmentWorkflow.cancel, CancelRequest(reason=reason),
+        closed=lambda: ApiError(409, "order_not_cancellable", f"order {order_id} is {order['status']} and can no "
+                                "longer be cancelled", {"status": order["status"]}),
+    )
     log.info("order cancelled", order_id=order_id, reason=reason)
     return status
 
@@ -87,14 +80,20 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 @router.post("/{order_id}/refunds", response_model=RefundOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
-async def refund_order(order_id: str, body: RefundRequest, conn: ReadConn, temporal: Temporal, settings: AppSettings,
-                       response: Response, idempotency_key: IdempotencyKey = None) -> RefundOut:
+async def refund_order(order_id: str, body: RefundRequest, engine: Engine, temporal: Temporal,
+                       settings: AppSettings, caller: CurrentCaller, response: Response,
+                       idempotency_key: IdempotencyKey = None) -> RefundOut:
     """Refund all, an amount, or lines (+ shipping). Replaying the Idempotency-Key returns the same refund."""
     if not idempotency_key or not idempotency_key.strip():
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
-    result, replayed = await issue_refund(conn, temporal, settings, order_id, body, idempotency_key)
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    async with engine.begin() as conn:
+        result, replayed = await issue_refund(conn, temporal, settings, order_id, body, idempotency_key,
+                                              actor=f"{caller.name} ({caller.key_id})")
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        else:
+            await audit.record(conn, caller, "order.refund", order_id=order_id, target=result.refund_id,
+                               amount=result.amount, currency=result.currency, reason=body.reason)
     return RefundOut(**result.model_dump())
 
 
@@ -117,7 +116,7 @@ async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settin
         result = await temporal.execute_update_with_start_workflow(OrderSupportWorkflow.refund, command,
                                                                    start_workflow_operation=start)
     except WorkflowUpdateFailedError as error:
-        raise _refusal(error) from error
+        raise updates.refusal(error, UNPROCESSABLE) from error
     log.info("refund issued", order_id=order_id, refund_id=refund_id, amount=result.amount)
     return result, prior is not None and prior.status == "succeeded"
 

@@ -1,5 +1,6 @@
 """HTTP helpers for driving a checkout like a storefront would."""
 
+import asyncio
 import uuid
 
 from httpx import AsyncClient
@@ -46,3 +47,8 @@ async def atp(api: AsyncClient, sku: str) -> int:
     response = await api.get(f"/inventory/{sku}")
     assert response.status_code == 200, response.text
     return response.json()["atp"]
+
+
+async def workflow_result(temporal: Client, workflow_id: str, seconds: float = 60):
+    """A workflow's result, failing the test instead of hanging if it never finishes."""
+    return await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), seconds)

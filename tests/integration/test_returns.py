@@ -7,10 +7,9 @@ from sqlalchemy import select, update
 
 from config import Settings
 from db.tables import locations, shipments
-from tests.integration.checkout_helpers import atp
+from tests.integration.checkout_helpers import atp, workflow_result
 from tests.integration.test_fulfillment import eventually
 from tests.integration.test_support_actions import delivered_order
-from workflows.returns import ReturnWorkflow
 
 FEE_BP = 1000  # 10 % restocking fee on returns that are not our fault
 
@@ -64,7 +63,7 @@ async def test_mixed_dispositions_restock_only_resellable_units_and_refund_minus
         {"sku": sku, "quantity": 1, "disposition": "scrap", "accepted": False},
     ]})
     assert inspected.status_code == 200, inspected.text
-    result = await temporal_env.client.get_workflow_handle(f"return-{rma['id']}").result()
+    result = await workflow_result(temporal_env.client, f"return-{rma['id']}")
     assert result == "refunded"
 
     assert await atp(api, sku) == atp_before + 1, "only the resellable unit goes back on the shelf"
@@ -84,7 +83,7 @@ async def test_defective_items_are_refunded_without_fee(api, temporal_env, engin
     await api.post(f"/returns/{rma['id']}/receive")
     await status_becomes(api, rma["id"], "received")
     await api.post(f"/returns/{rma['id']}/inspect", json={"units": [{"sku": sku, "quantity": 1, "disposition": "scrap"}]})
-    assert await temporal_env.client.get_workflow_handle(f"return-{rma['id']}").result() == "refunded"
+    assert await workflow_result(temporal_env.client, f"return-{rma['id']}") == "refunded"
     order = (await api.get(f"/orders/{done['order_id']}")).json()
     line = order["lines"][0]
     assert (await api.get(f"/orders/{done['order_id']}/refunds")).json()[0]["amount"] == line["line_total"] + line["tax"]
@@ -99,7 +98,7 @@ async def test_exchange_ships_a_no_charge_replacement(api, temporal_env, engine)
     await status_becomes(api, rma["id"], "received")
     await api.post(f"/returns/{rma['id']}/inspect", json={"units": [{"sku": sku, "quantity": 1,
                                                                        "disposition": "refurbish"}]})
-    assert await temporal_env.client.get_workflow_handle(f"return-{rma['id']}").result() == "exchanged"
+    assert await workflow_result(temporal_env.client, f"return-{rma['id']}") == "exchanged"
     replacement_id = (await api.get(f"/returns/{rma['id']}")).json()["replacement_order_id"]
     replacement = (await api.get(f"/orders/{replacement_id}")).json()
     assert replacement["totals"]["total"] == 0 and replacement["status"] == "authorized"
@@ -123,7 +122,7 @@ async def test_reject_and_limits(api, temporal_env, engine):
     assert again.status_code == 422, "units already on a return cannot be returned twice"
     rejected = await api.post(f"/returns/{rma['id']}/reject", json={"note": "outside policy"})
     assert rejected.status_code == 200
-    assert await temporal_env.client.get_workflow_handle(f"return-{rma['id']}").result() == "rejected"
+    assert await workflow_result(temporal_env.client, f"return-{rma['id']}") == "rejected"
     second = await api.post(f"/returns/{rma['id']}/approve", json={})
     assert second.status_code == 409
 

@@ -1,0 +1,32 @@
+"""Calling a workflow's validated update from a route: refusals keep their business code.
+
+A validator or handler refusal (ApplicationError with a type) becomes a 409 — or a 422 for
+codes that mean "your input is wrong" — and a workflow that has ended becomes ``closed()``.
+"""
+
+from collections.abc import Callable
+
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+
+
+def refusal(error: WorkflowUpdateFailedError, unprocessable: set[str]) -> ApiError:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return ApiError(422 if cause.type in unprocessable else 409, cause.type, cause.message)
+    raise error
+
+
+async def execute(handle: WorkflowHandle, update, *args, unprocessable: set[str] = frozenset(),
+                  closed: Callable[[], ApiError]):
+    try:
+        return await handle.execute_update(update, *args)
+    except WorkflowUpdateFailedError as error:
+        raise refusal(error, unprocessable) from error
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise closed() from error
+        raise

@@ -3,7 +3,6 @@
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from db import payments as ledger

@@ -3,7 +3,6 @@
 import asyncio
 import uuid
 
-import pytest
 
 from db import payments as ledger
 from tests.factories import make_location, make_sku

@@ -82,12 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parsers = {name: sub.add_parser(name, help=help_text, description=help_text)
                for name, (_, help_text) in COMMANDS.items()}
-    parsers["worker"].add_argument("--processes", type=int, metavar="N", help="worker processes, each with its own "
-                                   "event loop and Temporal client (default: WORKER_PROCESSES, 1)")
+    parsers["worker"].add_argument("--processes", type=_positive, metavar="N", help="worker processes, each with "
+                                   "its own event loop and Temporal client (default: WORKER_PROCESSES, 1)")
     from db.key_commands import register_key_commands
 
     register_key_commands(sub)  # `keys create|list|revoke`: they take arguments, so they set args.run
     return parser
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -196,7 +196,8 @@ def parse_args(argv=None):
     parser.add_argument("--sku", default="TEE-BLK-M")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-bare", dest="bare", action="store_false", help="skip the bare-Temporal floor")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or running_database_url(get_settings()),
+    parser.add_argument("--database-url",
+                        default=os.environ.get("DATABASE_URL") or running_database_url(get_settings()),
                         help="top the SKU's stock up first (default: DATABASE_URL, else the running dev stack's)")
     args = parser.parse_args(argv)
     if not (0 < args.rate <= 200 and 0 < args.duration <= 600 and 0 <= args.checkout_share <= 1):

@@ -29,10 +29,18 @@ CHECKOUTS = 5
 PAYMENT_DELAY_MS = 3000  # long enough to kill the worker while every checkout is inside it
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _free_port_pair() -> int:
+    """A port P with P + 1 free too (``--processes 2`` binds both)."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no pair of free ports")
 
 
 class WorkerProcess:
@@ -96,13 +104,14 @@ def _scraped(port: int) -> str:
     return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
 
 
-def _completed(metrics: str) -> float:
+def _completed(metrics: str, task_queue: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith("orderflow_checkouts_total{") and 'outcome="completed"' in line)
+               if line.startswith("orderflow_checkouts_total{") and 'outcome="completed"' in line
+               and f'task_queue="{task_queue}"' in line)
 
 
 async def test_kill_9_mid_payment_then_a_new_worker_completes_each_checkout_once(
-        storefront, engine, temporal_env, worker_env, tmp_path):
+        storefront, engine, temporal_env, worker_env, task_queue, tmp_path):
     sku = await make_sku(engine, price=2500, stock={await make_location(engine): 50})
     first = WorkerProcess({**worker_env, "LOCAL_PAYMENT_DELAY_MS": str(PAYMENT_DELAY_MS),
                            "WORKER_METRICS_PORT": "0"}, tmp_path / "worker-1.log")
@@ -126,7 +135,7 @@ async def test_kill_9_mid_payment_then_a_new_worker_completes_each_checkout_once
     finally:
         first.kill_all()
 
-    metrics_port = _free_port()
+    metrics_port = _free_port_pair()
     second = WorkerProcess({**worker_env, "LOCAL_PAYMENT_DELAY_MS": "200", "WORKER_METRICS_PORT": str(metrics_port)},
                            tmp_path / "worker-2.log", "--processes", "2")
     try:
@@ -152,10 +161,11 @@ async def test_kill_9_mid_payment_then_a_new_worker_completes_each_checkout_once
             holds = dict((await conn.execute(
                 select(reservations.c.status, func.sum(reservations.c.quantity)).where(reservations.c.sku == sku)
                 .group_by(reservations.c.status))).all())
-            order_holds = (await conn.execute(
-                select(func.count()).select_from(reservations)
-                .where(reservations.c.sku == sku, reservations.c.order_id.in_(select(orders.c.id).where(
-                    orders.c.checkout_id.in_(ids)))))).scalar_one()
+            ours = select(orders.c.id).where(orders.c.checkout_id.in_(ids))
+            order_holds = (await conn.execute(  # units held for our orders (routing may re-hold them)
+                select(func.sum(reservations.c.quantity)).where(
+                    reservations.c.sku == sku, reservations.c.status.in_(("committed", "allocated")),
+                    reservations.c.order_id.in_(ours)))).scalar_one()
         assert statuses == dict.fromkeys(ids, "completed")
         assert per_checkout == dict.fromkeys(ids, 1)  # one order per checkout
         assert authorized == dict.fromkeys(ids, 1)  # one succeeded authorization per checkout
@@ -166,9 +176,36 @@ async def test_kill_9_mid_payment_then_a_new_worker_completes_each_checkout_once
 
         # The new worker processes export the outcome counter with the Temporal SDK metrics.
         scraped = [_scraped(metrics_port), _scraped(metrics_port + 1)]
-        assert all("temporal_" in text for text in scraped)
-        assert sum(_completed(text) for text in scraped) == CHECKOUTS
+        assert all(f'task_queue="{task_queue}"' in text for text in scraped), scraped  # ours, both of them
+        assert sum(_completed(text, task_queue) for text in scraped) == CHECKOUTS
 
         assert second.stop(signal.SIGTERM) == 0, second.tail()  # both processes stop cleanly
     finally:
         second.kill_all()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+async def test_processes_one_dying_stops_the_rest_with_a_failure(worker_env, tmp_path):
+    """``--processes 2``: a worker process that dies takes the group down (exit 1), so a supervisor notices."""
+    group = WorkerProcess({**worker_env, "WORKER_METRICS_PORT": "0"}, tmp_path / "workers.log", "--processes", "2")
+    try:
+        async def two_workers():
+            assert group.proc.poll() is None, group.tail()
+            return len(workers := [pid for pid in _children(group.proc.pid) if _is_worker(pid)]) == 2 and workers
+
+        workers = await until(two_workers, 30, "two worker processes")
+        os.kill(workers[0], signal.SIGKILL)
+        assert group.proc.wait(40) == 1, group.tail()
+        assert not any(_is_worker(pid) for pid in workers)  # the survivor was stopped too
+    finally:
+        group.kill_all()

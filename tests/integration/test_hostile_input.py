@@ -1,9 +1,11 @@
 """Property-based fuzzing of the storefront API from its own OpenAPI document (schemathesis).
 
 A real ``orderflow api`` process (this module's database, the session's Temporal server) is called
-over HTTP with a storefront key. For every storefront operation, generated valid and invalid
-requests must never get a 5xx, and every response must match the documented status codes, content
-type and schema. Examples per operation are bounded so the suite stays fast on 2 cores.
+over HTTP: every storefront operation (carts, checkouts, products, inventory, orders) with a
+storefront key, every admin catalog, promotions and inventory operation with an admin key.
+Generated valid and invalid requests must never get a 5xx, and every response must match the
+documented status codes, content type and schema. Examples per operation are bounded (FUZZ_EXAMPLES,
+default 25) so the suite stays fast on 2 cores; ``FUZZ_EXAMPLES=300`` digs deeper.
 """
 
 import os

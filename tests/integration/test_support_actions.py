@@ -37,8 +37,13 @@ async def test_cancel_before_shipment_voids_and_releases(api, temporal_env, engi
     await order_with_shipments(api, done["order_id"], 1)
     assert await atp(api, sku) == 9
 
-    response = await api.post(f"/orders/{done['order_id']}/cancel", json={"reason": "customer changed mind"})
-    assert response.status_code == 200, response.text
+    async def cancelled():
+        # 409 order_not_ready while the order workflow is still starting its shipments: retry, as a client would.
+        response = await api.post(f"/orders/{done['order_id']}/cancel", json={"reason": "customer changed mind"})
+        return None if response.json().get("error", {}).get("code") == "order_not_ready" else response
+
+    response = await eventually(cancelled)
+    assert response is not None and response.status_code == 200, response and response.text
     assert response.json() == {"order_id": done["order_id"], "status": "cancelled"}
 
     order = (await api.get(f"/orders/{done['order_id']}")).json()

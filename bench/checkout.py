@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     import httpx
 
-CHECKOUT_ACTIVITIES = 7  # happy path: begin, price, ship quote, tax quote, reserve, authorize, create order
+CHECKOUT_ACTIVITIES = 8  # happy path: begin, price, ship, tax, fraud screen, reserve, authorize, create order
 ADDRESS = {"name": "Bench Mark", "line1": "1 Main St", "city": "San Francisco", "region": "CA",
            "postal_code": "94105", "country": "US"}
 

@@ -18,7 +18,7 @@ from config import Settings
 from db import audit
 from db import checkouts as checkout_store
 from db import fraud as fraud_store
-from db.tables import fraud_screenings, products, variants
+from db.tables import products, variants
 from models.fraud import FraudAssessment
 from tests.conftest import api_client
 from tests.factories import make_location, make_sku
@@ -26,7 +26,6 @@ from tests.integration.checkout_helpers import ADDRESS, atp, cart_with, checkout
 from tests.integration.test_fulfillment import eventually
 from tests.integration.test_replay import HISTORIES, replayer
 from workflows import search_attributes as sa
-from workflows.checkout import CheckoutWorkflow
 
 LONDON = {"name": "Ada Lovelace", "line1": "1 Strand", "city": "London", "postal_code": "WC2N 5HR", "country": "GB"}
 LIFTED = 10_000

@@ -113,6 +113,8 @@ class OrderLineOut(BaseModel):
     discount: int
     tax: int
     line_total: int
+    delivered_quantity: int = 0
+    delivered_at: str | None = Field(None, description="When the line's last unit arrived, once all have")
 
 
 class Totals(BaseModel):

@@ -109,3 +109,20 @@ def shipment_capture_amount(lines: list[OrderLineSnapshot], items: list[Shipment
 
 def status_after_shipment(shipped: int, total_shipments: int) -> OrderStatus:
     return OrderStatus.FULFILLED if shipped >= total_shipments else OrderStatus.PARTIALLY_FULFILLED
+
+
+def line_deliveries(shipments: list[dict]) -> dict[str, tuple[int, datetime | None]]:
+    """Per SKU: units delivered so far and when the last of them arrived.
+
+    ``shipments`` are ``{"items": [{"sku", "quantity"}], "delivered_at": datetime | None}``.
+    A line counts as delivered once its delivered units reach its quantity.
+    """
+    delivered: dict[str, tuple[int, datetime | None]] = {}
+    for shipment in shipments:
+        if shipment["delivered_at"] is None:
+            continue
+        for item in shipment["items"]:
+            units, last = delivered.get(item["sku"], (0, None))
+            at = shipment["delivered_at"]
+            delivered[item["sku"]] = (units + item["quantity"], at if last is None or at > last else last)
+    return delivered

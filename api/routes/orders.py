@@ -7,6 +7,7 @@ from api.schemas import ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, Or
 from db import fulfillment
 from db import orders as store
 from db import promotions as promotion_store
+from models.fulfillment import line_deliveries
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -15,22 +16,35 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 async def get_order(order_id: str, conn: ReadConn) -> OrderOut:
     found = await store.get_order(conn, order_id)
     order = found["order"]
+    shipments = await fulfillment.shipments_view(conn, order_id)
     return OrderOut(
         id=order["id"], status=order["status"], email=order["email"], currency=order["currency"],
         totals=Totals(subtotal=order["subtotal"], discount=order["discount_total"], tax=order["tax_total"],
                       shipping=order["shipping_total"], total=order["total"]),
-        lines=[OrderLineOut(**{k: line[k] for k in OrderLineOut.model_fields}) for line in found["lines"]],
+        lines=_lines_out(found["lines"], line_deliveries(shipments)),
         shipping_address=order["shipping_address"], shipping_method=order["shipping_method"],
         events=[
             OrderEventOut(event_id=e["event_id"], type=e["type"], from_status=e["from_status"],
                           to_status=e["to_status"], data=e["data"], created_at=e["created_at"].isoformat())
             for e in found["events"]
         ],
-        shipments=[_shipment_out(s) for s in await fulfillment.shipments_view(conn, order_id)],
+        shipments=[_shipment_out(s) for s in shipments],
         promotions=[OrderPromotionOut.model_validate(p)
                     for p in await promotion_store.order_promotions_of(conn, order_id)],
         created_at=order["created_at"].isoformat(),
     )
+
+
+def _lines_out(lines: list[dict], delivered: dict) -> list[OrderLineOut]:
+    out = []
+    for line in lines:
+        units, last = delivered.get(line["sku"], (0, None))
+        done = units >= line["quantity"] and last is not None
+        out.append(OrderLineOut(sku=line["sku"], title=line["title"], quantity=line["quantity"],
+                                unit_price=line["unit_price"], discount=line["discount"], tax=line["tax"],
+                                line_total=line["line_total"], delivered_quantity=min(units, line["quantity"]),
+                                delivered_at=last.isoformat() if done else None))
+    return out
 
 
 def _shipment_out(row: dict) -> ShipmentOut:

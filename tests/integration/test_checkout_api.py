@@ -30,7 +30,8 @@ async def test_happy_path_creates_an_authorized_order(api, temporal_env, engine,
     assert totals["total"] == 5000 + 363 + 599
     assert [e["type"] for e in order["events"]] == ["order.created", "payment.authorized"]
     assert order["lines"] == [{"sku": sku, "title": f"Item {sku}", "quantity": 2, "unit_price": 2500,
-                               "discount": 0, "tax": 363, "line_total": 5000}]
+                               "discount": 0, "tax": 363, "line_total": 5000,
+                               "delivered_quantity": 0, "delivered_at": None}]
     assert await atp(api, sku) == 8
     cart = (await api.get(f"/carts/{cart_id}")).json()
     assert cart["status"] == "checked_out"

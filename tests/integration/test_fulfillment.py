@@ -69,6 +69,7 @@ async def test_split_order_ships_from_two_locations_and_captures_the_total(api, 
     assert sum(captures) == final["totals"]["total"] and all(c > 0 for c in captures)
     assert [e["type"] for e in final["events"]].count("shipment.delivered") == 2
     assert all(s["tracking_code"] and s["delivered_at"] for s in final["shipments"])
+    assert all(line["delivered_at"] and line["delivered_quantity"] == line["quantity"] for line in final["lines"])
     statuses = [e["to_status"] for e in final["events"] if e["type"] == "shipment.shipped"]
     assert statuses == ["partially_fulfilled", "fulfilled"]
 

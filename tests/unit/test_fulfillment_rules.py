@@ -24,3 +24,17 @@ def test_single_shipment_captures_everything():
 def test_status_follows_shipments():
     assert status_after_shipment(1, 2) == OrderStatus.PARTIALLY_FULFILLED
     assert status_after_shipment(2, 2) == OrderStatus.FULFILLED
+
+
+def test_a_line_is_delivered_when_all_its_units_are():
+    from datetime import UTC, datetime
+
+    from models.fulfillment import line_deliveries
+
+    early, late = datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)
+    shipments = [
+        {"items": [{"sku": "A", "quantity": 2}], "delivered_at": late},
+        {"items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}], "delivered_at": early},
+        {"items": [{"sku": "C", "quantity": 1}], "delivered_at": None},
+    ]
+    assert line_deliveries(shipments) == {"A": (3, late), "B": (1, early)}

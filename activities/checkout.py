@@ -106,6 +106,9 @@ class ShippingActivities:
             switched_off = await switches.disabled(conn, "shipping_method")
         if speed in switched_off:
             raise DomainError(f"{speed} shipping is switched off right now", code="shipping_method_disabled")
+        # An undeliverable address fails the checkout here (address_invalid), before stock or money moves;
+        # rates are quoted for the carrier's corrected form of it.
+        address = await self.carrier.verify_address(address=address)
         rates = await self.carrier.rates(cart=cart, address=address)
         matching = [rate for rate in rates if rate.service == speed]
         if not matching:

@@ -8,6 +8,7 @@ from activities.checkout import ShippingActivities
 from adapters.local.shipping import LocalShippingCarrier
 from db import switches
 from models.commerce import Address, PricedCart, PricedLine
+from models.errors import DomainError
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import ADDRESS, cart_with, checkout_body, start_checkout
 
@@ -64,3 +65,16 @@ async def test_unknown_switches_are_4xx(api):
     assert unknown_kind.status_code == 404 and unknown_kind.json()["error"]["code"] == "unknown_switch_kind"
     unknown_name = await api.put("/admin/kill-switches/payment_method/bitcoin", json={"disabled": True})
     assert unknown_name.status_code == 422 and unknown_name.json()["error"]["code"] == "unknown_method"
+
+
+async def test_undeliverable_address_fails_the_shipping_step(engine):
+    class RefusingCarrier(LocalShippingCarrier):
+        async def verify_address(self, *, address):
+            raise DomainError("no such street", code="address_invalid")
+
+    cart = PricedCart(cart_id="cart_x", currency="USD", subtotal=1000,
+                      lines=[PricedLine(sku="S", title="S", quantity=1, unit_price=1000, line_subtotal=1000)])
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(ShippingActivities(RefusingCarrier(), engine).quote_shipping, cart,
+                                        Address(**ADDRESS), "standard")
+    assert refused.value.type == "address_invalid" and refused.value.non_retryable

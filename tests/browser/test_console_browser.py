@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from tests.integration.test_support_actions import delivered_order
+from tests.integration.checkout_helpers import delivered_order
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless and quiet: this machine's network is closed, so no background calls home.

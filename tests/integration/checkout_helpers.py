@@ -1,10 +1,21 @@
 """HTTP helpers for driving a checkout like a storefront would."""
 
 import asyncio
+import hashlib
+import hmac
+import json
+import time
 import uuid
+from datetime import UTC, datetime
 
 from httpx import AsyncClient
 from temporalio.client import Client
+
+from models.fulfillment import TrackingEvent
+from tests.factories import make_location, make_sku
+from workflows.shipment import ShipmentWorkflow
+
+STRIPE_SECRET = "whsec_test_secret"  # the webhook secret test modules configure
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "1 Main St", "city": "San Francisco", "region": "CA",
            "postal_code": "94105", "country": "US"}
@@ -52,3 +63,64 @@ async def atp(api: AsyncClient, sku: str) -> int:
 async def workflow_result(temporal: Client, workflow_id: str, seconds: float = 60):
     """A workflow's result, failing the test instead of hanging if it never finishes."""
     return await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), seconds)
+
+
+async def eventually(probe, deadline_seconds: float = 15.0):
+    """Await a condition that another process (the worker) makes true; bounded."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline_seconds
+    while True:
+        value = await probe()
+        if value or loop.time() > give_up:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def order_with_shipments(api, order_id: str, count: int) -> dict:
+    async def probe():
+        order = (await api.get(f"/orders/{order_id}")).json()
+        return order if len(order["shipments"]) == count else None
+
+    order = await eventually(probe)
+    assert order, f"order {order_id} never got {count} shipments"
+    return order
+
+
+def delivered(event_id: str) -> TrackingEvent:
+    return TrackingEvent(event_id=event_id, status="delivered", occurred_at=datetime(2026, 11, 25, tzinfo=UTC))
+
+
+async def placed_order(api, temporal_env, engine, lines: dict[int, int] | None = None) -> tuple[dict, list[str]]:
+    location = await make_location(engine)
+    skus = [await make_sku(engine, price=price, stock={location: 10}) for price in (lines or {2000: 1})]
+    cart_id = await cart_with(api, dict(zip(skus, (lines or {2000: 1}).values())))
+    return await checkout_to_end(api, temporal_env.client, cart_id), skus
+
+
+async def delivered_order(api, temporal_env, engine, lines=None) -> tuple[dict, list[str]]:
+    done, skus = await placed_order(api, temporal_env, engine, lines)
+    shipment = (await order_with_shipments(api, done["order_id"], 1))["shipments"][0]
+    await api.post(f"/shipments/{shipment['id']}/packed")
+    await temporal_env.client.get_workflow_handle(f"shipment-{shipment['id']}").signal(
+        ShipmentWorkflow.tracking_update, delivered(f"d-{shipment['id']}"))
+    await temporal_env.client.get_workflow_handle(f"order-{done['order_id']}").result()
+    return done, skus
+
+
+def refund(api, order_id, body, key=None):
+    return api.post(f"/orders/{order_id}/refunds", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def stripe_event(kind: str, obj: dict, event_id: str | None = None) -> bytes:
+    return json.dumps({"id": event_id or f"evt_{uuid.uuid4().hex}", "object": "event", "type": kind,
+                       "data": {"object": obj}}).encode()
+
+
+def stripe_headers(payload: bytes, secret: str = STRIPE_SECRET) -> dict:
+    timestamp = int(time.time())
+    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return {"stripe-signature": f"t={timestamp},v1={signature}", "content-type": "application/json"}
+
+
+async def post_stripe(api, payload: bytes, headers: dict | None = None):
+    return await api.post("/webhooks/stripe", content=payload, headers=headers or stripe_headers(payload))

@@ -12,8 +12,8 @@ from db import payments as ledger
 from db.tables import audit_log, console_sessions
 from tests.factories import make_api_key, make_location, make_sku
 from tests.integration.checkout_helpers import cart_with, checkout_to_end
-from tests.integration.test_fulfillment import order_with_shipments
-from tests.integration.test_support_actions import delivered_order, placed_order
+from tests.integration.checkout_helpers import order_with_shipments
+from tests.integration.checkout_helpers import delivered_order, placed_order
 
 
 def browser(api_app, scheme: str = "http") -> AsyncClient:

@@ -23,7 +23,7 @@ from models.fraud import FraudAssessment
 from tests.conftest import api_client
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import ADDRESS, atp, cart_with, checkout_body, finished_checkout, start_checkout
-from tests.integration.test_fulfillment import eventually
+from tests.integration.checkout_helpers import eventually
 from tests.integration.test_replay import HISTORIES, replayer
 from workflows import search_attributes as sa
 

@@ -1,41 +1,19 @@
 """Fulfillment on the real dev server: routing, split shipments, partial captures, tracking."""
 
-import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from db import payments as ledger
 from db.tables import stock
-from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import cart_with, checkout_to_end
+from tests.integration.checkout_helpers import (
+    cart_with,
+    checkout_to_end,
+    delivered,
+    eventually,
+    order_with_shipments,
+)
 from workflows.shipment import ShipmentWorkflow
-
-
-async def eventually(probe, deadline_seconds: float = 15.0):
-    """Await a condition that another process (the worker) makes true; bounded."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline_seconds
-    while True:
-        value = await probe()
-        if value or loop.time() > give_up:
-            return value
-        await asyncio.sleep(0.05)
-
-
-async def order_with_shipments(api, order_id: str, count: int) -> dict:
-    async def probe():
-        order = (await api.get(f"/orders/{order_id}")).json()
-        return order if len(order["shipments"]) == count else None
-
-    order = await eventually(probe)
-    assert order, f"order {order_id} never got {count} shipments"
-    return order
-
-
-def delivered(event_id: str) -> TrackingEvent:
-    return TrackingEvent(event_id=event_id, status="delivered", occurred_at=datetime(2026, 11, 25, tzinfo=UTC))
 
 
 async def test_split_order_ships_from_two_locations_and_captures_the_total(api, temporal_env, engine):

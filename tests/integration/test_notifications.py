@@ -19,7 +19,7 @@ from models.errors import DomainError
 from models.notifications import EmailMessage, message_id
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import cart_with, checkout_to_end
-from tests.integration.test_fulfillment import eventually
+from tests.integration.checkout_helpers import eventually
 
 SENDER = "orders@shop.example"
 

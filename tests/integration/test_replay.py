@@ -21,8 +21,8 @@ from db import payments as ledger
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import cart_with, checkout_body, finished_checkout, start_checkout
-from tests.integration.test_fulfillment import eventually, order_with_shipments
-from tests.integration.test_webhooks import post_stripe, stripe_event
+from tests.integration.checkout_helpers import eventually, order_with_shipments
+from tests.integration.checkout_helpers import post_stripe, stripe_event
 from tests.integration.test_webhooks import settings  # noqa: F401  (webhook secrets for this module)
 from worker import WORKFLOWS
 from workflows.checkout import CheckoutWorkflow

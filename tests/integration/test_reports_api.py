@@ -14,7 +14,7 @@ from db import orders as order_store
 from db.tables import cart_reminders
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import cart_with, checkout_to_end
-from tests.integration.test_support_actions import delivered_order, refund
+from tests.integration.checkout_helpers import delivered_order, refund
 
 TODAY = datetime.now(UTC).date()
 

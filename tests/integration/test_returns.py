@@ -8,8 +8,8 @@ from sqlalchemy import select, update
 from config import Settings
 from db.tables import locations, shipments
 from tests.integration.checkout_helpers import atp, workflow_result
-from tests.integration.test_fulfillment import eventually
-from tests.integration.test_support_actions import delivered_order
+from tests.integration.checkout_helpers import eventually
+from tests.integration.checkout_helpers import delivered_order
 
 FEE_BP = 1000  # 10 % restocking fee on returns that are not our fault
 

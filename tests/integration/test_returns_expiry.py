@@ -3,7 +3,7 @@
 import pytest
 
 from config import Settings
-from tests.integration.test_support_actions import delivered_order
+from tests.integration.checkout_helpers import delivered_order
 
 SHIP_BACK_SECONDS = 1
 

@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import ADDRESS
-from tests.integration.test_fulfillment import eventually
+from tests.integration.checkout_helpers import eventually
 from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"

@@ -9,7 +9,7 @@ from db.tables import payment_operations
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import ADDRESS
-from tests.integration.test_fulfillment import eventually, order_with_shipments
+from tests.integration.checkout_helpers import eventually, order_with_shipments
 from workflows.shipment import ShipmentWorkflow
 
 

@@ -1,35 +1,16 @@
 """Support actions through HTTP: cancel before shipment, refunds with limits and idempotency."""
 
 import asyncio
-import uuid
-
 
 from db import payments as ledger
-from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import atp, cart_with, checkout_to_end
-from tests.integration.test_fulfillment import delivered, eventually, order_with_shipments
-from workflows.shipment import ShipmentWorkflow
-
-
-async def placed_order(api, temporal_env, engine, lines: dict[int, int] | None = None) -> tuple[dict, list[str]]:
-    location = await make_location(engine)
-    skus = [await make_sku(engine, price=price, stock={location: 10}) for price in (lines or {2000: 1})]
-    cart_id = await cart_with(api, dict(zip(skus, (lines or {2000: 1}).values())))
-    return await checkout_to_end(api, temporal_env.client, cart_id), skus
-
-
-async def delivered_order(api, temporal_env, engine, lines=None) -> tuple[dict, list[str]]:
-    done, skus = await placed_order(api, temporal_env, engine, lines)
-    shipment = (await order_with_shipments(api, done["order_id"], 1))["shipments"][0]
-    await api.post(f"/shipments/{shipment['id']}/packed")
-    await temporal_env.client.get_workflow_handle(f"shipment-{shipment['id']}").signal(
-        ShipmentWorkflow.tracking_update, delivered(f"d-{shipment['id']}"))
-    await temporal_env.client.get_workflow_handle(f"order-{done['order_id']}").result()
-    return done, skus
-
-
-def refund(api, order_id, body, key=None):
-    return api.post(f"/orders/{order_id}/refunds", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+from tests.integration.checkout_helpers import (
+    atp,
+    delivered_order,
+    eventually,
+    order_with_shipments,
+    placed_order,
+    refund,
+)
 
 
 async def test_cancel_before_shipment_voids_and_releases(api, temporal_env, engine):

@@ -3,7 +3,6 @@
 import hashlib
 import hmac
 import json
-import time
 import uuid
 
 import pytest
@@ -12,10 +11,20 @@ from temporalio.api.enums.v1 import EventType
 from config import Settings
 from db import payments as ledger
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import atp, cart_with, checkout_body, checkout_to_end, start_checkout
-from tests.integration.test_fulfillment import eventually, order_with_shipments
+from tests.integration.checkout_helpers import (
+    STRIPE_SECRET,
+    atp,
+    cart_with,
+    checkout_body,
+    checkout_to_end,
+    eventually,
+    order_with_shipments,
+    post_stripe,
+    start_checkout,
+    stripe_event,
+    stripe_headers,
+)
 
-STRIPE_SECRET = "whsec_test_secret"
 EASYPOST_SECRET = "easypost-webhook-secret"
 
 
@@ -23,17 +32,6 @@ EASYPOST_SECRET = "easypost-webhook-secret"
 def settings(database_url, task_queue) -> Settings:
     return Settings(environment="test", database_url=database_url, task_queue=task_queue,
                     stripe_webhook_secret=STRIPE_SECRET, easypost_webhook_secret=EASYPOST_SECRET)
-
-
-def stripe_event(kind: str, obj: dict, event_id: str | None = None) -> bytes:
-    return json.dumps({"id": event_id or f"evt_{uuid.uuid4().hex}", "object": "event", "type": kind,
-                       "data": {"object": obj}}).encode()
-
-
-def stripe_headers(payload: bytes, secret: str = STRIPE_SECRET) -> dict:
-    timestamp = int(time.time())
-    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    return {"stripe-signature": f"t={timestamp},v1={signature}", "content-type": "application/json"}
 
 
 def easypost_event(tracking_code: str, status: str, event_id: str) -> bytes:
@@ -46,10 +44,6 @@ def easypost_event(tracking_code: str, status: str, event_id: str) -> bytes:
 def easypost_headers(body: bytes, secret: str = EASYPOST_SECRET) -> dict:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"x-hmac-signature": f"hmac-sha256-hex={digest}", "content-type": "application/json"}
-
-
-async def post_stripe(api, payload: bytes, headers: dict | None = None):
-    return await api.post("/webhooks/stripe", content=payload, headers=headers or stripe_headers(payload))
 
 
 async def signals_received(client, workflow_id: str) -> int:

@@ -6,19 +6,16 @@ derives from that key, so a resend is recognisably the same message.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from models.base import Frozen
 from models.notifications import EmailMessage, _html, money
 
 SUBJECTS = {1: "You left something in your cart", 2: "Your cart is still waiting for you"}
 LAST_SUBJECT = "Last reminder: your cart"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AbandonedCartInput(_Frozen):
+class AbandonedCartInput(Frozen):
     """Start of ``AbandonedCartWorkflow`` (id ``cart-<cart_id>``): reminders this long after the start."""
 
     cart_id: str
@@ -32,14 +29,14 @@ class AbandonedCartInput(_Frozen):
         return value
 
 
-class ReminderItem(_Frozen):
+class ReminderItem(Frozen):
     sku: str
     title: str
     quantity: int
     unit_price: int
 
 
-class CartReminder(_Frozen):
+class CartReminder(Frozen):
     cart_id: str
     email: str
     currency: str

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from models.base import Frozen
 from models.fraud import FraudPolicy
 from models.money import normalize_currency
 from models.promotions import AppliedPromotion
 
 MAX_LINE_QUANTITY = 999
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Address(Frozen):

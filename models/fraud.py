@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from models.base import Frozen
 
 Outcome = Literal["approve", "review", "reject"]
 ReviewDecisionKind = Literal["approve", "reject"]
@@ -24,11 +26,7 @@ WINDOWS = ("hour", "day")
 IDENTITIES = ("email", "card", "ip")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FraudPolicy(_Frozen):
+class FraudPolicy(Frozen):
     """Thresholds and weights; built from settings by the API and fixed into each checkout's input."""
 
     review_score: int = Field(50, ge=1, le=100, description="At or above: wait for a support decision")
@@ -62,7 +60,7 @@ class FraudPolicy(_Frozen):
         return getattr(self, f"{identity}_per_{window}")
 
 
-class Velocity(_Frozen):
+class Velocity(Frozen):
     """Prior checkouts (this one excluded) sharing an identity, per window; None: identity unknown."""
 
     email_hour: int = 0
@@ -73,7 +71,7 @@ class Velocity(_Frozen):
     ip_day: int | None = None
 
 
-class FraudSignals(_Frozen):
+class FraudSignals(Frozen):
     velocity: Velocity = Field(default_factory=Velocity)
     shipping_country: str
     billing_country: str | None = None
@@ -82,7 +80,7 @@ class FraudSignals(_Frozen):
     currency: str
 
 
-class FraudAssessment(_Frozen):
+class FraudAssessment(Frozen):
     score: int = Field(ge=0, le=100)
     outcome: Outcome
     reasons: tuple[str, ...] = ()
@@ -125,7 +123,7 @@ def assess(signals: FraudSignals, policy: FraudPolicy) -> FraudAssessment:
     return FraudAssessment(score=score, outcome=outcome_for(score, policy), reasons=tuple(reasons))
 
 
-class ScreeningRequest(_Frozen):
+class ScreeningRequest(Frozen):
     """What the checkout workflow asks the screening activity about."""
 
     checkout_id: str
@@ -140,7 +138,7 @@ class ScreeningRequest(_Frozen):
     policy: FraudPolicy
 
 
-class ReviewDecision(_Frozen):
+class ReviewDecision(Frozen):
     """Support's verdict on a checkout held for review (the ``review_decision`` update)."""
 
     decision: ReviewDecisionKind

@@ -16,8 +16,8 @@ import ttf_opensans
 from fontTools.ttLib import TTFont
 from fpdf import FPDF, FontFace
 from fpdf.enums import XPos, YPos
-from pydantic import BaseModel, ConfigDict
 
+from models.base import Frozen
 from models.commerce import Address
 from models.notifications import money
 
@@ -27,11 +27,7 @@ COLUMN_WIDTHS = (26, 60, 12, 23, 22, 21, 26)  # mm, 190 in all: A4 less 10 mm ma
 COLUMN_ALIGN = ("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class InvoiceLine(_Frozen):
+class InvoiceLine(Frozen):
     sku: str
     title: str
     quantity: int
@@ -41,7 +37,7 @@ class InvoiceLine(_Frozen):
     line_total: int
 
 
-class InvoiceData(_Frozen):
+class InvoiceData(Frozen):
     order_id: str
     order_date: datetime
     invoice_date: datetime  # first successful capture

@@ -12,8 +12,9 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
 from html import escape
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from models.base import Frozen
 from models.money import Money
 
 CONFIRMATION = "order_confirmation"
@@ -27,11 +28,7 @@ TRACKING_URLS = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class EmailMessage(_Frozen):
+class EmailMessage(Frozen):
     to: str = Field(min_length=3, max_length=320)
     subject: str = Field(min_length=1, max_length=300)
     text: str
@@ -40,7 +37,7 @@ class EmailMessage(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-class ConfirmationLine(_Frozen):
+class ConfirmationLine(Frozen):
     sku: str
     title: str
     quantity: int
@@ -49,7 +46,7 @@ class ConfirmationLine(_Frozen):
     line_total: int
 
 
-class OrderConfirmation(_Frozen):
+class OrderConfirmation(Frozen):
     order_id: str
     email: str
     customer_name: str | None = None
@@ -62,13 +59,13 @@ class OrderConfirmation(_Frozen):
     total: int
 
 
-class ShipmentItem(_Frozen):
+class ShipmentItem(Frozen):
     sku: str
     title: str
     quantity: int
 
 
-class ShipmentNotice(_Frozen):
+class ShipmentNotice(Frozen):
     """What the shipped and delivered emails say about one shipment of an order."""
 
     order_id: str

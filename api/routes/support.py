@@ -43,15 +43,6 @@ class CancelOut(BaseModel):
     status: str
 
 
-class RefundOut(BaseModel):
-    refund_id: str
-    order_id: str
-    amount: int
-    currency: str
-    tax_refunded: int
-    order_status: str
-
-
 @router.post("/{order_id}/cancel", response_model=CancelOut,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def cancel_order(order_id: str, body: CancelBody, engine: Engine, temporal: Temporal,
@@ -78,11 +69,11 @@ async def request_cancel(conn: AsyncConnection, temporal: Client, order_id: str,
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
-@router.post("/{order_id}/refunds", response_model=RefundOut,
+@router.post("/{order_id}/refunds", response_model=RefundResult,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 async def refund_order(order_id: str, body: RefundRequest, engine: Engine, temporal: Temporal,
                        settings: AppSettings, caller: CurrentCaller, response: Response,
-                       idempotency_key: IdempotencyKey = None) -> RefundOut:
+                       idempotency_key: IdempotencyKey = None) -> RefundResult:
     """Refund all, an amount, or lines (+ shipping). Replaying the Idempotency-Key returns the same refund."""
     if not idempotency_key or not idempotency_key.strip():
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
@@ -94,7 +85,7 @@ async def refund_order(order_id: str, body: RefundRequest, engine: Engine, tempo
         else:
             await audit.record(conn, caller, "order.refund", order_id=order_id, target=result.refund_id,
                                amount=result.amount, currency=result.currency, reason=body.reason)
-    return RefundOut(**result.model_dump())
+    return result
 
 
 async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settings, order_id: str,
@@ -121,9 +112,9 @@ async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settin
     return result, prior is not None and prior.status == "succeeded"
 
 
-@router.get("/{order_id}/refunds", response_model=list[RefundOut])
-async def list_refunds(order_id: str, conn: ReadConn) -> list[RefundOut]:
+@router.get("/{order_id}/refunds", response_model=list[RefundResult])
+async def list_refunds(order_id: str, conn: ReadConn) -> list[RefundResult]:
     order = (await order_store.get_order(conn, order_id))["order"]
-    return [RefundOut(refund_id=r.id, order_id=order_id, amount=r.amount, currency=r.currency,
+    return [RefundResult(refund_id=r.id, order_id=order_id, amount=r.amount, currency=r.currency,
                       tax_refunded=r.tax_refunded, order_status=order["status"])
             for r in await refund_store.for_order(conn, order_id) if r.status == "succeeded"]

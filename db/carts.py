@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import pricing
 from db.catalog import sellable_price
+from db.rows import row_or_404
 from db.tables import cart_lines, carts, variants
 from models.commerce import MAX_LINE_QUANTITY, CartLine, CartSnapshot
 from models.errors import Conflict, DomainError, NotFound
@@ -23,11 +24,7 @@ async def create_cart(conn: AsyncConnection, currency: str, email: str | None = 
 
 
 async def _cart_row(conn: AsyncConnection, cart_id: str, *, lock: bool = False):
-    query = select(carts).where(carts.c.id == cart_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
-    if row is None:
-        raise NotFound(f"cart {cart_id} not found", code="cart_not_found")
-    return row
+    return await row_or_404(conn, carts, cart_id, what="cart", code="cart_not_found", lock=lock)
 
 
 async def _open_cart(conn: AsyncConnection, cart_id: str):

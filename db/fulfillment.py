@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import inventory
 from db import orders as order_store
+from db.rows import row_or_404
 from db.tables import (
     locations, order_lines, orders, reservations, shipment_events, shipment_items, shipments, variants,
 )
 from models.commerce import Address, PaymentAuthorization
-from models.errors import Conflict, NotFound
+from models.errors import Conflict
 from models.fulfillment import (
     FulfillmentPolicy, OrderLineSnapshot, OrderSnapshot, PlannedShipment, ShipmentItem, TrackingEvent,
     status_after_shipment,
@@ -24,11 +25,7 @@ from models.routing import Location, route
 
 
 async def order_row(conn: AsyncConnection, order_id: str, *, lock: bool = False):
-    query = select(orders).where(orders.c.id == order_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
-    if row is None:
-        raise NotFound(f"order {order_id} not found", code="order_not_found")
-    return row
+    return await row_or_404(conn, orders, order_id, what="order", code="order_not_found", lock=lock)
 
 
 async def snapshot(conn: AsyncConnection, order_id: str, policy: FulfillmentPolicy) -> OrderSnapshot:
@@ -116,11 +113,7 @@ EU_COUNTRIES = {"DE", "FR", "NL", "BE", "IE", "ES", "IT", "PT", "AT", "SE", "DK"
 
 
 async def shipment_row(conn: AsyncConnection, shipment_id: str, *, lock: bool = False):
-    query = select(shipments).where(shipments.c.id == shipment_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
-    if row is None:
-        raise NotFound(f"shipment {shipment_id} not found", code="shipment_not_found")
-    return row
+    return await row_or_404(conn, shipments, shipment_id, what="shipment", code="shipment_not_found", lock=lock)
 
 
 async def set_status(conn: AsyncConnection, shipment_id: str, status: str, **values) -> None:

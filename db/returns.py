@@ -3,19 +3,15 @@
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.rows import row_or_404
 from db.tables import order_lines, returns, shipment_items, shipments
-from models.errors import NotFound
 
 OPEN_OR_DONE = ("requested", "approved", "awaiting_return", "received", "inspected", "refunded", "exchanged",
                 "completed")
 
 
 async def get(conn: AsyncConnection, rma_id: str, *, lock: bool = False):
-    query = select(returns).where(returns.c.id == rma_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
-    if row is None:
-        raise NotFound(f"return {rma_id} not found", code="return_not_found")
-    return row
+    return await row_or_404(conn, returns, rma_id, what="return", code="return_not_found", lock=lock)
 
 
 async def find(conn: AsyncConnection, rma_id: str):

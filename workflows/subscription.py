@@ -278,6 +278,11 @@ class SubscriptionWorkflow:
         self._refuse_if_cancelled()
         if self.s.status == "past_due":
             raise _refuse("subscription_past_due", "update the payment method first")
+        if self.dunning is not None:
+            # A paused subscription must not be charged, but the failed cycle's retries are already
+            # scheduled: settle the payment first (a new card retries at once), then pause.
+            raise _refuse("subscription_payment_failing",
+                          "a renewal payment is failing: update the payment method first")
         if request.until is not None and request.until <= workflow.now().date():
             raise _refuse("invalid_pause_until", "pause until a date after today")
 

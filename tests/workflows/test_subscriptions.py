@@ -284,3 +284,26 @@ async def test_validators_refuse_without_touching_history(stack, time_env, engin
         assert not any("UPDATE" in kind for kind in kinds), kinds
         view = await handle.query(SubscriptionWorkflow.describe)
         assert view.status == "active"
+
+
+async def test_pause_is_refused_while_a_renewal_payment_is_failing(stack, time_env, engine):
+    """Pausing mid-dunning would leave retries charging a paused subscription: refused until the card is fixed."""
+    worker, api, _ = await stack()
+    async with worker, api:
+        sku = await make_sku(engine, stock={await make_location(engine): 10})
+        subscription_id, first = await subscribe(api, time_env, sku, payment_method="pm_card_chargeDeclined")
+        await time_env.sleep(timedelta(hours=2))
+        assert (await api.get(f"/subscriptions/{subscription_id}")).json()["dunning"]["failures"] == 1
+
+        refused = await api.post(f"/subscriptions/{subscription_id}/pause", json={})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "subscription_payment_failing"
+
+        fixed = await api.post(f"/subscriptions/{subscription_id}/payment-method", json={"payment_method": "pm_card_visa"})
+        assert fixed.status_code == 200, fixed.text
+        await time_env.sleep(timedelta(hours=1))
+        paused = await api.post(f"/subscriptions/{subscription_id}/pause", json={})
+        assert paused.status_code == 200, paused.text
+        body = (await api.get(f"/subscriptions/{subscription_id}")).json()
+        assert body["status"] == "paused" and body["dunning"] is None
+        assert [r["cycle"] for r in body["renewals"]] == [1], "the failed cycle was paid before the pause"

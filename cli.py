@@ -61,9 +61,10 @@ def cmd_worker(settings: Settings) -> int:
 def cmd_api(settings: Settings) -> int:
     import uvicorn
 
-    # log_config=None keeps our structlog setup for uvicorn's loggers too.
+    # log_config=None keeps our structlog setup for uvicorn's loggers too. Proxy headers are read
+    # by the app itself (TRUSTED_PROXIES), so every way of serving it trusts the same peers.
     uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
-                log_config=None)
+                log_config=None, proxy_headers=False)
     return 0
 
 

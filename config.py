@@ -1,5 +1,6 @@
 """All configuration, from the environment (prefix-free names, as ops expect)."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Only these peers may say who the client is (X-Forwarded-For / X-Forwarded-Proto): the load
+    # balancer or reverse proxy in front of the API. Anyone else could forge the header and dodge
+    # the fraud IP velocity checks. Comma-separated IPs or CIDR networks; "*" trusts every peer.
+    trusted_proxies: str = "127.0.0.1,::1"
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 
@@ -133,6 +138,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value):
         return None if value == "" else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in (item.strip() for item in value.split(",")):
+            if not entry or entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network") from None
+        return value
 
     @field_validator("outbox_dir", "smtp_username", "smtp_password", mode="before")
     @classmethod

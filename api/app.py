@@ -6,6 +6,7 @@ import structlog
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors
 from api.auth import authorize
@@ -62,6 +63,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes,
                        limits={"/admin/catalog/import": admin_catalog.MAX_CSV_BYTES + 64 * 1024})  # + multipart
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: the client address every later layer sees (fraud velocity, logs) is the one our own
+    # proxy reported, never a header the client wrote itself. uvicorn's own copy is off (cli.py).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     errors.install(app)
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, admin_inventory,
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,

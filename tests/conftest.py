@@ -125,10 +125,11 @@ async def api_app(settings, engine, temporal_env, worker):
     return create_app(settings, engine=engine, temporal=temporal_env.client)
 
 
-def api_client(app, secret: str | None = None) -> AsyncClient:
-    """A client of ``app`` sending ``secret`` as its API key (none if None); close it with ``aclose``."""
+def api_client(app, secret: str | None = None, *, peer: str = "127.0.0.1") -> AsyncClient:
+    """A client of ``app`` sending ``secret`` as its API key (none if None), connecting from ``peer``
+    (loopback, a trusted proxy by default); close it with ``aclose``."""
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-    return AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False),
+    return AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 40123)),
                        base_url="http://orderflow.test", headers=headers)
 
 

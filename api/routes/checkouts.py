@@ -67,15 +67,11 @@ def fraud_policy(settings: Settings) -> FraudPolicy | None:
 
 
 def client_ip(request: Request) -> str | None:
-    """The shopper's address: the first X-Forwarded-For hop (set by our proxy), else the peer."""
-    candidates = [request.headers.get("x-forwarded-for", "").split(",")[0].strip(),
-                  request.client.host if request.client else ""]
-    for candidate in candidates:
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
+    """The shopper's address: the peer, as our trusted proxies report it (TRUSTED_PROXIES, api/app.py)."""
+    try:
+        return str(ipaddress.ip_address(request.client.host)) if request.client else None
+    except ValueError:  # a proxy that reported something other than an address
+        return None
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

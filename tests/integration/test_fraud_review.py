@@ -179,14 +179,24 @@ async def test_velocity_counts_prior_screenings_per_identity_and_window(engine):
     assert (no_ip.ip_hour, no_ip.ip_day) == (None, None)
 
 
-async def test_screening_records_the_client_ip_from_x_forwarded_for(api, temporal_env, engine):
-    sku = await _stocked_sku(engine)
-    started = await api.post("/checkouts", json=checkout_body(await cart_with(api, {sku: 1})),
-                             headers={"Idempotency-Key": str(uuid.uuid4()),
-                                      "X-Forwarded-For": "198.51.100.4, 10.0.0.1"})
-    checkout_id = started.json()["checkout_id"]
-    await finished_checkout(api, temporal_env.client, checkout_id)
-    assert (await _screening(engine, checkout_id)).client_ip == "198.51.100.4"
+@pytest.mark.parametrize(("peer", "forwarded_for", "recorded"), [
+    ("127.0.0.1", "198.51.100.4", "198.51.100.4"),  # our proxy reports the shopper
+    ("127.0.0.1", "6.6.6.6, 198.51.100.4", "198.51.100.4"),  # a hop the shopper wrote is not believed
+    ("203.0.113.9", "198.51.100.4", "203.0.113.9"),  # not a trusted proxy: its header is ignored
+], ids=["trusted-proxy", "forged-hop", "untrusted-peer"])
+async def test_screening_records_the_client_ip_only_trusted_proxies_report(api_app, role_keys, temporal_env, engine,
+                                                                            peer, forwarded_for, recorded):
+    client = api_client(api_app, role_keys["storefront"], peer=peer)
+    try:
+        sku = await _stocked_sku(engine)
+        started = await client.post("/checkouts", json=checkout_body(await cart_with(client, {sku: 1})),
+                                    headers={"Idempotency-Key": str(uuid.uuid4()), "X-Forwarded-For": forwarded_for})
+        assert started.status_code == 202, started.text
+        checkout_id = started.json()["checkout_id"]
+        await finished_checkout(client, temporal_env.client, checkout_id)
+    finally:
+        await client.aclose()
+    assert (await _screening(engine, checkout_id)).client_ip == recorded
 
 
 async def _record(name: str, handle) -> None:

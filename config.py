@@ -197,6 +197,46 @@ class Settings(BaseSettings):
     def email_outbox(self) -> Path:
         return self.outbox_dir or self.state_dir / "outbox"
 
+    # ---- Unsubscribe links in marketing email (abandoned-cart reminders; models/unsubscribe.py) ----
+    # Signed with HMAC-SHA256 under UNSUBSCRIBE_SECRET; they point at PUBLIC_BASE_URL, the API as
+    # recipients reach it. Development and tests fall back to DEV_UNSUBSCRIBE_SECRET and
+    # http://API_HOST:API_PORT; production refuses to start without both (an https URL).
+    unsubscribe_secret: SecretStr | None = None
+    public_base_url: str = ""
+
+    @field_validator("unsubscribe_secret", mode="before")
+    @classmethod
+    def _blank_unsubscribe_secret_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url_is_http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"PUBLIC_BASE_URL must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_needs_unsubscribe_settings(self) -> "Settings":
+        if self.environment == "production":
+            secret = self.unsubscribe_secret.get_secret_value() if self.unsubscribe_secret else ""
+            if len(secret) < 32 or secret == DEV_UNSUBSCRIBE_SECRET:
+                raise ValueError("production needs UNSUBSCRIBE_SECRET: a random value of at least 32 characters")
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("production needs PUBLIC_BASE_URL: the https URL recipients reach the API at")
+        return self
+
+    @property
+    def unsubscribe_key(self) -> str:
+        return self.unsubscribe_secret.get_secret_value() if self.unsubscribe_secret else DEV_UNSUBSCRIBE_SECRET
+
+    @property
+    def public_url(self) -> str:
+        return self.public_base_url or f"http://{self.api_host}:{self.api_port}"
+
+
+DEV_UNSUBSCRIBE_SECRET = "orderflow-development-unsubscribe-secret"  # never accepted in production
+
 
 STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
 

@@ -26,10 +26,11 @@ from activities.returns import ReturnActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
-from config import Settings, get_settings
+from config import DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import make_engine
 from models.fulfillment import FulfillmentPolicy
 from models.routing import DEFAULT_DISTANCES
+from models.unsubscribe import UnsubscribeLinks
 from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
@@ -51,8 +52,16 @@ def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
     return FulfillmentPolicy(**{name: getattr(settings, name) for name in FulfillmentPolicy.model_fields})
 
 
+def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
+    """The links marketing email carries, signed as the API (``GET/POST /unsubscribe``) verifies them."""
+    return UnsubscribeLinks(settings.unsubscribe_key, settings.public_url)
+
+
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
-                     distances: Mapping[str, Mapping[str, int]] | None = None) -> list:
+                     distances: Mapping[str, Mapping[str, int]] | None = None,
+                     unsubscribe: UnsubscribeLinks | None = None) -> list:
+    """``unsubscribe`` defaults to development links (the dev secret), which tests' APIs verify too."""
+    unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
     payments = PaymentActivities(engine, adapters.payment)
     support = SupportActivities(engine, payments, adapters.tax)
     instances = [
@@ -65,7 +74,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         support,
         ReturnActivities(engine, adapters.shipping, support),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
-        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email),
+        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
     ]
     return [
         getattr(instance, name)
@@ -77,10 +86,11 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
 
 def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
                  policy: FulfillmentPolicy | None = None,
-                 distances: Mapping[str, Mapping[str, int]] | None = None) -> Worker:
+                 distances: Mapping[str, Mapping[str, int]] | None = None,
+                 unsubscribe: UnsubscribeLinks | None = None) -> Worker:
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS,
-        activities=build_activities(engine, adapters, policy, distances),
+        activities=build_activities(engine, adapters, policy, distances, unsubscribe),
     )
 
 
@@ -93,7 +103,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
-                          fulfillment_policy(settings), settings.routing_distances)
+                          fulfillment_policy(settings), settings.routing_distances, unsubscribe_links(settings))
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
     try:

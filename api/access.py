@@ -2,7 +2,8 @@
 
 A route missing here is admin-only (fails closed) and fails ``tests/integration/test_auth.py``,
 so adding a route means deciding who may call it. ``PUBLIC`` routes take no API key: health
-probes for load balancers, and webhooks, which prove themselves with the provider's signature.
+probes for load balancers, webhooks, which prove themselves with the provider's signature, and
+unsubscribe links, which prove themselves with their signed token.
 The OpenAPI docs are not API routes and need no entry.
 """
 
@@ -15,6 +16,9 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /readyz": PUBLIC,
     "POST /webhooks/stripe": PUBLIC,
     "POST /webhooks/easypost": PUBLIC,
+    # Unsubscribe from marketing email: recipients have no key; the link's HMAC token proves the address.
+    "GET /unsubscribe": PUBLIC,
+    "POST /unsubscribe": PUBLIC,
     # The support console's HTML pages take no API key header: a browser signs in with a key once and
     # then holds a session cookie, which api/console_web.py checks for Permission.CONSOLE (support+).
     "GET /console/login": PUBLIC,

@@ -13,7 +13,8 @@ from api.auth import authorize
 from api.middleware import InputGuardMiddleware, RequestContextMiddleware
 from api.routes import (
     admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, health, inventory,
-    invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscriptions, support, webhooks,
+    invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscriptions, support,
+    unsubscribe, webhooks,
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     errors.install(app)
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, admin_inventory,
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
-                   admin_promotions, console, subscriptions, metrics, reports):
+                   admin_promotions, console, subscriptions, metrics, reports, unsubscribe):
         app.include_router(module.router)
     return app
 

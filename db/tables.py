@@ -611,6 +611,15 @@ cart_reminders = Table(
 )
 Index("ix_cart_reminders_sent_at", cart_reminders.c.sent_at)
 
+# Addresses that get no marketing email (db/suppressions.py): one row per normalised address, kept for good.
+email_suppressions = Table(
+    "email_suppressions", metadata,
+    Column("email", String(320), primary_key=True),  # models.unsubscribe.normalise_email: trimmed, lowercased
+    Column("reason", String(40), nullable=False),  # unsubscribed, ...
+    Column("source", String(40), nullable=False),  # one_click (RFC 8058), unsubscribe_page, ...
+    _created(),
+)
+
 # Reports (db/reports.py) scan these by day.
 Index("ix_orders_created_at", orders.c.created_at)
 Index("ix_carts_created_at", carts.c.created_at)

@@ -10,9 +10,11 @@ from pydantic import Field, field_validator
 
 from models.base import Frozen
 from models.notifications import EmailMessage, _html, money
+from models.unsubscribe import UnsubscribeLinks
 
 SUBJECTS = {1: "You left something in your cart", 2: "Your cart is still waiting for you"}
 LAST_SUBJECT = "Last reminder: your cart"
+UNSUBSCRIBE_TEXT = "Unsubscribe from cart reminders"
 
 
 class AbandonedCartInput(Frozen):
@@ -51,8 +53,11 @@ def reminder_key(cart_id: str, reminder: int) -> str:
     return f"{cart_id}:cart_reminder:{reminder}"
 
 
-def cart_reminder_email(cart: CartReminder, reminder: int, *, last: bool) -> EmailMessage:
-    """The ``reminder``-th nudge (1-based); ``last`` says no more will follow."""
+def cart_reminder_email(cart: CartReminder, reminder: int, *, last: bool, links: UnsubscribeLinks) -> EmailMessage:
+    """The ``reminder``-th nudge (1-based); ``last`` says no more will follow.
+
+    Marketing email: it carries a signed unsubscribe link in the body and in the List-Unsubscribe headers.
+    """
     subject = LAST_SUBJECT if last and reminder > 1 else SUBJECTS.get(reminder, SUBJECTS[2])
     intro = "Hello, the items below are still in your cart."
     outro = ("This is the last reminder we will send about this cart." if last
@@ -60,6 +65,9 @@ def cart_reminder_email(cart: CartReminder, reminder: int, *, last: bool) -> Ema
     rows = [[f"{item.quantity} × {item.title} ({item.sku})", money(item.unit_price * item.quantity, cart.currency)]
             for item in cart.items]
     rows.append(["Total", money(cart.total, cart.currency)])
-    text = "\n".join([intro, "", *(f"  {a}  {b}" for a, b in rows), "", outro])
-    return EmailMessage(to=cart.email, subject=subject, text=text + "\n", html=_html([intro, outro], rows),
-                        idempotency_key=reminder_key(cart.cart_id, reminder))
+    unsubscribe = links.url(cart.email)
+    text = "\n".join([intro, "", *(f"  {a}  {b}" for a, b in rows), "", outro, "",
+                      f"{UNSUBSCRIBE_TEXT}: {unsubscribe}"])
+    return EmailMessage(to=cart.email, subject=subject, text=text + "\n",
+                        html=_html([intro, outro], rows, links=((UNSUBSCRIBE_TEXT, unsubscribe),)),
+                        idempotency_key=reminder_key(cart.cart_id, reminder), headers=links.headers(cart.email))

@@ -20,6 +20,9 @@ from models.money import Money
 CONFIRMATION = "order_confirmation"
 # Headers the sender sets itself; a message's own headers may not override them.
 RESERVED_HEADERS = {"from", "to", "subject", "message-id", "date", "mime-version", "content-type"}
+# URL headers (RFC 2369) written as they are: folding would turn a long URL into RFC 2047 encoded words,
+# which mail clients do not read as a List-Unsubscribe URL. Their values must be plain ASCII.
+VERBATIM_HEADERS = {"list-unsubscribe", "list-unsubscribe-post"}
 TRACKING_URLS = {
     "usps": "https://tools.usps.com/go/TrackConfirmAction?tLabels={code}",
     "ups": "https://www.ups.com/track?tracknum={code}",
@@ -114,7 +117,9 @@ def to_mime(message: EmailMessage, *, sender: str, date: datetime) -> MimeMessag
     mime["Message-ID"] = message_id(message.idempotency_key, sender)
     mime["X-Orderflow-Idempotency-Key"] = message.idempotency_key
     for name, value in sorted(message.headers.items()):
-        if name.lower() not in RESERVED_HEADERS:
+        if name.lower() in VERBATIM_HEADERS:
+            mime[name] = _VerbatimHeader(name, value)
+        elif name.lower() not in RESERVED_HEADERS:
             mime[name] = value
     mime.set_content(message.text)
     if message.html is not None:
@@ -122,16 +127,33 @@ def to_mime(message: EmailMessage, *, sender: str, date: datetime) -> MimeMessag
     return mime
 
 
+class _VerbatimHeader:
+    """A header the generator writes unfolded (``email.policy`` calls ``fold`` on values with a ``name``)."""
+
+    def __init__(self, name: str, value: str):
+        line = f"{name}: {value}"
+        if not value.isascii() or not value.isprintable() or len(line) > 998:  # RFC 5322 line limit
+            raise ValueError(f"{name} must be printable ASCII on one line of at most 998 characters")
+        self.name, self.value = name, value
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self.value}{policy.linesep}"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def _greeting(name: str | None) -> str:
     return f"Hi {name}," if name else "Hello,"
 
 
-def _html(paragraphs: list[str], table_rows: list[list[str]]) -> str:
-    """A plain HTML body: escaped paragraphs around a table (cells escaped here too)."""
+def _html(paragraphs: list[str], table_rows: list[list[str]], links: tuple[tuple[str, str], ...] = ()) -> str:
+    """A plain HTML body: escaped paragraphs around a table (cells escaped here too), then (text, url) links."""
     rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows)
     head, tail = paragraphs[:1], paragraphs[1:]
     body = "".join(f"<p>{escape(p)}</p>" for p in head) + f"<table>{rows}</table>"
     body += "".join(f"<p>{escape(p)}</p>" for p in tail)
+    body += "".join(f'<p><a href="{escape(url)}">{escape(text)}</a></p>' for text, url in links)
     return f"<!DOCTYPE html><html><body>{body}</body></html>"
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 02:16:20.301832
+Create Date: 2026-11-23 03:45:39.974192
 """
 from alembic import op
 import sqlalchemy as sa
@@ -89,6 +89,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('customer_group', 'email', name=op.f('pk_customer_group_members'))
     )
     op.create_index(op.f('ix_customer_group_members_email'), 'customer_group_members', ['email'], unique=False)
+    op.create_table('email_suppressions',
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('reason', sa.String(length=40), nullable=False),
+    sa.Column('source', sa.String(length=40), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('email', name=op.f('pk_email_suppressions'))
+    )
     op.create_table('fraud_screenings',
     sa.Column('checkout_id', sa.String(length=40), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
@@ -651,6 +658,7 @@ def downgrade() -> None:
     op.drop_index('ix_fraud_screenings_created', table_name='fraud_screenings')
     op.drop_index('ix_fraud_screenings_client_ip_created', table_name='fraud_screenings')
     op.drop_table('fraud_screenings')
+    op.drop_table('email_suppressions')
     op.drop_index(op.f('ix_customer_group_members_email'), table_name='customer_group_members')
     op.drop_table('customer_group_members')
     op.drop_index('ix_checkouts_pending', table_name='checkouts', postgresql_where=sa.text("status = 'pending'"))

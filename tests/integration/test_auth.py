@@ -27,6 +27,8 @@ MIN_ROLE = {
     "GET /readyz": "public",
     "POST /webhooks/stripe": "public",
     "POST /webhooks/easypost": "public",
+    "GET /unsubscribe": "public",  # signed links in marketing email (tests/integration/test_unsubscribe.py)
+    "POST /unsubscribe": "public",
     # the support console: no API key header; its session cookie needs support (tests/integration/test_console.py)
     "GET /console/login": "public",
     "POST /console/login": "public",

@@ -58,8 +58,10 @@ def test_route_table_uses_known_permissions_and_methods():
         assert permission is not P.UNCLASSIFIED, route
 
 
-def test_only_probes_webhooks_and_the_console_skip_api_keys():
+def test_only_probes_webhooks_unsubscribe_links_and_the_console_skip_api_keys():
     public = {route for route, permission in ROUTE_PERMISSIONS.items() if permission is PUBLIC}
-    # The console's pages check their own session cookie (api/console_web.py) instead.
+    # The console's pages check their own session cookie (api/console_web.py) instead; unsubscribe
+    # links their HMAC token (api/routes/unsubscribe.py).
     outside_console = {route for route in public if not route.split(" ")[1].startswith("/console")}
-    assert outside_console == {"GET /healthz", "GET /readyz", "POST /webhooks/stripe", "POST /webhooks/easypost"}
+    assert outside_console == {"GET /healthz", "GET /readyz", "POST /webhooks/stripe", "POST /webhooks/easypost",
+                               "GET /unsubscribe", "POST /unsubscribe"}

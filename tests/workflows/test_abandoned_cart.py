@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import update
+from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError
 
 from adapters.factory import Adapters
@@ -14,11 +15,12 @@ from adapters.local.payment import LocalPaymentGateway
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
 from api.app import create_app
-from config import Settings
+from config import DEV_UNSUBSCRIBE_SECRET, Settings
 from db import cart_recovery as reminder_store
 from db import reports
 from db.tables import carts
 from models.notifications import EmailMessage, message_id
+from models.unsubscribe import UnsubscribeLinks
 from tests.factories import make_api_key, make_location, make_sku
 from tests.integration.checkout_helpers import checkout_body, start_checkout
 from tests.integration.test_fraud_review import _record
@@ -138,3 +140,19 @@ async def test_cart_checked_out_without_the_signal_gets_no_reminder(stack, time_
     assert sender.sent == []
     refused = await api.put(f"/carts/{cart_id}/email", json={"email": "x@example.com"})
     assert refused.status_code == 409
+
+
+async def test_unsubscribed_address_gets_no_reminder_and_the_series_still_ends(stack, time_env, engine):
+    api, sender = stack
+    cart_id = await _cart(api, engine, email="Quiet@Example.com")
+    link = UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://unused").url("quiet@example.com")  # the worker's default
+    unsubscribed = await api.post(link.removeprefix("http://unused"), data={"List-Unsubscribe": "One-Click"})
+    assert unsubscribed.status_code == 200, unsubscribed.text
+
+    assert await finished(time_env, f"cart-{cart_id}") == "abandoned"
+    assert sender.sent == []
+    async with engine.connect() as conn:
+        assert await reminder_store.sent(conn, cart_id) == []
+    history = await time_env.client.get_workflow_handle(f"cart-{cart_id}").fetch_history()
+    completed = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+    assert len(completed) == 3  # each reminder was due, asked, and answered "suppressed"

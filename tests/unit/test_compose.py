@@ -89,3 +89,20 @@ def test_dockerfile_installs_the_package_as_non_root():
     assert re.search(r"pip install[^\n]* \.", dockerfile)
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
     assert (ROOT / ".dockerignore").exists()
+
+
+def test_api_and_worker_share_the_settings_both_sides_need(services):
+    """The worker signs unsubscribe links and the API checks them; both read the same provider keys."""
+    api, worker = _env(services["api"]), _env(services["worker"])
+    for name in ("UNSUBSCRIBE_SECRET", "PUBLIC_BASE_URL", "STRIPE_API_KEY", "EASYPOST_API_KEY", "AVALARA_ACCOUNT_ID"):
+        assert name in api and api[name] == worker[name], name
+
+
+def test_every_variable_compose_passes_is_a_setting(services):
+    """A misspelt variable would be silently ignored by pydantic-settings (extra="ignore")."""
+    from config import Settings
+
+    known = {name.upper() for name in Settings.model_fields}
+    for name in APP_SERVICES:
+        unknown = set(_env(services[name])) - known
+        assert not unknown, f"{name}: {sorted(unknown)}"

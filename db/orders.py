@@ -91,6 +91,8 @@ async def append_event(
 
     Returns False when ``(order_id, event_id)`` was already recorded (a replay: no-op).
     Raises ``IllegalTransition`` when the order's state does not allow ``to_status``.
+    Entering ``cancelled`` also gives back the order's discount-code uses, in this transaction
+    (``promotions.release_order_codes``; refunds and returns keep them).
     """
     order = (await conn.execute(select(orders.c.status).where(orders.c.id == order_id).with_for_update())).first()
     if order is None:
@@ -114,7 +116,15 @@ async def append_event(
             from_status=from_status if to_status else None, to_status=to_status,
         )
     )
+    if to_status == OrderStatus.CANCELLED:
+        await _release_codes(conn, order_id)
     return True
+
+
+async def _release_codes(conn: AsyncConnection, order_id: str) -> None:
+    """A cancelled order's code uses go back; one event per code, keyed by it (replays are no-ops)."""
+    for code in await promotion_store.release_order_codes(conn, order_id):
+        await append_event(conn, order_id, f"code:{code}:released", "discount_code.released", data={"code": code})
 
 
 async def get_order(conn: AsyncConnection, order_id: str) -> dict:

@@ -3,6 +3,12 @@
 Every promotion write bumps ``pricing_version`` in the same transaction (cache invalidation).
 A redemption locks the code's row, so the total and per-customer limits hold under any number
 of concurrent checkouts; ``code_redemptions`` (code, order_id) makes a replayed order a no-op.
+
+Giving uses back: an order that reaches ``cancelled`` (support cancel, authorization-expiry
+cancel, any other path) returns every code use it consumed, in the transaction that writes the
+cancellation (see ``release_order_codes``), so a single-use or per-customer-limited code can be
+used again. Refunds, partial or full, and returns do not: the order happened, the use stands.
+The order's ``order_promotions`` rows stay either way, as the history of what it was given.
 """
 
 from datetime import datetime
@@ -141,6 +147,27 @@ async def redeem(conn: AsyncConnection, code: str, email: str, order_id: str) ->
         raise _exhausted(code)
     await conn.execute(code_redemptions.insert().values(code=code, order_id=order_id, email=email.strip().lower()))
     return True
+
+
+async def release_order_codes(conn: AsyncConnection, order_id: str) -> list[str]:
+    """Give back the code uses ``order_id`` consumed; the codes released, sorted. Idempotent.
+
+    Called when the order is cancelled, never on a refund or return (see the module docstring).
+    Deleting the (code, order_id) redemption frees the per-customer count; ``uses`` drops by one
+    only for a row this call actually deleted, so a replayed cancel releases nothing twice, and
+    never below 0. The codes come from the order's ``order_promotions`` (written with the
+    redemptions by ``record_on_order``), so the delete goes through the (code, order_id) key.
+    """
+    used = select(order_promotions.c.code).where(order_promotions.c.order_id == order_id,
+                                                 order_promotions.c.code.is_not(None))
+    deleted = await conn.execute(delete(code_redemptions).where(
+        and_(code_redemptions.c.code.in_(used), code_redemptions.c.order_id == order_id))
+        .returning(code_redemptions.c.code))
+    released = sorted(deleted.scalars().all())
+    for code in released:  # sorted: concurrent releases lock the codes' rows in one order
+        await conn.execute(update(discount_codes).where(and_(discount_codes.c.code == code, discount_codes.c.uses > 0))
+                           .values(uses=discount_codes.c.uses - 1, updated_at=func.now()))
+    return released
 
 
 # ---------------------------------------------------------------- carts and orders

@@ -10,15 +10,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from db import orders as order_store
 from db import payments as ledger
 from db import promotions as promotion_store
 from db.price_cache import CACHE, bump_version
 from db.tables import code_redemptions, discount_codes, prices, variants
-from models.errors import Conflict
+from models.errors import Conflict, IllegalTransition
+from models.order_state import OrderStatus
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import (
-    atp, cart_with, checkout_body, checkout_to_end, finished_checkout, start_checkout,
+    atp, cart_with, checkout_body, checkout_to_end, delivered, eventually, finished_checkout, order_with_shipments,
+    refund, start_checkout, workflow_result,
 )
+from workflows.shipment import ShipmentWorkflow
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +239,123 @@ async def test_group_members_get_their_price_list_in_the_cart(api, engine):
     for cart_id, expected in ((member, 1500), (stranger, 2000)):
         added = await api.post(f"/carts/{cart_id}/lines", json={"sku": sku, "quantity": 1})
         assert added.json()["lines"][0]["unit_price"] == expected
+
+
+# ---------------------------------------------------------------- uses given back on cancel, kept on refund
+async def order_using(api, temporal_env, engine, warehouse, code: str) -> dict:
+    """A completed checkout of a fresh SKU with ``code`` applied (same customer every time)."""
+    sku = await make_sku(engine, price=2000, stock={warehouse: 5})
+    cart_id = await cart_with(api, {sku: 1})
+    attached = await attach(api, cart_id, code)
+    assert attached.status_code == 201, attached.text
+    result = await checkout_to_end(api, temporal_env.client, cart_id)
+    assert result["status"] == "completed", result
+    return result
+
+
+async def cancel(api, order_id: str):
+    async def answered():  # 409 order_not_ready while the order workflow starts its shipments: retry
+        response = await api.post(f"/orders/{order_id}/cancel", json={"reason": "customer changed mind"})
+        return None if response.json().get("error", {}).get("code") == "order_not_ready" else response
+
+    response = await eventually(answered)
+    assert response is not None and response.status_code == 200, response and response.text
+    return response
+
+
+async def redemptions(engine, code: str) -> list[str]:
+    async with engine.connect() as conn:
+        return sorted((await conn.execute(select(code_redemptions.c.order_id)
+                                          .where(code_redemptions.c.code == code))).scalars())
+
+
+async def test_cancelled_order_gives_its_single_use_code_back(api, temporal_env, engine, warehouse):
+    promotion_id, code = await promotion_with_code(api, [{"type": "fixed_off", "amount": 300}], currency="USD",
+                                                   usage_limit=1, per_customer_limit=1)
+    first = await order_using(api, temporal_env, engine, warehouse, code)
+    refused = await attach(api, await cart_with(api, {await make_sku(engine, stock={warehouse: 1}): 1}), code)
+    assert refused.json()["error"]["code"] == "discount_code_exhausted"
+
+    await cancel(api, first["order_id"])
+
+    assert await uses(api, promotion_id) == 0 and await redemptions(engine, code) == []
+    order = (await api.get(f"/orders/{first['order_id']}")).json()
+    assert order["status"] == "cancelled"
+    assert [(e["type"], e["data"]) for e in order["events"] if e["type"] == "discount_code.released"] == [
+        ("discount_code.released", {"code": code})]
+    assert [p["code"] for p in order["promotions"]] == [code], "the order keeps the history of its discount"
+
+    again = await order_using(api, temporal_env, engine, warehouse, code)  # same customer, same single-use code
+    assert (await api.get(f"/orders/{again['order_id']}")).json()["totals"]["discount"] == 300
+    assert await uses(api, promotion_id) == 1 and await redemptions(engine, code) == [again["order_id"]]
+
+
+async def test_replayed_cancel_gives_a_use_back_only_once(api, temporal_env, engine, warehouse):
+    promotion_id, code = await promotion_with_code(api, [{"type": "free_shipping"}], usage_limit=5)
+    others = [(await order_using(api, temporal_env, engine, warehouse, code))["order_id"] for _ in range(2)]
+    order_id = (await order_using(api, temporal_env, engine, warehouse, code))["order_id"]
+    await order_with_shipments(api, order_id, 1)  # routed: its workflow now just waits for packing
+    assert await uses(api, promotion_id) == 3
+
+    async def cancel_event(event_id: str = f"{order_id}:cancel") -> bool:
+        async with engine.begin() as conn:
+            return await order_store.append_event(conn, order_id, event_id, "order.cancelled",
+                                                  to_status=OrderStatus.CANCELLED)
+
+    # The same cancel delivered twice at once (a retried activity): recorded once, released once.
+    assert sorted(await asyncio.gather(cancel_event(), cancel_event())) == [False, True]
+    assert await uses(api, promotion_id) == 2 and await redemptions(engine, code) == sorted(others)
+
+    assert await cancel_event() is False, "a later replay is a no-op"
+    with pytest.raises(IllegalTransition):  # a second, different cancel: the state machine refuses it
+        await cancel_event("support:cancel-again")
+    async with engine.begin() as conn:
+        assert await promotion_store.release_order_codes(conn, order_id) == []
+    assert await uses(api, promotion_id) == 2 and await redemptions(engine, code) == sorted(others)
+    events = (await api.get(f"/orders/{order_id}")).json()["events"]
+    assert [e["event_id"] for e in events if e["type"] == "discount_code.released"] == [f"code:{code}:released"]
+
+
+async def test_releasing_is_idempotent_and_never_goes_below_zero(api, temporal_env, engine, warehouse):
+    promotion_id, code = await promotion_with_code(api, [{"type": "free_shipping"}], usage_limit=2)
+    first, second = [(await order_using(api, temporal_env, engine, warehouse, code))["order_id"] for _ in range(2)]
+
+    async def release(order_id: str) -> list[str]:
+        async with engine.begin() as conn:
+            return await promotion_store.release_order_codes(conn, order_id)
+
+    assert sorted(await asyncio.gather(*(release(first) for _ in range(4))), key=len) == [[], [], [], [code]]
+    assert await uses(api, promotion_id) == 1 and await redemptions(engine, code) == [second]
+
+    async with engine.begin() as conn:  # an operator zeroed the counter meanwhile
+        await conn.execute(update(discount_codes).where(discount_codes.c.code == code).values(uses=0))
+    assert await release(second) == [code]
+    assert await uses(api, promotion_id) == 0 and await redemptions(engine, code) == []
+    assert [p["code"] for p in await _promotions_of(engine, first)] == [code], "order_promotions are kept"
+
+
+async def _promotions_of(engine, order_id: str) -> list[dict]:
+    async with engine.connect() as conn:
+        return await promotion_store.order_promotions_of(conn, order_id)
+
+
+async def test_refunded_order_keeps_its_code_use(api, temporal_env, engine, warehouse):
+    promotion_id, code = await promotion_with_code(api, [{"type": "percent_off", "basis_points": 1000}],
+                                                   applies_to="order", usage_limit=1)
+    done = await order_using(api, temporal_env, engine, warehouse, code)
+    shipment = (await order_with_shipments(api, done["order_id"], 1))["shipments"][0]
+    await api.post(f"/shipments/{shipment['id']}/packed")
+    await temporal_env.client.get_workflow_handle(f"shipment-{shipment['id']}").signal(
+        ShipmentWorkflow.tracking_update, delivered(f"d-{shipment['id']}"))
+    assert await workflow_result(temporal_env.client, f"order-{done['order_id']}") == "delivered"
+
+    partial = await refund(api, done["order_id"], {"amount": 100, "reason": "scuffed"})
+    assert partial.status_code == 200 and partial.json()["order_status"] == "partially_refunded", partial.text
+    rest = await refund(api, done["order_id"], {"reason": "the rest"})
+    assert rest.status_code == 200 and rest.json()["order_status"] == "refunded", rest.text
+
+    assert await uses(api, promotion_id) == 1 and await redemptions(engine, code) == [done["order_id"]]
+    events = (await api.get(f"/orders/{done['order_id']}")).json()["events"]
+    assert "discount_code.released" not in {e["type"] for e in events}
+    refused = await attach(api, await cart_with(api, {await make_sku(engine, stock={warehouse: 1}): 1}), code)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "discount_code_exhausted")

@@ -81,8 +81,12 @@ async def finished(env, workflow_id: str):
         return await env.client.get_workflow_handle(workflow_id).result()
 
 
-async def skip_until(env, probe, real_seconds: float = 20.0):
-    """Let server time run (skipping) until ``probe()`` is truthy; bounded in real time."""
+async def skip_until(env, probe, real_seconds: float = 120.0):
+    """Let server time run (skipping) until ``probe()`` is truthy; bounded in real time.
+
+    The bound only guards against a hang: reaching a carrier alert takes ~60 real activity
+    attempts (10 min of retry budget, skipped between attempts), seconds on an idle machine but
+    far more on a loaded one, so a tight bound fails for the machine's load, not the code."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + real_seconds
     async with env.time_skipping_unlocked():

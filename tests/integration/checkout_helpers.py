@@ -65,7 +65,7 @@ async def workflow_result(temporal: Client, workflow_id: str, seconds: float = 6
     return await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), seconds)
 
 
-async def eventually(probe, deadline_seconds: float = 15.0):
+async def eventually(probe, deadline_seconds: float = 60.0):
     """Await a condition that another process (the worker) makes true; bounded."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + deadline_seconds

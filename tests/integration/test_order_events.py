@@ -56,7 +56,7 @@ async def test_ops_can_find_checkouts_by_search_attributes(temporal_env, order):
     assert memo["order_id"] == order["order_id"]
 
 
-async def _eventually_listed(client, query: str, deadline_seconds: float = 10.0) -> list:
+async def _eventually_listed(client, query: str, deadline_seconds: float = 60.0) -> list:
     """Visibility is eventually consistent: retry the listing until it shows up or time runs out."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + deadline_seconds

@@ -63,7 +63,7 @@ async def _cart(api, engine, *, email: str | None = "ada@example.com") -> str:
     return cart_id
 
 
-async def _sent(sender: RecordingSender, count: int, real_seconds: float = 10.0) -> list[EmailMessage]:
+async def _sent(sender: RecordingSender, count: int, real_seconds: float = 60.0) -> list[EmailMessage]:
     """Wait (real time, server clock held) until ``count`` reminders went out."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + real_seconds

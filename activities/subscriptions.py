@@ -123,9 +123,12 @@ class SubscriptionActivities:
             if await store.has_event(conn, subscription_id, event_id):
                 return False
             row = await store.get(conn, subscription_id)
+            declined = [op for op in await ledger.operations_for(conn, f"{subscription_id}:cycle-{cycle}")
+                        if op.kind == "charge" and op.status == "failed"]
         message = payment_failed_email(subscription_id=subscription_id, email=row.email,
                                        name=row.shipping_address.get("name"), cycle=cycle, attempt=attempt,
-                                       amount=amount, currency=row.currency, next_retry_at=next_retry_at)
+                                       amount=amount, currency=row.currency, next_retry_at=next_retry_at,
+                                       decline_code=declined[-1].error_code if declined else None)
         message_id = await self.sender.send(message)
         async with self.engine.begin() as conn:
             await store.append_event(conn, subscription_id, SubscriptionEvent(

@@ -236,11 +236,19 @@ class RenewalOrder(Frozen):
 
 # ---- customer email
 def payment_failed_email(*, subscription_id: str, email: str, name: str | None, cycle: int, attempt: int,
-                         amount: int | None, currency: str, next_retry_at: datetime | None) -> EmailMessage:
+                         amount: int | None, currency: str, next_retry_at: datetime | None,
+                         decline_code: str | None = None) -> EmailMessage:
     charge = f" of {to_major(amount, currency)} {currency}" if amount is not None else ""
+    if decline_code == "authentication_required":
+        # Renewals are charged with nobody at the keyboard, so a bank that insists on 3-D Secure
+        # declines every retry: only the customer, on a payment-method update, can get past it.
+        reason = ("Your bank asked you to confirm this payment, which we cannot do while you are away. "
+                  "Please update the payment method of your subscription (your bank may ask you to "
+                  "confirm it) and we will retry right away.")
+    else:
+        reason = "To use another card, update the payment method of your subscription and we will retry right away."
     if next_retry_at is not None:
-        outro = (f"We will try again on {next_retry_at.date().isoformat()}. To use another card, update the "
-                 "payment method of your subscription and we will retry right away.")
+        outro = f"We will try again on {next_retry_at.date().isoformat()}. {reason}"
     else:
         outro = "This was our last attempt: your subscription is past due and will be cancelled."
     greeting = f"Hi {name}," if name else "Hello,"

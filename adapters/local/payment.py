@@ -65,7 +65,11 @@ class LocalPaymentGateway:
         _check_method(payment_method)
         if payment_method in DECLINING_METHODS:
             raise PaymentDeclined("the card was declined", details={"decline_code": DECLINING_METHODS[payment_method]})
-        return PaymentResult(_ref("lpi", idempotency_key), "captured", amount)
+        ref = _ref("lpi", idempotency_key)
+        if payment_method in AUTHENTICATING_METHODS:
+            # As Stripe does: a card that insists on 3-D Secure cannot be charged with nobody present.
+            return PaymentResult(ref, "requires_action", amount, client_secret=f"{ref}_secret_local")
+        return PaymentResult(ref, "captured", amount)
 
 
 def _check_method(payment_method: str) -> None:

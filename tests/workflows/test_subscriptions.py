@@ -307,3 +307,26 @@ async def test_pause_is_refused_while_a_renewal_payment_is_failing(stack, time_e
         body = (await api.get(f"/subscriptions/{subscription_id}")).json()
         assert body["status"] == "paused" and body["dunning"] is None
         assert [r["cycle"] for r in body["renewals"]] == [1], "the failed cycle was paid before the pause"
+
+
+async def test_a_card_insisting_on_3ds_is_declined_off_session_and_the_email_says_to_confirm(stack, time_env, engine):
+    """Nobody is at the keyboard at renewal: the charge fails authentication_required, dunning asks the
+    customer to update (and confirm) the payment method, and a new card renews at once."""
+    worker, api, outbox = await stack()
+    async with worker, api:
+        sku = await make_sku(engine, stock={await make_location(engine): 10})
+        subscription_id, _ = await subscribe(api, time_env, sku, payment_method="pm_card_authenticationRequired")
+        await time_env.sleep(timedelta(hours=2))
+
+        body = (await api.get(f"/subscriptions/{subscription_id}")).json()
+        assert body["dunning"]["failures"] == 1 and body["dunning"]["last_error"] == "authentication_required"
+        [email] = outbox.glob("*payment_failed*.eml")
+        assert "Your bank asked you to confirm this payment" in email.read_text()
+        assert await atp(api, sku) == 10, "the hold went back while the customer is away"
+
+        fixed = await api.post(f"/subscriptions/{subscription_id}/payment-method", json={"payment_method": "pm_card_visa"})
+        assert fixed.status_code == 200, fixed.text
+        await time_env.sleep(timedelta(hours=1))
+        assert [(p.idempotency_key, p.status) for p in await charges(engine, subscription_id)] == [
+            (f"{subscription_id}:cycle-1:charge", "failed"), (f"{subscription_id}:cycle-1:charge-2", "succeeded")]
+        assert [r["cycle"] for r in (await api.get(f"/subscriptions/{subscription_id}")).json()["renewals"]] == [1]

@@ -89,6 +89,22 @@ async def finished(env, workflow_id: str):
         return await env.client.get_workflow_handle(workflow_id).result()
 
 
+async def failing_renewal(api, time_env, engine, payment_method="pm_card_chargeDeclined") -> tuple[str, str]:
+    """A subscription whose first renewal charge has just failed once: (sku, subscription id)."""
+    sku = await make_sku(engine, stock={await make_location(engine): 10})
+    subscription_id, _ = await subscribe(api, time_env, sku, payment_method=payment_method)
+    await time_env.sleep(timedelta(hours=2))
+    assert (await api.get(f"/subscriptions/{subscription_id}")).json()["dunning"]["failures"] == 1
+    return sku, subscription_id
+
+
+async def new_card(api, time_env, subscription_id: str) -> None:
+    """The customer saves a working card; the failed renewal is retried at once."""
+    updated = await api.post(f"/subscriptions/{subscription_id}/payment-method", json={"payment_method": "pm_card_visa"})
+    assert updated.status_code == 200, updated.text
+    await time_env.sleep(timedelta(hours=1))
+
+
 async def test_a_year_of_monthly_renewals_places_twelve_orders(stack, time_env, engine):
     worker, api, _ = await stack()
     async with worker, api:
@@ -144,15 +160,8 @@ async def test_declined_renewal_is_retried_on_schedule_then_cancelled(stack, tim
 async def test_a_new_card_retries_a_declined_renewal_at_once(stack, time_env, engine):
     worker, api, _ = await stack()
     async with worker, api:
-        sku = await make_sku(engine, stock={await make_location(engine): 10})
-        subscription_id, first = await subscribe(api, time_env, sku, payment_method="pm_card_chargeDeclined")
-        await time_env.sleep(timedelta(hours=2))
-        assert (await api.get(f"/subscriptions/{subscription_id}")).json()["dunning"]["failures"] == 1
-
-        updated = await api.post(f"/subscriptions/{subscription_id}/payment-method",
-                                 json={"payment_method": "pm_card_visa"})
-        assert updated.status_code == 200, updated.text
-        await time_env.sleep(timedelta(hours=1))
+        _, subscription_id = await failing_renewal(api, time_env, engine)
+        await new_card(api, time_env, subscription_id)
 
         body = (await api.get(f"/subscriptions/{subscription_id}")).json()
         assert body["status"] == "active" and body["dunning"] is None
@@ -290,18 +299,13 @@ async def test_pause_is_refused_while_a_renewal_payment_is_failing(stack, time_e
     """Pausing mid-dunning would leave retries charging a paused subscription: refused until the card is fixed."""
     worker, api, _ = await stack()
     async with worker, api:
-        sku = await make_sku(engine, stock={await make_location(engine): 10})
-        subscription_id, first = await subscribe(api, time_env, sku, payment_method="pm_card_chargeDeclined")
-        await time_env.sleep(timedelta(hours=2))
-        assert (await api.get(f"/subscriptions/{subscription_id}")).json()["dunning"]["failures"] == 1
+        _, subscription_id = await failing_renewal(api, time_env, engine)
 
         refused = await api.post(f"/subscriptions/{subscription_id}/pause", json={})
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["code"] == "subscription_payment_failing"
 
-        fixed = await api.post(f"/subscriptions/{subscription_id}/payment-method", json={"payment_method": "pm_card_visa"})
-        assert fixed.status_code == 200, fixed.text
-        await time_env.sleep(timedelta(hours=1))
+        await new_card(api, time_env, subscription_id)
         paused = await api.post(f"/subscriptions/{subscription_id}/pause", json={})
         assert paused.status_code == 200, paused.text
         body = (await api.get(f"/subscriptions/{subscription_id}")).json()
@@ -314,19 +318,15 @@ async def test_a_card_insisting_on_3ds_is_declined_off_session_and_the_email_say
     customer to update (and confirm) the payment method, and a new card renews at once."""
     worker, api, outbox = await stack()
     async with worker, api:
-        sku = await make_sku(engine, stock={await make_location(engine): 10})
-        subscription_id, _ = await subscribe(api, time_env, sku, payment_method="pm_card_authenticationRequired")
-        await time_env.sleep(timedelta(hours=2))
+        sku, subscription_id = await failing_renewal(api, time_env, engine, "pm_card_authenticationRequired")
 
         body = (await api.get(f"/subscriptions/{subscription_id}")).json()
-        assert body["dunning"]["failures"] == 1 and body["dunning"]["last_error"] == "authentication_required"
+        assert body["dunning"]["last_error"] == "authentication_required"
         [email] = outbox.glob("*payment_failed*.eml")
         assert "Your bank asked you to confirm this payment" in email.read_text()
         assert await atp(api, sku) == 10, "the hold went back while the customer is away"
 
-        fixed = await api.post(f"/subscriptions/{subscription_id}/payment-method", json={"payment_method": "pm_card_visa"})
-        assert fixed.status_code == 200, fixed.text
-        await time_env.sleep(timedelta(hours=1))
+        await new_card(api, time_env, subscription_id)
         assert [(p.idempotency_key, p.status) for p in await charges(engine, subscription_id)] == [
             (f"{subscription_id}:cycle-1:charge", "failed"), (f"{subscription_id}:cycle-1:charge-2", "succeeded")]
         assert [r["cycle"] for r in (await api.get(f"/subscriptions/{subscription_id}")).json()["renewals"]] == [1]

@@ -56,10 +56,27 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _refusal_page(error: InvalidUnsubscribeToken) -> HTMLResponse:
+    """A recipient who clicked a broken link reads a page, not JSON; the code stays visible for support."""
+    return _page("This unsubscribe link does not work",
+                 f"<p>{escape(error.message)}.</p><p>Please use the link from the most recent email we sent you. "
+                 f"(<code>{escape(error.code)}</code>)</p>", status=400)
+
+
 @router.get(PATH)
-async def confirm_page(conn: ReadConn, settings: AppSettings, email: str = "", token: str = "") -> HTMLResponse:
+async def confirm_page(request: Request, conn: ReadConn, settings: AppSettings, email: str = "",
+                       token: str = "") -> HTMLResponse:
     """A confirmation page with one button; nothing is recorded here."""
-    address = _checked(settings, email, token)
+    try:
+        address = _checked(settings, email, token)
+    except InvalidUnsubscribeToken as error:
+        if _wants_html(request):
+            return _refusal_page(error)
+        raise
     if await suppressions.is_suppressed(conn, address):
         return _page("You are unsubscribed", f"<p>{escape(address)} gets no more cart reminders from us.</p>")
     form = (f'<form method="post" action="unsubscribe">'
@@ -76,7 +93,12 @@ async def unsubscribe(request: Request, engine: Engine, settings: AppSettings) -
     async with request.form() as form:  # url-encoded or multipart; empty for other bodies. Fields win over the query.
         fields = {name: value for name in ("email", "token", "List-Unsubscribe")
                   if isinstance(value := form.get(name) or request.query_params.get(name), str)}
-    address = _checked(settings, fields.get("email", ""), fields.get("token", ""))
+    try:
+        address = _checked(settings, fields.get("email", ""), fields.get("token", ""))
+    except InvalidUnsubscribeToken as error:
+        if _wants_html(request):
+            return _refusal_page(error)
+        raise
     source = "one_click" if f"List-Unsubscribe={fields.get('List-Unsubscribe')}" == ONE_CLICK else "unsubscribe_page"
     async with engine.begin() as conn:
         added = await suppressions.suppress(conn, address, source=source)

@@ -150,6 +150,18 @@ async def test_bad_or_missing_token_is_400_with_a_code_and_records_nothing(publi
     assert await _rows(engine, "someone@example.com") == []
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_browser_gets_a_readable_400_page_for_a_broken_link(public, engine, links, method):
+    email = _address().lower()
+    url = _bad_links(links, email)["tampered token"]
+    response = await public.request(method, url, data={"email": email} if method == "POST" else None,
+                                    headers={"Accept": "text/html,application/xhtml+xml"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This unsubscribe link does not work" in response.text and "invalid_unsubscribe_token" in response.text
+    assert await _rows(engine, email) == []
+
+
 async def test_odd_bodies_are_client_errors_not_500(public, engine, links):
     email = _address().lower()
     json_body = await public.post("/unsubscribe", json={"email": email, "token": links.token(email)})

@@ -45,6 +45,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /checkouts/options": P.CHECKOUTS,
     "POST /checkouts": P.CHECKOUTS,
     "GET /checkouts/{checkout_id}": P.CHECKOUTS,
+    "GET /orders": P.ORDERS_SEARCH,
     "GET /orders/{order_id}": P.ORDERS_READ,
     "GET /orders/{order_id}/invoice.pdf": P.ORDERS_READ,
     "GET /orders/{order_id}/refunds": P.ORDERS_READ,

@@ -156,6 +156,20 @@ class OrderPromotionOut(BaseModel):
     allocations: dict[str, int] = Field(description="SKU -> discount it took (for partial refunds)")
 
 
+class OrderSummaryOut(BaseModel):
+    id: str
+    status: str
+    email: str
+    currency: str
+    total: int
+    created_at: str
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderSummaryOut]
+    next_after: str | None = Field(None, description="Pass as `after` for the next page; null on the last")
+
+
 class OrderOut(BaseModel):
     id: str
     status: str

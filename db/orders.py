@@ -10,7 +10,7 @@ from db import inventory
 from db import promotions as promotion_store
 from db.tables import order_events, order_lines, orders
 from models.commerce import OrderDraft
-from models.errors import NotFound
+from models.errors import DomainError, NotFound
 from models.ids import public_id
 from models.order_state import OrderStatus, transition
 
@@ -138,13 +138,21 @@ async def get_order(conn: AsyncConnection, order_id: str) -> dict:
     return {"order": order._asdict(), "lines": [r._asdict() for r in lines], "events": [r._asdict() for r in events]}
 
 
-async def for_email(conn: AsyncConnection, email: str, *, limit: int, after: str | None = None) -> list[dict]:
-    """A customer's orders, newest first, case-insensitively by email; ``after`` (an order id) pages on."""
+async def search(conn: AsyncConnection, *, email: str | None = None, status: str | None = None, limit: int,
+                 after: str | None = None) -> list[dict]:
+    """Orders newest first, by customer email (case-insensitive) and/or state; ``after`` (the last
+    order id of the previous page) pages on. Raises ``invalid_cursor`` for an id that is no order."""
     query = select(orders.c.id, orders.c.status, orders.c.currency, orders.c.total, orders.c.email,
-                   orders.c.created_at).where(func.lower(orders.c.email) == email.strip().lower())
+                   orders.c.created_at)
+    if email is not None:
+        query = query.where(func.lower(orders.c.email) == email.strip().lower())
+    if status is not None:
+        query = query.where(orders.c.status == status)
     if after is not None:
         cursor = (await conn.execute(select(orders.c.created_at, orders.c.id).where(orders.c.id == after))).first()
-        if cursor is not None:
-            query = query.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(cursor.created_at, cursor.id))
+        if cursor is None:
+            raise DomainError(f"{after!r} is not an order id: page on with the last id of the previous page",
+                              code="invalid_cursor")
+        query = query.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(cursor.created_at, cursor.id))
     rows = await conn.execute(query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit))
     return [row._asdict() for row in rows]

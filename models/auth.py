@@ -19,6 +19,7 @@ class Permission(StrEnum):
     ORDERS_READ = "orders:read"
     RETURNS_REQUEST = "returns:request"  # a customer asks, through the storefront
     ORDERS_SUPPORT = "orders:support"  # cancel, refund, approve or reject returns
+    ORDERS_SEARCH = "orders:search"  # list any customer's orders: support tools, not a storefront
     AUDIT_READ = "audit:read"
     CONSOLE = "console"
     KILL_SWITCHES = "kill_switches"
@@ -36,7 +37,8 @@ class Permission(StrEnum):
 GRANTS: dict[Role, frozenset[Permission]] = {
     "storefront": frozenset({Permission.CATALOG_READ, Permission.INVENTORY_READ, Permission.CARTS,
                              Permission.CHECKOUTS, Permission.ORDERS_READ, Permission.RETURNS_REQUEST}),
-    "support": frozenset({Permission.ORDERS_SUPPORT, Permission.AUDIT_READ, Permission.CONSOLE}),
+    "support": frozenset({Permission.ORDERS_SUPPORT, Permission.ORDERS_SEARCH, Permission.AUDIT_READ,
+                          Permission.CONSOLE}),
     "ops": frozenset({Permission.KILL_SWITCHES, Permission.WAREHOUSE, Permission.INVENTORY_ADMIN,
                       Permission.METRICS, Permission.REPORTS}),
     "admin": frozenset({Permission.CATALOG_ADMIN, Permission.API_KEYS, Permission.UNCLASSIFIED}),

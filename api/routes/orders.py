@@ -1,15 +1,37 @@
 """Order reads: state, lines, totals and the event log."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import ReadConn
-from api.schemas import ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, OrderPromotionOut, ShipmentOut, Totals
+from api.schemas import (
+    ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, OrderPage, OrderPromotionOut, OrderSummaryOut, ShipmentOut,
+    Totals,
+)
 from db import fulfillment
 from db import orders as store
 from db import promotions as promotion_store
 from models.fulfillment import line_deliveries
+from models.order_state import OrderStatus
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+MAX_PAGE = 100
+
+
+@router.get("", response_model=OrderPage, responses={422: {"model": ErrorResponse}})
+async def search_orders(
+    conn: ReadConn,
+    email: Annotated[str | None, Query(min_length=3, max_length=320, description="Customer email, any case")] = None,
+    status: OrderStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    after: Annotated[str | None, Query(max_length=64, description="`next_after` of the previous page")] = None,
+) -> OrderPage:
+    """Orders newest first, by customer and/or state (support and ops: any customer's orders)."""
+    found = await store.search(conn, email=email, status=status, limit=limit + 1, after=after)
+    page = found[:limit]
+    return OrderPage(orders=[OrderSummaryOut(**row | {"created_at": row["created_at"].isoformat()}) for row in page],
+                     next_after=page[-1]["id"] if len(found) > limit else None)
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorResponse}})

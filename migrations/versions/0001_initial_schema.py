@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:45:39.974192
+Create Date: 2026-11-23 04:08:05.471524
 """
 from alembic import op
 import sqlalchemy as sa
@@ -181,6 +181,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_orders_created_at', 'orders', ['created_at'], unique=False)
     op.create_index(op.f('ix_orders_email'), 'orders', ['email'], unique=False)
+    op.create_index('ix_orders_lower_email_created_at', 'orders', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
+    op.create_index('ix_orders_status_created_at', 'orders', ['status', 'created_at'], unique=False)
     op.create_table('payment_operations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
@@ -646,6 +648,8 @@ def downgrade() -> None:
     op.drop_table('price_lists')
     op.drop_index(op.f('ix_payment_operations_payment_ref'), table_name='payment_operations')
     op.drop_table('payment_operations')
+    op.drop_index('ix_orders_status_created_at', table_name='orders')
+    op.drop_index('ix_orders_lower_email_created_at', table_name='orders')
     op.drop_index(op.f('ix_orders_email'), table_name='orders')
     op.drop_index('ix_orders_created_at', table_name='orders')
     op.drop_table('orders')

@@ -53,6 +53,7 @@ MIN_ROLE = {
     "GET /checkouts/options": "storefront",
     "POST /checkouts": "storefront",
     "GET /checkouts/{checkout_id}": "storefront",
+    "GET /orders": "support",
     "GET /orders/{order_id}": "storefront",
     "GET /orders/{order_id}/invoice.pdf": "storefront",
     "GET /orders/{order_id}/refunds": "storefront",

@@ -1,6 +1,6 @@
 """Custom search attributes ops filter on in the Temporal UI (registered by dev stack and tests)."""
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
 CUSTOMER_EMAIL = SearchAttributeKey.for_keyword("CustomerEmail")
@@ -17,3 +17,11 @@ NEXT_RENEWAL_AT = SearchAttributeKey.for_datetime("NextRenewalAt")
 
 ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
        FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT]
+
+
+def of_order(order_id: str, email: str | None = None) -> TypedSearchAttributes:
+    """What every workflow about one order carries, so `OrderId = '…'` lists them all in the UI."""
+    pairs = [SearchAttributePair(ORDER_ID, order_id)]
+    if email:
+        pairs.append(SearchAttributePair(CUSTOMER_EMAIL, email))
+    return TypedSearchAttributes(pairs)

@@ -20,6 +20,7 @@ from db import fulfillment as fulfillment_store
 from db import returns as store
 from models.ids import public_id
 from models.returns import Decision, Inspection, ReturnInput, ReturnPolicy, ReturnRequest, check_returnable
+from workflows import search_attributes as sa
 from workflows.returns import ReturnWorkflow
 
 router = APIRouter(tags=["returns"])
@@ -64,7 +65,7 @@ async def request_return(order_id: str, body: ReturnRequest, engine: Engine, tem
     """Ask to send delivered units back (within the return window)."""
     rma_id = public_id("return", uuid.uuid5(ID_NAMESPACE, f"{order_id}:{idempotency_key}") if idempotency_key else None)
     async with engine.begin() as conn:
-        await fulfillment_store.order_row(conn, order_id, lock=True)  # serialise returns of one order
+        order = await fulfillment_store.order_row(conn, order_id, lock=True)  # serialise returns of one order
         if idempotency_key and (existing := await store.find(conn, rma_id)) is not None:
             return _out(existing)
         delivered, last_delivery = await store.delivered(conn, order_id)
@@ -77,6 +78,10 @@ async def request_return(order_id: str, body: ReturnRequest, engine: Engine, tem
                                             exchange=body.exchange, policy=policy(settings)),
             id=f"return-{rma_id}", task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=sa.of_order(order_id, order.email),
+            static_summary=f"Return {rma_id} of {sum(line.quantity for line in body.lines)} unit(s) "
+                           f"from order {order_id}" + (" (exchange)" if body.exchange else ""),
+            memo={"order_id": order_id, "lines": [line.model_dump() for line in body.lines], "exchange": body.exchange},
         )
         row = await store.get(conn, rma_id)
     log.info("return requested", order_id=order_id, rma_id=rma_id)

@@ -22,6 +22,7 @@ from db import refunds as refund_store
 from models.fulfillment import CancelRequest
 from models.ids import public_id
 from models.refunds import RefundCommand, RefundRequest, RefundResult
+from workflows import search_attributes as sa
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.order_support import OrderSupportWorkflow, SupportInput
 
@@ -95,13 +96,15 @@ async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settin
 
     Returns the result and whether it replays an earlier refund under the same key; refusals are ApiErrors.
     """
-    await order_store.get_order(conn, order_id)  # 404 for unknown orders
+    order = (await order_store.get_order(conn, order_id))["order"]  # 404 for unknown orders
     refund_id = public_id("refund", uuid.uuid5(ID_NAMESPACE, f"{order_id}:{idempotency_key}"))
     prior = await refund_store.get(conn, refund_id)
     command = RefundCommand(refund_id=refund_id, order_id=order_id, request=request, actor=actor)
     start = WithStartWorkflowOperation(
         OrderSupportWorkflow.run, SupportInput(order_id=order_id), id=f"support-{order_id}",
         task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=sa.of_order(order_id, order["email"]),
+        static_summary=f"Support actions (refunds) on order {order_id}",
     )
     try:
         result = await temporal.execute_update_with_start_workflow(OrderSupportWorkflow.refund, command,

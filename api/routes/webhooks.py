@@ -19,6 +19,7 @@ from db import fulfillment as shipments
 from db import webhooks as inbox
 from models.commerce import DisputeNotice
 from models.fulfillment import TrackingEvent
+from workflows import search_attributes as sa
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -107,6 +108,9 @@ async def _open_dispute(conn, temporal: Client, settings, dispute: dict) -> str:
             DisputeWorkflow.run, notice, id=f"dispute-{notice.dispute_id}", task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=sa.of_order(order_id),
+            static_summary=f"Dispute {notice.dispute_id} on order {order_id}: {notice.reason}",
+            memo={"order_id": order_id, "amount": notice.amount, "currency": notice.currency, "reason": notice.reason},
         )
     except WorkflowAlreadyStartedError:
         pass

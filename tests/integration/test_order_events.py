@@ -9,7 +9,8 @@ from db import orders as order_store
 from models.errors import IllegalTransition
 from models.order_state import OrderStatus
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import cart_with, checkout_to_end
+from tests.integration.checkout_helpers import cart_with, checkout_to_end, delivered_order, refund
+from workflows import search_attributes as sa
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,29 @@ async def _eventually_listed(client, query: str, deadline_seconds: float = 60.0)
         if found or loop.time() > give_up:
             return found
         await asyncio.sleep(0.1)
+
+
+async def test_every_workflow_about_an_order_is_found_by_its_order_id(api, temporal_env, engine):
+    """Ops type `OrderId = '…'` in the Temporal UI and see the order's whole story, support and returns included."""
+    done, (sku,) = await delivered_order(api, temporal_env, engine)
+    order_id = done["order_id"]
+    refunded = await refund(api, order_id, {"amount": 100, "reason": "late delivery"})
+    assert refunded.status_code == 200, refunded.text
+    returned = await api.post(f"/orders/{order_id}/returns", json={"lines": [{"sku": sku, "quantity": 1,
+                                                                             "reason": "defective"}]})
+    assert returned.status_code == 201, returned.text
+    rma_id = returned.json()["id"]
+    shipment_id = (await api.get(f"/orders/{order_id}")).json()["shipments"][0]["id"]
+    expected = {f"checkout-{done['checkout_id']}", f"order-{order_id}", f"shipment-{shipment_id}",
+                f"support-{order_id}", f"return-{rma_id}"}
+
+    client, loop = temporal_env.client, asyncio.get_running_loop()
+    give_up = loop.time() + 60
+    while (listed := {wf.id async for wf in client.list_workflows(f"OrderId = '{order_id}'")}) != expected:
+        assert loop.time() < give_up, listed
+        await asyncio.sleep(0.1)
+
+    description = await client.get_workflow_handle(f"return-{rma_id}").describe()
+    assert (await description.memo())["order_id"] == order_id
+    assert description.typed_search_attributes.get(sa.CUSTOMER_EMAIL) == "ada@example.com"
+    assert rma_id in (await description.static_summary())

@@ -24,6 +24,7 @@ from tests.integration.checkout_helpers import (
     stripe_event,
     stripe_headers,
 )
+from workflows import search_attributes as sa
 
 EASYPOST_SECRET = "easypost-webhook-secret"
 
@@ -126,7 +127,12 @@ async def test_dispute_marks_the_order_disputed_once(api, temporal_env, engine):
     assert (await post_stripe(api, payload)).json() == {"status": "dispute_recorded"}
     assert (await post_stripe(api, payload)).json() == {"status": "duplicate"}
 
-    assert await temporal_env.client.get_workflow_handle(f"dispute-{dispute['id']}").result() == "disputed"
+    handle = temporal_env.client.get_workflow_handle(f"dispute-{dispute['id']}")
+    assert await handle.result() == "disputed"
+    description = await handle.describe()  # ops find it by the order, and see why at a glance
+    assert description.typed_search_attributes.get(sa.ORDER_ID) == done["order_id"]
+    assert await description.memo() == {"order_id": done["order_id"], "amount": 1000, "currency": "USD",
+                                        "reason": "fraudulent"}
     order = (await api.get(f"/orders/{done['order_id']}")).json()
     assert order["status"] == "disputed"
     assert [e["type"] for e in order["events"]].count("payment.disputed") == 1

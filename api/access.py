@@ -80,6 +80,12 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /admin/inventory/locations": P.INVENTORY_ADMIN,
     "PUT /admin/inventory/{sku}/locations/{location_code}": P.INVENTORY_ADMIN,
     "GET /admin/inventory/{sku}/ledger": P.INVENTORY_ADMIN,
+    "POST /admin/inventory/transfers": P.INVENTORY_ADMIN,
+    "GET /admin/inventory/transfers": P.INVENTORY_ADMIN,
+    "GET /admin/inventory/transfers/{transfer_id}": P.INVENTORY_ADMIN,
+    "POST /admin/inventory/transfers/{transfer_id}/ship": P.INVENTORY_ADMIN,
+    "POST /admin/inventory/transfers/{transfer_id}/receive": P.INVENTORY_ADMIN,
+    "POST /admin/inventory/transfers/{transfer_id}/cancel": P.INVENTORY_ADMIN,
     "GET /reports/sales": P.REPORTS,
     "GET /reports/fraud": P.REPORTS,
     # Business figures (checkout volumes, latencies): ops, not public. Scrapers send an ops key

@@ -14,7 +14,7 @@ from api.middleware import InputGuardMiddleware, RequestContextMiddleware
 from api.routes import (
     admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, health, inventory,
     invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscriptions, support,
-    unsubscribe, webhooks,
+    transfers, unsubscribe, webhooks,
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # proxy reported, never a header the client wrote itself. uvicorn's own copy is off (cli.py).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     errors.install(app)
-    for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, admin_inventory,
+    # transfers before admin_inventory: /admin/inventory/transfers/… is never taken for /admin/inventory/{sku}/….
+    for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, transfers, admin_inventory,
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
                    admin_promotions, console, subscriptions, metrics, reports, unsubscribe):
         app.include_router(module.router)

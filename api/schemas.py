@@ -192,7 +192,9 @@ class LocationStock(BaseModel):
     on_hand: int
     reserved: int
     safety_stock: int
-    atp: int
+    inbound_transfers: int = Field(description="Shipped here by a stock transfer, not yet received; counts toward ATP")
+    outbound_transfers: int = Field(description="Committed to a stock transfer, still on this shelf; not promisable")
+    atp: int = Field(description="on_hand − reserved − safety_stock + inbound_transfers − outbound_transfers, ≥ 0")
 
 
 class InventoryOut(BaseModel):

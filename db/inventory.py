@@ -2,10 +2,12 @@
 
 Every change locks the affected ``stock`` rows (ordered by sku, location to avoid
 deadlocks) and writes a ledger entry in the same transaction; a CHECK constraint
-(reserved <= on_hand) backs the arithmetic up.
+(reserved + outbound_transfers <= on_hand + inbound_transfers) backs the arithmetic up.
+Transfers between locations (db.transfers) move the inbound/outbound columns.
 """
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import and_, func, select, tuple_, update
@@ -24,6 +26,7 @@ def _level(row) -> StockLevel:
     return StockLevel(
         sku=row.sku, location_id=row.location_id, on_hand=row.on_hand,
         reserved=row.reserved, safety_stock=row.safety_stock,
+        inbound_transfers=row.inbound_transfers, outbound_transfers=row.outbound_transfers,
     )
 
 
@@ -35,10 +38,12 @@ async def lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> list[StockL
     return [_level(r) for r in rows]
 
 
-async def _ledger(conn, sku, location_id, *, on_hand=0, reserved=0, reason, reference=None, note=None):
+async def _ledger(conn, sku, location_id, *, on_hand=0, reserved=0, inbound=0, outbound=0, reason,
+                  reference=None, note=None):
     await conn.execute(
         inventory_ledger.insert().values(
             sku=sku, location_id=location_id, delta_on_hand=on_hand, delta_reserved=reserved,
+            delta_inbound_transfers=inbound, delta_outbound_transfers=outbound,
             reason=reason, reference=reference, note=note,
         )
     )
@@ -231,9 +236,13 @@ async def set_stock(
     values = {"on_hand": on_hand, "updated_at": func.now()}
     if safety_stock is not None:
         values["safety_stock"] = safety_stock
-    if on_hand < current.reserved:
+    # The stock table's CHECK: what is promised here must stay covered by the shelf plus confirmed inbound.
+    if on_hand + current.inbound_transfers < current.reserved + current.outbound_transfers:
+        transfers = (f" ({current.outbound_transfers} committed to outbound transfers, {current.inbound_transfers}"
+                     " inbound)" if current.outbound_transfers or current.inbound_transfers else "")
         raise Conflict(
-            f"cannot set on_hand of {sku} at {location_id} to {on_hand}: {current.reserved} units are reserved",
+            f"cannot set on_hand of {sku} at {location_id} to {on_hand}: {current.reserved} units are reserved"
+            + transfers,
             code="stock_below_reserved",
         )
     await conn.execute(
@@ -242,7 +251,7 @@ async def set_stock(
     if delta:
         await _ledger(conn, sku, location_id, on_hand=delta, reason=reason, reference=reference)
     await stock_alerts.check_reorder_point(conn, sku)
-    return StockLevel(sku, location_id, on_hand, current.reserved, values.get("safety_stock", current.safety_stock))
+    return replace(current, on_hand=on_hand, safety_stock=values.get("safety_stock", current.safety_stock))
 
 
 async def _lock_levels_at(conn, sku, location_id) -> list[StockLevel]:
@@ -250,6 +259,37 @@ async def _lock_levels_at(conn, sku, location_id) -> list[StockLevel]:
         select(stock).where(tuple_(stock.c.sku, stock.c.location_id) == (sku, location_id)).with_for_update()
     )
     return [_level(r) for r in rows]
+
+
+async def lock_locations(conn: AsyncConnection, sku: str, location_ids: Iterable[str]) -> dict[str, StockLevel]:
+    """Lock the stock rows of ``sku`` at ``location_ids`` in (sku, location_id) order, like every other
+    movement; a location without a row is missing from the answer."""
+    rows = await conn.execute(
+        select(stock).where(and_(stock.c.sku == sku, stock.c.location_id.in_(sorted(set(location_ids)))))
+        .order_by(stock.c.sku, stock.c.location_id).with_for_update()
+    )
+    return {r.location_id: _level(r) for r in rows}
+
+
+async def ensure_row(conn: AsyncConnection, sku: str, location_id: str) -> None:
+    """Create an empty stock row if there is none. Call it before taking row locks: the insert holds the
+    new row until commit, so inserting after locking others could deadlock with another inserter."""
+    await conn.execute(
+        insert(stock).values(sku=sku, location_id=location_id, on_hand=0, reserved=0, safety_stock=0)
+        .on_conflict_do_nothing()
+    )
+
+
+async def move(conn: AsyncConnection, sku: str, location_id: str, *, on_hand: int = 0, inbound: int = 0,
+               outbound: int = 0, reason: str, reference: str | None = None, note: str | None = None) -> None:
+    """Add deltas to a locked stock row's on_hand and transfer columns, with its ledger row."""
+    await conn.execute(
+        update(stock).where(and_(stock.c.sku == sku, stock.c.location_id == location_id))
+        .values(on_hand=stock.c.on_hand + on_hand, inbound_transfers=stock.c.inbound_transfers + inbound,
+                outbound_transfers=stock.c.outbound_transfers + outbound, updated_at=func.now())
+    )
+    await _ledger(conn, sku, location_id, on_hand=on_hand, inbound=inbound, outbound=outbound, reason=reason,
+                  reference=reference, note=note)
 
 
 async def levels_for(conn: AsyncConnection, sku: str) -> list[tuple[StockLevel, str]]:

@@ -1,8 +1,9 @@
 """Low-stock alerts: one row each time a SKU's total ATP falls to its reorder point.
 
-Called at the end of every stock movement, inside the movement's transaction. The variant row
-is locked ``FOR UPDATE`` first, so concurrent movements of one SKU decide in turn and each sees
-the alert the previous one recorded (a partial unique index backs this up).
+Called at the end of every stock movement (reservations, counts, transfers), inside the movement's
+transaction. The variant row is locked ``FOR UPDATE`` first, so concurrent movements of one SKU
+decide in turn and each sees the alert the previous one recorded (a partial unique index backs
+this up).
 """
 
 from collections.abc import Iterable
@@ -16,11 +17,13 @@ from models.inventory import atp
 
 
 async def total_atp(conn: AsyncConnection, sku: str) -> int:
-    """Sum over locations of ATP, each floored at 0 (a location short on safety stock lends nothing)."""
+    """Sum over locations of ATP (transfers included), each floored at 0: a location short on safety
+    stock lends nothing."""
     rows = await conn.execute(
-        select(stock.c.on_hand, stock.c.reserved, stock.c.safety_stock).where(stock.c.sku == sku)
+        select(stock.c.on_hand, stock.c.reserved, stock.c.safety_stock, stock.c.inbound_transfers,
+               stock.c.outbound_transfers).where(stock.c.sku == sku)
     )
-    return sum(atp(r.on_hand, r.reserved, r.safety_stock) for r in rows)
+    return sum(atp(r.on_hand, r.reserved, r.safety_stock, r.inbound_transfers, r.outbound_transfers) for r in rows)
 
 
 async def check_reorder_point(conn: AsyncConnection, sku: str) -> None:

@@ -85,12 +85,19 @@ stock = Table(
     Column("on_hand", Integer, nullable=False, server_default="0"),
     Column("reserved", Integer, nullable=False, server_default="0"),
     Column("safety_stock", Integer, nullable=False, server_default="0"),
+    # Stock transfers (db.transfers): units shipped here and not yet received (they count toward
+    # ATP), and units committed to leave that are still on this shelf (they do not).
+    Column("inbound_transfers", Integer, nullable=False, server_default="0"),
+    Column("outbound_transfers", Integer, nullable=False, server_default="0"),
     _updated(),
     # Backstop for the application's row-locked arithmetic: the database itself refuses
-    # any write that would hold more units than exist.
+    # any write that would promise (to customers or to other locations) more units than exist
+    # here or are confirmed on their way here.
     CheckConstraint("on_hand >= 0", name="on_hand"),
     CheckConstraint("reserved >= 0", name="reserved"),
-    CheckConstraint("reserved <= on_hand", name="reserved_le_on_hand"),
+    CheckConstraint("inbound_transfers >= 0", name="inbound_transfers"),
+    CheckConstraint("outbound_transfers >= 0", name="outbound_transfers"),
+    CheckConstraint("reserved + outbound_transfers <= on_hand + inbound_transfers", name="committed_le_supply"),
     CheckConstraint("safety_stock >= 0", name="safety"),
 )
 
@@ -120,11 +127,35 @@ inventory_ledger = Table(
     Column("location_id", String(40), nullable=False),
     Column("delta_on_hand", Integer, nullable=False, server_default="0"),
     Column("delta_reserved", Integer, nullable=False, server_default="0"),
+    Column("delta_inbound_transfers", Integer, nullable=False, server_default="0"),
+    Column("delta_outbound_transfers", Integer, nullable=False, server_default="0"),
     Column("reason", String(40), nullable=False),
     Column("reference", String(100), nullable=True),
     Column("note", Text, nullable=True),
     _created(),
 )
+
+# Stock moving between two locations (models/transfers.py has the states and their stock effects).
+stock_transfers = Table(
+    "stock_transfers", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sku", String(64), ForeignKey("variants.sku", ondelete="CASCADE"), nullable=False, index=True),
+    Column("from_location_id", String(40), ForeignKey("locations.id"), nullable=False),
+    Column("to_location_id", String(40), ForeignKey("locations.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("received_quantity", Integer, nullable=True),
+    Column("status", String(20), nullable=False, server_default="requested"),
+    Column("reference", String(100), nullable=True),
+    _created(), _updated(),
+    Column("shipped_at", DateTime(timezone=True), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("quantity > 0", name="quantity"),
+    CheckConstraint("from_location_id <> to_location_id", name="distinct_locations"),
+    CheckConstraint("received_quantity IS NULL OR received_quantity BETWEEN 0 AND quantity", name="received"),
+    CheckConstraint("status IN ('requested','in_transit','received','cancelled')", name="status"),
+)
+Index("ix_stock_transfers_status_created_at", stock_transfers.c.status, stock_transfers.c.created_at)
 
 # One row per downward crossing of a SKU's reorder point; resolved when ATP climbs back above it.
 low_stock_alerts = Table(

@@ -1,4 +1,5 @@
-"""Inventory administration for ops: locations, stock counts and the stock ledger.
+"""Inventory administration for ops: locations, stock counts and the stock ledger
+(transfers between locations: api/routes/transfers.py).
 
 The queries are small enough to live here; stock changes go through ``db.inventory.set_stock``
 so every count is locked and recorded in the ledger like any other movement.
@@ -61,6 +62,8 @@ class StockOut(BaseModel):
     on_hand: int
     reserved: int
     safety_stock: int
+    inbound_transfers: int
+    outbound_transfers: int
     atp: int
 
 
@@ -68,6 +71,8 @@ class LedgerEntryOut(BaseModel):
     location_code: str | None
     delta_on_hand: int
     delta_reserved: int
+    delta_inbound_transfers: int
+    delta_outbound_transfers: int
     reason: str
     reference: str | None
     note: str | None
@@ -108,7 +113,8 @@ async def set_stock(sku: str, location_code: str, body: StockSet, engine: Engine
         await audit.record(conn, caller, "inventory.stock_set", target=f"{sku}@{location_code}", reason=body.reason,
                            details=body.model_dump(mode="json"))
     return StockOut(sku=sku, location_code=location_code, on_hand=level.on_hand, reserved=level.reserved,
-                    safety_stock=level.safety_stock, atp=level.atp)
+                    safety_stock=level.safety_stock, inbound_transfers=level.inbound_transfers,
+                    outbound_transfers=level.outbound_transfers, atp=level.atp)
 
 
 @router.get("/{sku}/ledger", response_model=list[LedgerEntryOut], responses={404: {"model": ErrorResponse}})

@@ -45,7 +45,9 @@ async def get_inventory(sku: str, conn: ReadConn) -> InventoryOut:
     levels = await inventory.levels_for(conn, sku)
     rows = [
         LocationStock(location_id=level.location_id, location_code=code, on_hand=level.on_hand,
-                      reserved=level.reserved, safety_stock=level.safety_stock, atp=level.atp)
+                      reserved=level.reserved, safety_stock=level.safety_stock,
+                      inbound_transfers=level.inbound_transfers, outbound_transfers=level.outbound_transfers,
+                      atp=level.atp)
         for level, code in levels
     ]
     return InventoryOut(sku=sku, atp=sum(r.atp for r in rows), locations=rows)

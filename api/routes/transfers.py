@@ -122,10 +122,7 @@ async def get_transfer(transfer_id: str, conn: ReadConn) -> TransferOut:
 async def ship_transfer(transfer_id: str, engine: Engine, caller: CurrentCaller,
                         body: TransferStep | None = None) -> TransferOut:
     """The units left the origin; they now count toward the destination's ATP."""
-    async with engine.begin() as conn:
-        transfer, changed = await store.ship(conn, transfer_id)
-        await _audit(conn, caller, "shipped", transfer, changed=changed, reason=body.reason if body else "")
-    return _out(transfer)
+    return await _step(engine, caller, transfer_id, store.ship, "shipped", body)
 
 
 @router.post("/{transfer_id}/receive", response_model=TransferOut, responses=_ERRORS)
@@ -144,7 +141,11 @@ async def receive_transfer(transfer_id: str, engine: Engine, caller: CurrentCall
 async def cancel_transfer(transfer_id: str, engine: Engine, caller: CurrentCaller,
                           body: TransferStep | None = None) -> TransferOut:
     """Call off a transfer that has not shipped; the origin's units become promisable again."""
+    return await _step(engine, caller, transfer_id, store.cancel, "cancelled", body)
+
+
+async def _step(engine, caller: Caller, transfer_id: str, step, action: str, body: TransferStep | None) -> TransferOut:
     async with engine.begin() as conn:
-        transfer, changed = await store.cancel(conn, transfer_id)
-        await _audit(conn, caller, "cancelled", transfer, changed=changed, reason=body.reason if body else "")
+        transfer, changed = await step(conn, transfer_id)
+        await _audit(conn, caller, action, transfer, changed=changed, reason=body.reason if body else "")
     return _out(transfer)

@@ -53,6 +53,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /orders/{order_id}/returns": P.ORDERS_READ,
     "GET /returns/{rma_id}": P.ORDERS_READ,
     # storefront: subscriptions, managed on the customer's behalf like checkouts
+    "GET /subscriptions": P.ORDERS_SEARCH,
     "POST /subscriptions": P.CHECKOUTS,
     "GET /subscriptions/{subscription_id}": P.ORDERS_READ,
     "PATCH /subscriptions/{subscription_id}": P.CHECKOUTS,

@@ -1,6 +1,6 @@
 """Orders, their lines and their append-only event log keyed (order_id, event_id)."""
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -8,9 +8,10 @@ from db import carts as cart_store
 from db import checkouts as checkout_store
 from db import inventory
 from db import promotions as promotion_store
+from db.rows import newest_first, of_customer
 from db.tables import order_events, order_lines, orders
 from models.commerce import OrderDraft
-from models.errors import DomainError, NotFound
+from models.errors import NotFound
 from models.ids import public_id
 from models.order_state import OrderStatus, transition
 
@@ -139,20 +140,9 @@ async def get_order(conn: AsyncConnection, order_id: str) -> dict:
 
 
 async def search(conn: AsyncConnection, *, email: str | None = None, status: str | None = None, limit: int,
-                 after: str | None = None) -> list[dict]:
-    """Orders newest first, by customer email (case-insensitive) and/or state; ``after`` (the last
-    order id of the previous page) pages on. Raises ``invalid_cursor`` for an id that is no order."""
+                 after: str | None = None) -> tuple[list[dict], str | None]:
+    """Orders newest first, by customer email (case-insensitive) and/or state: (page, next ``after``)."""
     query = select(orders.c.id, orders.c.status, orders.c.currency, orders.c.total, orders.c.email,
                    orders.c.created_at)
-    if email is not None:
-        query = query.where(func.lower(orders.c.email) == email.strip().lower())
-    if status is not None:
-        query = query.where(orders.c.status == status)
-    if after is not None:
-        cursor = (await conn.execute(select(orders.c.created_at, orders.c.id).where(orders.c.id == after))).first()
-        if cursor is None:
-            raise DomainError(f"{after!r} is not an order id: page on with the last id of the previous page",
-                              code="invalid_cursor")
-        query = query.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(cursor.created_at, cursor.id))
-    rows = await conn.execute(query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit))
-    return [row._asdict() for row in rows]
+    return await newest_first(conn, of_customer(query, orders, email=email, status=status), orders, limit=limit,
+                              after=after)

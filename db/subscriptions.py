@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import orders as order_store
+from db.rows import newest_first, of_customer
 from db.tables import orders, subscription_events, subscription_orders, subscriptions
 from models.commerce import OrderDraft
 from models.errors import Conflict, NotFound
@@ -39,6 +40,16 @@ async def get(conn: AsyncConnection, subscription_id: str):
     if row is None:
         raise NotFound(f"subscription {subscription_id} not found", code="subscription_not_found")
     return row
+
+
+async def search(conn: AsyncConnection, *, email: str | None = None, status: str | None = None, limit: int,
+                 after: str | None = None) -> tuple[list[dict], str | None]:
+    """Subscriptions newest first, by customer email (case-insensitive) and/or status: (page, next ``after``)."""
+    query = select(subscriptions.c.id, subscriptions.c.status, subscriptions.c.email, subscriptions.c.currency,
+                   subscriptions.c.interval, subscriptions.c.every_n_days, subscriptions.c.next_renewal_at,
+                   subscriptions.c.created_at)
+    return await newest_first(conn, of_customer(query, subscriptions, email=email, status=status), subscriptions,
+                              limit=limit, after=after)
 
 
 async def set_customer(conn: AsyncConnection, subscription_id: str, *, provider: str, customer_ref: str) -> None:

@@ -656,6 +656,7 @@ Index("ix_orders_created_at", orders.c.created_at)
 # Order search (GET /orders, the console): a customer's orders or the orders in a state, newest first.
 Index("ix_orders_lower_email_created_at", func.lower(orders.c.email), orders.c.created_at)
 Index("ix_orders_status_created_at", orders.c.status, orders.c.created_at)
+Index("ix_subscriptions_lower_email_created_at", func.lower(subscriptions.c.email), subscriptions.c.created_at)
 Index("ix_carts_created_at", carts.c.created_at)
 Index("ix_refunds_created_at", refunds.c.created_at)
 Index("ix_order_events_type_created_at", order_events.c.type, order_events.c.created_at)

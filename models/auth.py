@@ -19,7 +19,7 @@ class Permission(StrEnum):
     ORDERS_READ = "orders:read"
     RETURNS_REQUEST = "returns:request"  # a customer asks, through the storefront
     ORDERS_SUPPORT = "orders:support"  # cancel, refund, approve or reject returns
-    ORDERS_SEARCH = "orders:search"  # list any customer's orders: support tools, not a storefront
+    ORDERS_SEARCH = "orders:search"  # list any customer's orders and subscriptions: support, not a storefront
     AUDIT_READ = "audit:read"
     CONSOLE = "console"
     KILL_SWITCHES = "kill_switches"

@@ -90,7 +90,7 @@ async def search(request: Request, engine: Engine, session: Session, q: str = ""
                  after: str = ""):
     """Find an order by id, or a customer's orders by email (newest first, ``limit`` per page)."""
     query, size = q.strip()[:320], int(limit) if limit.isdigit() and 0 < int(limit) <= MAX_PAGE else 20
-    found, message = None, ""
+    found, next_after, message = None, None, ""
     if query and "@" not in query:
         try:
             async with engine.connect() as conn:
@@ -101,12 +101,10 @@ async def search(request: Request, engine: Engine, session: Session, q: str = ""
     elif query:
         async with engine.connect() as conn:
             try:
-                found = await order_store.search(conn, email=query, limit=size + 1, after=after or None)
+                found, next_after = await order_store.search(conn, email=query, limit=size, after=after or None)
             except DomainError:  # a page link to an order that is gone: start again from the newest
-                found, after = await order_store.search(conn, email=query, limit=size + 1), ""
-    more = found is not None and len(found) > size
-    found = found[:size] if found is not None else None
-    next_page = f"/console?{urlencode({'q': query, 'limit': size, 'after': found[-1]['id']})}" if more else None
+                (found, next_after), after = await order_store.search(conn, email=query, limit=size), ""
+    next_page = f"/console?{urlencode({'q': query, 'limit': size, 'after': next_after})}" if next_after else None
     return page("search.html", session=session, q=query, limit=size, max_page=MAX_PAGE, orders=found,
                 message=message, next_page=next_page, first_page=bool(after), flash=flash(request, session))
 

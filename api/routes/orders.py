@@ -28,10 +28,9 @@ async def search_orders(
     after: Annotated[str | None, Query(max_length=64, description="`next_after` of the previous page")] = None,
 ) -> OrderPage:
     """Orders newest first, by customer and/or state (support and ops: any customer's orders)."""
-    found = await store.search(conn, email=email, status=status, limit=limit + 1, after=after)
-    page = found[:limit]
+    page, next_after = await store.search(conn, email=email, status=status, limit=limit, after=after)
     return OrderPage(orders=[OrderSummaryOut(**row | {"created_at": row["created_at"].isoformat()}) for row in page],
-                     next_after=page[-1]["id"] if len(found) > limit else None)
+                     next_after=next_after)
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorResponse}})

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 from temporalio.client import Client
 from temporalio.common import (
@@ -19,7 +19,7 @@ from adapters.factory import build_adapters
 from adapters.ports import PaymentGateway, ProviderUnavailable
 from api import updates
 from api.auth import CurrentCaller
-from api.deps import AppSettings, Engine, Temporal
+from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
 from api.schemas import ErrorResponse
 from db import audit, catalog
@@ -225,6 +225,36 @@ async def _out(engine, subscription_id: str) -> SubscriptionOut:
                              total=r.total, currency=r.currency) for r in renewals],
         events=[EventOut(type=e.type, data=e.data, at=e.created_at) for e in events],
     )
+
+
+class SubscriptionSummaryOut(BaseModel):
+    id: str
+    status: Literal["active", "paused", "past_due", "cancelled"]
+    email: str
+    currency: str
+    interval: Interval
+    n: int | None
+    next_renewal_at: datetime | None
+    created_at: datetime
+
+
+class SubscriptionPage(BaseModel):
+    subscriptions: list[SubscriptionSummaryOut]
+    next_after: str | None = Field(None, description="Pass as `after` for the next page; null on the last")
+
+
+@router.get("", response_model=SubscriptionPage, responses={422: {"model": ErrorResponse}})
+async def search_subscriptions(
+    conn: ReadConn,
+    email: Annotated[str | None, Query(min_length=3, max_length=320, description="Customer email, any case")] = None,
+    status_: Annotated[Literal["active", "paused", "past_due", "cancelled"] | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=64, description="`next_after` of the previous page")] = None,
+) -> SubscriptionPage:
+    """Subscriptions newest first, by customer and/or status (support: any customer's)."""
+    page, next_after = await store.search(conn, email=email, status=status_, limit=limit, after=after)
+    return SubscriptionPage(subscriptions=[SubscriptionSummaryOut(n=row.pop("every_n_days"), **row) for row in page],
+                            next_after=next_after)
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionOut, responses={404: {"model": ErrorResponse}})

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 04:14:31.494265
+Create Date: 2026-11-23 04:43:44.476344
 """
 from alembic import op
 import sqlalchemy as sa
@@ -280,6 +280,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscriptions_idempotency_key'))
     )
     op.create_index(op.f('ix_subscriptions_email'), 'subscriptions', ['email'], unique=False)
+    op.create_index('ix_subscriptions_lower_email_created_at', 'subscriptions', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
     op.create_table('webhook_inbox',
     sa.Column('provider', sa.String(length=20), nullable=False),
     sa.Column('event_id', sa.String(length=200), nullable=False),
@@ -674,6 +675,7 @@ def downgrade() -> None:
     op.drop_index('ix_cart_reminders_sent_at', table_name='cart_reminders')
     op.drop_table('cart_reminders')
     op.drop_table('webhook_inbox')
+    op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
     op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
     op.drop_table('subscriptions')
     op.drop_table('promotions')

@@ -60,6 +60,7 @@ MIN_ROLE = {
     "POST /orders/{order_id}/returns": "storefront",
     "GET /orders/{order_id}/returns": "storefront",
     "GET /returns/{rma_id}": "storefront",
+    "GET /subscriptions": "support",
     "POST /subscriptions": "storefront",
     "GET /subscriptions/{subscription_id}": "storefront",
     "PATCH /subscriptions/{subscription_id}": "storefront",

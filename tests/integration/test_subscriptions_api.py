@@ -113,3 +113,31 @@ async def test_renewal_order_ships_without_a_second_capture_and_can_be_refunded(
     refund = await api.post(f"/orders/{renewal['order_id']}/refunds", headers={"Idempotency-Key": "r1"},
                             json={"amount": 500, "reason": "damaged"})
     assert refund.status_code == 200, refund.text
+
+
+async def test_support_finds_a_customers_subscriptions_newest_first(api, api_as, engine):
+    sku = await make_sku(engine, stock={await make_location(engine): 20})
+    email = f"lin-{uuid.uuid4().hex[:6]}@example.com"
+    ids = [(await create(api, body(sku, email=email.upper() if n == 1 else email, interval=interval, n=n))).json()["id"]
+           for interval, n in (("weekly", None), ("every_n_days", 10), ("monthly", None))]
+    await create(api, body(sku, email="someone-else@example.com"))
+    cancelled = await api.post(f"/subscriptions/{ids[0]}/cancel", json={})
+    assert cancelled.status_code == 200, cancelled.text
+
+    support, seen, after = api_as("support"), [], None
+    while True:
+        params = {"email": email, "limit": 2} | ({"after": after} if after else {})
+        page = await support.get("/subscriptions", params=params)
+        assert page.status_code == 200, page.text
+        seen += page.json()["subscriptions"]
+        if (after := page.json()["next_after"]) is None:
+            break
+    assert [s["id"] for s in seen] == ids[::-1], "newest first, the upper-case address included"
+    assert [(s["interval"], s["n"]) for s in seen] == [("monthly", None), ("every_n_days", 10), ("weekly", None)]
+
+    only_cancelled = (await support.get("/subscriptions", params={"email": email, "status": "cancelled"})).json()
+    assert [s["id"] for s in only_cancelled["subscriptions"]] == [ids[0]]
+    assert (await support.get("/subscriptions", params={"after": "sub_gone"})).json()["error"]["code"] == \
+        "invalid_cursor"
+    assert (await support.get("/subscriptions", params={"status": "sleeping"})).status_code == 422
+    assert (await api_as("storefront").get("/subscriptions", params={"email": email})).status_code == 403

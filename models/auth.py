@@ -75,6 +75,11 @@ class Caller:
     def may(self, permission: Permission) -> bool:
         return allows(self.role, permission)
 
+    @property
+    def label(self) -> str:
+        """How workflows and events name who acted: the key's name and id."""
+        return f"{self.name} ({self.key_id})"
+
 
 # The ``orderflow`` command runs with the database's credentials, so it is all-powerful.
 CLI_CALLER = Caller(key_id=None, name="cli", role="admin")

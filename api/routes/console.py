@@ -164,8 +164,8 @@ async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: Ap
             except ValueError as error:  # pydantic's ValidationError is one
                 return redirect_with_flash(session, back, error=f"Refund not sent: {_input_problem(error)}")
             key = refund_key.strip()[:100] or str(uuid.uuid4())
-            actor = f"{session.caller.name} ({session.caller.key_id})"
-            result, replayed = await issue_refund(conn, temporal, settings, order_id, request, key, actor=actor)
+            result, replayed = await issue_refund(conn, temporal, settings, order_id, request, key,
+                                                  actor=session.caller.label)
             if not replayed:
                 await audit.record(conn, session.caller, "order.refund", order_id=order_id, target=result.refund_id,
                                    amount=result.amount, currency=result.currency, reason=request.reason,
@@ -196,7 +196,7 @@ async def _decide(rma_id: str, decision: Literal["approve", "reject"], engine, t
         order_id = (await return_store.get(conn, rma_id)).order_id  # NotFound → the 404 page
     back = f"/console/orders/{quote(order_id, safe='')}"
     verb = "approved" if decision == "approve" else "rejected"
-    body = Decision(note=note.strip()[:500] or None, actor=f"{session.caller.name} ({session.caller.key_id})")
+    body = Decision(note=note.strip()[:500] or None, actor=session.caller.label)
     try:
         async with engine.begin() as conn:
             await decide_return(conn, temporal, rma_id, decision, body)

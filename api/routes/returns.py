@@ -123,7 +123,7 @@ async def _audited(engine, caller: Caller, action: str, rma_id: str, run, reason
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def approve_return(rma_id: str, body: Decision, engine: Engine, temporal: Temporal,
                          caller: CurrentCaller) -> ReturnOut:
-    body = body.model_copy(update={"actor": f"{caller.name} ({caller.key_id})"})
+    body = body.model_copy(update={"actor": caller.label})
     return await _audited(engine, caller, "return.approve", rma_id,
                           lambda conn: decide_return(conn, temporal, rma_id, "approve", body), body.note or "")
 
@@ -132,7 +132,7 @@ async def approve_return(rma_id: str, body: Decision, engine: Engine, temporal: 
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def reject_return(rma_id: str, body: Decision, engine: Engine, temporal: Temporal,
                         caller: CurrentCaller) -> ReturnOut:
-    body = body.model_copy(update={"actor": f"{caller.name} ({caller.key_id})"})
+    body = body.model_copy(update={"actor": caller.label})
     return await _audited(engine, caller, "return.reject", rma_id,
                           lambda conn: decide_return(conn, temporal, rma_id, "reject", body), body.note or "")
 

@@ -80,7 +80,7 @@ async def refund_order(order_id: str, body: RefundRequest, engine: Engine, tempo
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
     async with engine.begin() as conn:
         result, replayed = await issue_refund(conn, temporal, settings, order_id, body, idempotency_key,
-                                              actor=f"{caller.name} ({caller.key_id})")
+                                              actor=caller.label)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
         else:

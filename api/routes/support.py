@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.schemas import ErrorResponse
 from config import Settings
 from db import audit
-from db import orders as order_store
+from db import fulfillment as fulfillment_store
 from db import refunds as refund_store
 from models.fulfillment import CancelRequest
 from models.ids import public_id
@@ -57,11 +57,11 @@ async def cancel_order(order_id: str, body: CancelBody, engine: Engine, temporal
 
 async def request_cancel(conn: AsyncConnection, temporal: Client, order_id: str, reason: str) -> str:
     """Cancel through the order workflow (shared with the console): the new status, or an ApiError."""
-    order = (await order_store.get_order(conn, order_id))["order"]
+    order = await fulfillment_store.order_row(conn, order_id)
     status = await updates.execute(
         temporal.get_workflow_handle(f"order-{order_id}"), FulfillmentWorkflow.cancel, CancelRequest(reason=reason),
-        closed=lambda: ApiError(409, "order_not_cancellable", f"order {order_id} is {order['status']} and can no "
-                                "longer be cancelled", {"status": order["status"]}),
+        closed=lambda: ApiError(409, "order_not_cancellable", f"order {order_id} is {order.status} and can no "
+                                "longer be cancelled", {"status": order.status}),
     )
     log.info("order cancelled", order_id=order_id, reason=reason)
     return status
@@ -96,14 +96,14 @@ async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settin
 
     Returns the result and whether it replays an earlier refund under the same key; refusals are ApiErrors.
     """
-    order = (await order_store.get_order(conn, order_id))["order"]  # 404 for unknown orders
+    order = await fulfillment_store.order_row(conn, order_id)  # 404 for unknown orders
     refund_id = public_id("refund", uuid.uuid5(ID_NAMESPACE, f"{order_id}:{idempotency_key}"))
     prior = await refund_store.get(conn, refund_id)
     command = RefundCommand(refund_id=refund_id, order_id=order_id, request=request, actor=actor)
     start = WithStartWorkflowOperation(
         OrderSupportWorkflow.run, SupportInput(order_id=order_id), id=f"support-{order_id}",
         task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=sa.of_order(order_id, order["email"]),
+        search_attributes=sa.of_order(order_id, order.email),
         static_summary=f"Support actions (refunds) on order {order_id}",
     )
     try:
@@ -117,7 +117,7 @@ async def issue_refund(conn: AsyncConnection, temporal: Client, settings: Settin
 
 @router.get("/{order_id}/refunds", response_model=list[RefundResult])
 async def list_refunds(order_id: str, conn: ReadConn) -> list[RefundResult]:
-    order = (await order_store.get_order(conn, order_id))["order"]
+    order = await fulfillment_store.order_row(conn, order_id)
     return [RefundResult(refund_id=r.id, order_id=order_id, amount=r.amount, currency=r.currency,
-                      tax_refunded=r.tax_refunded, order_status=order["status"])
+                      tax_refunded=r.tax_refunded, order_status=order.status)
             for r in await refund_store.for_order(conn, order_id) if r.status == "succeeded"]

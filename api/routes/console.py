@@ -137,17 +137,15 @@ async def cancel(order_id: str, engine: Engine, temporal: Temporal, session: Che
     back = f"/console/orders/{quote(order_id, safe='')}"
     if not reason.strip() or len(reason.strip()) > 500:
         return redirect_with_flash(session, back, error="Cancel: give a reason (up to 500 characters).")
-    try:
+
+    async def act() -> str:
         async with engine.begin() as conn:  # the audit row commits only if the cancel went through
             status = await request_cancel(conn, temporal, order_id, reason.strip())
             await audit.record(conn, session.caller, "order.cancel", order_id=order_id, reason=reason.strip(),
                                details={"via": "console"})
-    except (ApiError, DomainError) as error:
-        return redirect_with_flash(session, back, error=f"Cancel refused: {_message(error)}")
-    except Exception:
-        log.exception("console cancel failed", order_id=order_id)
-        return redirect_with_flash(session, back, error=_UNEXPECTED)
-    return redirect_with_flash(session, back, ok=f"Order cancelled (status: {status}).")
+        return f"Order cancelled (status: {status})."
+
+    return await _flashed(session, back, "Cancel refused", act, action="cancel", order_id=order_id)
 
 
 @router.post("/orders/{order_id}/refund")
@@ -155,7 +153,8 @@ async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: Ap
                  mode: Text = "amount", amount: Text = "", reason: Text = "", refund_key: Text = ""):
     """A full refund, or an amount typed in major units (e.g. 12.50), never through a float."""
     back = f"/console/orders/{quote(order_id, safe='')}"
-    try:
+
+    async def act() -> str | RedirectResponse:
         async with engine.begin() as conn:
             order = (await order_store.get_order(conn, order_id))["order"]
             try:
@@ -170,14 +169,11 @@ async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: Ap
                 await audit.record(conn, session.caller, "order.refund", order_id=order_id, target=result.refund_id,
                                    amount=result.amount, currency=result.currency, reason=request.reason,
                                    details={"via": "console", "full": mode == "full"})
-    except (ApiError, DomainError) as error:
-        return redirect_with_flash(session, back, error=f"Refund refused: {_message(error)}")
-    except Exception:
-        log.exception("console refund failed", order_id=order_id)
-        return redirect_with_flash(session, back, error=_UNEXPECTED)
-    money = Money(amount=result.amount, currency=result.currency)
-    already = " (this form was already sent: nothing new was refunded)" if replayed else ""
-    return redirect_with_flash(session, back, ok=f"Refunded {money}{already}. Order status: {result.order_status}.")
+        money = Money(amount=result.amount, currency=result.currency)
+        already = " (this form was already sent: nothing new was refunded)" if replayed else ""
+        return f"Refunded {money}{already}. Order status: {result.order_status}."
+
+    return await _flashed(session, back, "Refund refused", act, action="refund", order_id=order_id)
 
 
 @router.post("/returns/{rma_id}/approve")
@@ -197,17 +193,31 @@ async def _decide(rma_id: str, decision: Literal["approve", "reject"], engine, t
     back = f"/console/orders/{quote(order_id, safe='')}"
     verb = "approved" if decision == "approve" else "rejected"
     body = Decision(note=note.strip()[:500] or None, actor=session.caller.label)
-    try:
+
+    async def act() -> str:
         async with engine.begin() as conn:
             await decide_return(conn, temporal, rma_id, decision, body)
             await audit.record(conn, session.caller, f"return.{decision}", order_id=order_id, target=rma_id,
                                reason=body.note or "", details={"via": "console"})
+        return f"Return {rma_id} {verb}."
+
+    return await _flashed(session, back, f"Return not {verb}", act, action="return decision", rma_id=rma_id)
+
+
+async def _flashed(session, back: str, refused: str, act, *, action: str, **context) -> RedirectResponse:
+    """Run a console action and go back to ``back`` with its outcome as the flash message.
+
+    ``act`` returns the success message (or a ready redirect, for input the form should correct). A
+    refusal by the rules shows its code's friendly text; anything else is logged and shown as such.
+    """
+    try:
+        outcome = await act()
     except (ApiError, DomainError) as error:
-        return redirect_with_flash(session, back, error=f"Return not {verb}: {_message(error)}")
+        return redirect_with_flash(session, back, error=f"{refused}: {_message(error)}")
     except Exception:
-        log.exception("console return decision failed", rma_id=rma_id)
+        log.exception(f"console {action} failed", **context)
         return redirect_with_flash(session, back, error=_UNEXPECTED)
-    return redirect_with_flash(session, back, ok=f"Return {rma_id} {verb}.")
+    return outcome if isinstance(outcome, RedirectResponse) else redirect_with_flash(session, back, ok=outcome)
 
 
 _UNEXPECTED = "Something unexpected went wrong; it was logged. Reload the page to see what happened."

@@ -94,7 +94,7 @@ async def search(request: Request, engine: Engine, session: Session, q: str = ""
     if query and "@" not in query:
         try:
             async with engine.connect() as conn:
-                await order_store.get_order(conn, query)
+                await fulfillment.order_row(conn, query)
             return RedirectResponse(f"/console/orders/{quote(query, safe='')}", status_code=303)
         except NotFound:
             message = f"No order with id {query}."
@@ -156,9 +156,9 @@ async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: Ap
 
     async def act() -> str | RedirectResponse:
         async with engine.begin() as conn:
-            order = (await order_store.get_order(conn, order_id))["order"]
+            order = await fulfillment.order_row(conn, order_id)
             try:
-                minor = None if mode == "full" else parse_major(amount, order["currency"])
+                minor = None if mode == "full" else parse_major(amount, order.currency)
                 request = RefundRequest(amount=minor, reason=reason.strip())
             except ValueError as error:  # pydantic's ValidationError is one
                 return redirect_with_flash(session, back, error=f"Refund not sent: {_input_problem(error)}")

@@ -19,7 +19,7 @@ from db.tables import inventory_ledger, locations, reservations, stock
 from models.commerce import Reservation, ReservedItem
 from models.errors import Conflict, NotFound
 from models.ids import public_id
-from models.inventory import StockLevel, plan_reservation
+from models.inventory import StockLevel, plan_reservation, violations
 
 
 def _level(row) -> StockLevel:
@@ -196,16 +196,9 @@ async def consume(conn: AsyncConnection, key: str) -> None:
 async def receive(conn: AsyncConnection, sku: str, location_id: str, quantity: int, *, reason: str,
                   reference: str) -> None:
     """Units come (back) onto a shelf: on_hand grows by ``quantity``, recorded in the ledger."""
-    await conn.execute(
-        insert(stock).values(sku=sku, location_id=location_id, on_hand=0, reserved=0, safety_stock=0)
-        .on_conflict_do_nothing()
-    )
+    await ensure_row(conn, sku, location_id)
     await lock_levels(conn, [sku])
-    await conn.execute(
-        update(stock).where(and_(stock.c.sku == sku, stock.c.location_id == location_id))
-        .values(on_hand=stock.c.on_hand + quantity, updated_at=func.now())
-    )
-    await _ledger(conn, sku, location_id, on_hand=quantity, reason=reason, reference=reference)
+    await move(conn, sku, location_id, on_hand=quantity, reason=reason, reference=reference)
     await stock_alerts.check_reorder_points(conn, [sku])
 
 
@@ -227,17 +220,14 @@ async def set_stock(
     reason: str = "count", reference: str | None = None,
 ) -> StockLevel:
     """Set the counted on-hand quantity (a stock take or receipt), recording the delta."""
-    await conn.execute(
-        insert(stock).values(sku=sku, location_id=location_id, on_hand=0, reserved=0, safety_stock=safety_stock or 0)
-        .on_conflict_do_nothing()
-    )
+    await ensure_row(conn, sku, location_id)
     (current,) = await _lock_levels_at(conn, sku, location_id)
     delta = on_hand - current.on_hand
     values = {"on_hand": on_hand, "updated_at": func.now()}
     if safety_stock is not None:
         values["safety_stock"] = safety_stock
     # The stock table's CHECK: what is promised here must stay covered by the shelf plus confirmed inbound.
-    if on_hand + current.inbound_transfers < current.reserved + current.outbound_transfers:
+    if violations(replace(current, on_hand=on_hand)):
         transfers = (f" ({current.outbound_transfers} committed to outbound transfers, {current.inbound_transfers}"
                      " inbound)" if current.outbound_transfers or current.inbound_transfers else "")
         raise Conflict(

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from models.errors import OutOfStock
 
+INT_MAX = 2_147_483_647  # the stock columns are PostgreSQL INTEGER
+
 
 @dataclass(frozen=True)
 class StockLevel:
@@ -23,6 +25,19 @@ class StockLevel:
 def atp(on_hand: int, reserved: int, safety_stock: int = 0, inbound: int = 0, outbound: int = 0) -> int:
     """ATP = on_hand − reserved − safety_stock + confirmed inbound − outbound transfers, floored at 0."""
     return max(0, on_hand - reserved - safety_stock + inbound - outbound)
+
+
+def violations(level: StockLevel) -> list[str]:
+    """The stock table's CHECK constraints ``level`` breaks (empty when it may be stored)."""
+    broken = [f"{name} < 0" for name, value in (
+        ("on_hand", level.on_hand), ("reserved", level.reserved), ("safety_stock", level.safety_stock),
+        ("inbound_transfers", level.inbound_transfers), ("outbound_transfers", level.outbound_transfers),
+    ) if value < 0]
+    if level.reserved + level.outbound_transfers > level.on_hand + level.inbound_transfers:
+        broken.append("reserved + outbound_transfers > on_hand + inbound_transfers")
+    if max(level.on_hand + level.inbound_transfers, level.reserved + level.outbound_transfers) > INT_MAX:
+        broken.append("more units than an INTEGER column holds")
+    return broken
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ What each step does to the two stock rows (q = quantity, r = units that arrived,
 ATP = on_hand − reserved − safety_stock + inbound − outbound (``models.inventory.atp``), so a
 request needs A's ATP ≥ q: a transfer never takes units promised to customers or safety stock.
 The stock table's CHECK ``reserved + outbound_transfers <= on_hand + inbound_transfers`` is the
-invariant every step keeps (``violations`` below states it in Python).
+invariant every step keeps (``models.inventory.violations`` states it in Python).
 """
 
 from dataclasses import dataclass, replace
@@ -24,10 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from models.errors import Conflict, DomainError, OutOfStock
-from models.inventory import StockLevel
-
-INT_MAX = 2_147_483_647  # the stock columns are PostgreSQL INTEGER
-
+from models.inventory import StockLevel, violations
 
 class TransferStatus(StrEnum):
     REQUESTED = "requested"
@@ -138,19 +135,6 @@ def apply(level: StockLevel, changes: list[StockEntry]) -> StockLevel:
         inbound_transfers=level.inbound_transfers + sum(c.inbound for c in changes),
         outbound_transfers=level.outbound_transfers + sum(c.outbound for c in changes),
     )
-
-
-def violations(level: StockLevel) -> list[str]:
-    """The stock table's CHECK constraints ``level`` breaks (empty when it may be stored)."""
-    broken = [f"{name} < 0" for name, value in (
-        ("on_hand", level.on_hand), ("reserved", level.reserved), ("safety_stock", level.safety_stock),
-        ("inbound_transfers", level.inbound_transfers), ("outbound_transfers", level.outbound_transfers),
-    ) if value < 0]
-    if level.reserved + level.outbound_transfers > level.on_hand + level.inbound_transfers:
-        broken.append("reserved + outbound_transfers > on_hand + inbound_transfers")
-    if max(level.on_hand + level.inbound_transfers, level.reserved + level.outbound_transfers) > INT_MAX:
-        broken.append("more units than an INTEGER column holds")
-    return broken
 
 
 def validate_request(sku: str, from_location_id: str, to_location_id: str, quantity: int) -> None:

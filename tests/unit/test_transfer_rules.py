@@ -1,10 +1,10 @@
 import pytest
 
 from models.errors import Conflict, DomainError, OutOfStock
-from models.inventory import StockLevel
+from models.inventory import StockLevel, violations
 from models.transfers import (
     TRANSITIONS, InvalidTransferTransition, StockEntry, TransferAction, TransferStatus, apply, entries, plan,
-    transition, validate_request, violations,
+    transition, validate_request,
 )
 
 S, A = TransferStatus, TransferAction

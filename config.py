@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.unsubscribe import UnsubscribeLinks
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 
@@ -233,6 +235,11 @@ class Settings(BaseSettings):
     @property
     def public_url(self) -> str:
         return self.public_base_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def unsubscribe_links(self) -> UnsubscribeLinks:
+        """What the worker signs marketing email's unsubscribe links with, and the API checks them with."""
+        return UnsubscribeLinks(self.unsubscribe_key, self.public_url)
 
 
 DEV_UNSUBSCRIBE_SECRET = "orderflow-development-unsubscribe-secret"  # never accepted in production

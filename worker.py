@@ -52,11 +52,6 @@ def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
     return FulfillmentPolicy(**{name: getattr(settings, name) for name in FulfillmentPolicy.model_fields})
 
 
-def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
-    """The links marketing email carries, signed as the API (``GET/POST /unsubscribe``) verifies them."""
-    return UnsubscribeLinks(settings.unsubscribe_key, settings.public_url)
-
-
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None,
                      unsubscribe: UnsubscribeLinks | None = None) -> list:
@@ -103,7 +98,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
-                          fulfillment_policy(settings), settings.routing_distances, unsubscribe_links(settings))
+                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
     try:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import AppSettings, Engine, ReadConn
 from db import suppressions
 from models.errors import DomainError
-from models.unsubscribe import ONE_CLICK, PATH, UnsubscribeLinks, normalise_email
+from models.unsubscribe import ONE_CLICK, PATH, normalise_email
 
 router = APIRouter(tags=["unsubscribe"], include_in_schema=False)
 log = structlog.get_logger("orderflow.api.unsubscribe")
@@ -41,8 +41,7 @@ def _checked(settings, email: str, token: str) -> str:
     if not email or not token:
         raise InvalidUnsubscribeToken("the unsubscribe link is incomplete: it needs email and token")
     address = normalise_email(email)
-    links = UnsubscribeLinks(settings.unsubscribe_key, settings.public_url)
-    if len(address) > MAX_EMAIL or not links.verify(address, token):
+    if len(address) > MAX_EMAIL or not settings.unsubscribe_links.verify(address, token):
         raise InvalidUnsubscribeToken("the unsubscribe link is not valid for this address")
     return address
 

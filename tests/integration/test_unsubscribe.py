@@ -16,7 +16,6 @@ from db import suppressions
 from db.tables import email_suppressions
 from models.unsubscribe import UnsubscribeLinks
 from tests.factories import make_location, make_sku
-from worker import unsubscribe_links
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
@@ -24,7 +23,7 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 @pytest.fixture(scope="module")
 def links(settings) -> UnsubscribeLinks:
     """What the worker signs with, from the same settings the API verifies with."""
-    return unsubscribe_links(settings)
+    return settings.unsubscribe_links
 
 
 @pytest.fixture

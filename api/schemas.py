@@ -1,7 +1,8 @@
 """Request and response bodies of the public API."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from models.commerce import MAX_LINE_QUANTITY, Address
@@ -154,6 +155,12 @@ class OrderPromotionOut(BaseModel):
     amount: int
     free_shipping: bool
     allocations: dict[str, int] = Field(description="SKU -> discount it took (for partial refunds)")
+
+
+# Query parameters of the support searches (GET /orders, GET /subscriptions): keyset pages, newest first.
+CustomerEmail = Annotated[str | None, Query(min_length=3, max_length=320, description="Customer email, any case")]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+PageAfter = Annotated[str | None, Query(max_length=64, description="`next_after` of the previous page")]
 
 
 class OrderSummaryOut(BaseModel):

@@ -1,13 +1,11 @@
 """Order reads: state, lines, totals and the event log."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from api.deps import ReadConn
 from api.schemas import (
-    ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, OrderPage, OrderPromotionOut, OrderSummaryOut, ShipmentOut,
-    Totals,
+    CustomerEmail, ErrorResponse, OrderEventOut, OrderLineOut, OrderOut, OrderPage, OrderPromotionOut,
+    OrderSummaryOut, PageAfter, PageSize, ShipmentOut, Totals,
 )
 from db import fulfillment
 from db import orders as store
@@ -16,16 +14,15 @@ from models.fulfillment import line_deliveries
 from models.order_state import OrderStatus
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-MAX_PAGE = 100
 
 
 @router.get("", response_model=OrderPage, responses={422: {"model": ErrorResponse}})
 async def search_orders(
     conn: ReadConn,
-    email: Annotated[str | None, Query(min_length=3, max_length=320, description="Customer email, any case")] = None,
+    email: CustomerEmail = None,
     status: OrderStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    after: Annotated[str | None, Query(max_length=64, description="`next_after` of the previous page")] = None,
+    limit: PageSize = 20,
+    after: PageAfter = None,
 ) -> OrderPage:
     """Orders newest first, by customer and/or state (support and ops: any customer's orders)."""
     page, next_after = await store.search(conn, email=email, status=status, limit=limit, after=after)

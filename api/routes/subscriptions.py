@@ -21,7 +21,7 @@ from api import updates
 from api.auth import CurrentCaller
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
-from api.schemas import ErrorResponse
+from api.schemas import CustomerEmail, ErrorResponse, PageAfter, PageSize
 from db import audit, catalog
 from db import subscriptions as store
 from models.commerce import Address
@@ -246,10 +246,10 @@ class SubscriptionPage(BaseModel):
 @router.get("", response_model=SubscriptionPage, responses={422: {"model": ErrorResponse}})
 async def search_subscriptions(
     conn: ReadConn,
-    email: Annotated[str | None, Query(min_length=3, max_length=320, description="Customer email, any case")] = None,
+    email: CustomerEmail = None,
     status_: Annotated[Literal["active", "paused", "past_due", "cancelled"] | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=64, description="`next_after` of the previous page")] = None,
+    limit: PageSize = 20,
+    after: PageAfter = None,
 ) -> SubscriptionPage:
     """Subscriptions newest first, by customer and/or status (support: any customer's)."""
     page, next_after = await store.search(conn, email=email, status=status_, limit=limit, after=after)

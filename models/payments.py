@@ -23,6 +23,16 @@ class PaymentTotals:
         return max(0, self.captured - self.refunded)
 
 
+def parcel_capture(share: int, uncaptured: int, *, multicapture: bool) -> int:
+    """What one parcel's capture takes from an authorization.
+
+    With multicapture the parcel pays its ``share`` (never more than is left uncaptured). Without it the
+    authorization can be captured only once and a partial capture releases the rest to the card, so the
+    first parcel captures everything still uncaptured (the whole order) and later parcels nothing.
+    """
+    return min(share, uncaptured) if multicapture else uncaptured
+
+
 def check_capture(totals: PaymentTotals, amount: int) -> None:
     if amount <= 0:
         raise DomainError("capture amount must be positive", code="invalid_amount")

@@ -92,7 +92,7 @@ class StripePaymentGateway:
         if kind in ("authorize", "charge"):
             return None if intent.status == "requires_payment_method" else _intent_result(intent, intent.amount)
         if kind == "capture":
-            received = _field(intent, "amount_received") or 0
+            received = _captured_amount(intent)
             return PaymentResult(intent.id, "captured", received) if received else None
         if kind == "void":
             return PaymentResult(intent.id, "voided", 0) if intent.status == "canceled" else None
@@ -161,6 +161,18 @@ def _multicapture_available(intent) -> bool:
         return False
     card = _field(_field(charge, "payment_method_details"), "card")
     return _field(_field(card, "multicapture"), "status") == "available"
+
+
+def _captured_amount(intent) -> int:
+    """Stripe's ``amount_received``; localstripe has none, so read its (always expanded) charge instead,
+    where the released rest of a partial capture shows as refunded."""
+    received = _field(intent, "amount_received")
+    if received is not None:
+        return received
+    charge = _field(intent, "latest_charge")
+    if charge is None or isinstance(charge, str) or not _field(charge, "captured"):
+        return 0
+    return _field(charge, "amount_captured") or charge.amount - (_field(charge, "amount_refunded") or 0)
 
 
 def _refund_result(refund) -> PaymentResult:

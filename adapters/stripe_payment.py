@@ -12,6 +12,7 @@ against it every authorization reports multicapture unavailable and the capture-
 """
 
 import json
+import time
 
 import stripe
 
@@ -19,6 +20,7 @@ from adapters.ports import InvalidWebhook, PaymentCustomer, PaymentResult, Provi
 from models.errors import Conflict, DomainError, PaymentDeclined
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
+RECENT_SECONDS, RECENT_PAGES = 24 * 3600, 20  # how far back, and how many pages of 100, lookup lists intents
 STATUS = {
     "requires_capture": "authorized",
     "requires_action": "requires_action",
@@ -82,10 +84,9 @@ class StripePaymentGateway:
 
     async def lookup(self, *, kind, idempotency_key, reference, provider_ref=None):
         """Read-only: the intent by ``provider_ref`` (for captures, voids and refunds: the authorization's
-        intent) or else by ``metadata.reference`` (Stripe's search, which lags writes by up to a minute);
-        a refund by the key it carries in metadata. None when nothing under this operation moved or holds
-        money (never created, or declined). Never repeats the request: for an authorization Stripe never
-        received, a repeat would create the hold."""
+        intent) or else by ``metadata.reference``; a refund by the key it carries in metadata. None when
+        nothing under this operation moved or holds money (never created, or declined). Never repeats the
+        request: for an authorization Stripe never received, a repeat would create the hold."""
         intent = await self._find_intent(reference, provider_ref)
         if intent is None:
             return None
@@ -104,9 +105,24 @@ class StripePaymentGateway:
         if provider_ref:
             return await _call(self._intents.retrieve_async(provider_ref))
         query = f"metadata['reference']:'{reference.replace(chr(39), '')}'"
-        found = await _call(self._intents.search_async(params={"query": query, "limit": 10}))
-        live = [intent for intent in found.data if intent.status != "requires_payment_method"]
-        return max(live or found.data, key=lambda intent: intent.created, default=None)
+        found = list((await _call(self._intents.search_async(params={"query": query, "limit": 10}))).data)
+        if not found:
+            found = await self._recent_with_reference(reference)
+        live = [intent for intent in found if intent.status != "requires_payment_method"]
+        return max(live or found, key=lambda intent: intent.created, default=None)
+
+    async def _recent_with_reference(self, reference: str) -> list:
+        """Search lags writes by up to a minute, so an empty search proves nothing about an intent created just
+        now; the list is current: read the last day's intents (idempotency keys live 24 h) for the reference."""
+        params = {"limit": 100, "created": {"gte": int(time.time()) - RECENT_SECONDS}}
+        matches = []
+        for _ in range(RECENT_PAGES):
+            page = await _call(self._intents.list_async(params=params))
+            matches += [intent for intent in page.data if _field(_field(intent, "metadata"), "reference") == reference]
+            if not page.has_more or not page.data:
+                return matches
+            params["starting_after"] = page.data[-1].id
+        raise ProviderUnavailable(f"stripe: too many recent payment intents to rule one out for {reference}")
 
     async def _find_refund(self, intent_id: str, idempotency_key: str) -> PaymentResult | None:
         refunds = await _call(self._client.v1.refunds.list_async(params={"payment_intent": intent_id, "limit": 100}))

@@ -269,12 +269,16 @@ async def test_lookup_of_a_voided_authorization(stripe_gateway):
 
 
 class SearchingStripe(FakeProvider):
-    """Answers Stripe's PaymentIntent search (which localstripe lacks) with what ``found`` holds."""
+    """Answers Stripe's PaymentIntent search (which localstripe lacks) with what ``found`` holds, and the list
+    of recent intents with what ``listed`` holds (the search index lags; the list does not)."""
 
     found: list[dict] = []
+    listed: list[dict] = []
 
     def route(self, method, path, query, body, headers):
-        return 200, {"object": "search_result", "data": self.found, "has_more": False, "url": path}
+        if path.endswith("/search"):
+            return 200, {"object": "search_result", "data": self.found, "has_more": False, "url": path}
+        return 200, {"object": "list", "data": self.listed, "has_more": False, "url": path}
 
     def error_body(self, status):
         return {"error": {"type": "api_error", "message": f"scripted {status}"}}
@@ -283,16 +287,33 @@ class SearchingStripe(FakeProvider):
 async def test_lookup_without_an_intent_id_searches_by_reference():
     server = SearchingStripe()
     gateway = StripePaymentGateway(STRIPE_TEST_KEY, server.start(), timeout=2)
+    held = {"id": "pi_held", "object": "payment_intent", "status": "requires_capture", "amount": 700,
+            "currency": "usd", "created": 2, "client_secret": "s", "metadata": {"reference": "chk_q"}}
+    other = {**held, "id": "pi_other", "metadata": {"reference": "chk_other"}}
     try:
+        server.listed = [other]
         assert await gateway.lookup(kind="authorize", idempotency_key="chk_q:authorize", reference="chk_q") is None
-        server.found = [{"id": "pi_held", "object": "payment_intent", "status": "requires_capture", "amount": 700,
-                         "currency": "usd", "created": 2, "client_secret": "s", "metadata": {"reference": "chk_q"}}]
+        server.found = [held]
         found = await gateway.lookup(kind="authorize", idempotency_key="chk_q:authorize", reference="chk_q")
         assert (found.provider_ref, found.status, found.amount) == ("pi_held", "authorized", 700)
         searched = server.requests[-1]
         assert searched["path"] == "/v1/payment_intents/search"
         assert "metadata['reference']:'chk_q'" in str(searched["query"])
         assert all(request["method"] == "GET" for request in server.requests)  # never repeats the authorization
+    finally:
+        server.stop()
+
+
+async def test_lookup_reads_the_current_list_when_the_search_index_lags():
+    server = SearchingStripe()
+    gateway = StripePaymentGateway(STRIPE_TEST_KEY, server.start(), timeout=2)
+    server.found = []  # created seconds ago: not searchable yet
+    server.listed = [{"id": "pi_fresh", "object": "payment_intent", "status": "requires_capture", "amount": 900,
+                      "currency": "usd", "created": 5, "client_secret": "s", "metadata": {"reference": "chk_new"}}]
+    try:
+        found = await gateway.lookup(kind="authorize", idempotency_key="chk_new:authorize", reference="chk_new")
+        assert (found.provider_ref, found.status) == ("pi_fresh", "authorized")
+        assert [r["path"] for r in server.requests] == ["/v1/payment_intents/search", "/v1/payment_intents"]
     finally:
         server.stop()
 

@@ -3,9 +3,11 @@ under the same key, releases a hold the provider did make, and settles the ledge
 provider still cannot tell, the ledger entry stays pending for reconciliation and the checkout says so."""
 
 import asyncio
+import os
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowHistory
 
 from adapters.factory import Adapters
 from adapters.local.email import OutboxEmailSender
@@ -18,6 +20,7 @@ from db.tables import local_card_intents, payment_operations
 from tests.conftest import api_client
 from tests.factories import make_api_key, make_location, make_sku
 from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
+from tests.integration.test_replay import HISTORIES, replayer
 
 
 class LostAnswers:
@@ -76,6 +79,15 @@ async def _failed_checkout(api, engine, temporal_env) -> tuple[str, str, dict]:
     return checkout_id, sku, result
 
 
+async def _replays(temporal_env, checkout_id: str, name: str) -> bool:
+    """Today's code replays this checkout's history; ``RECORD_HISTORIES=1`` saves it (if missing) as ``name``."""
+    history: WorkflowHistory = await temporal_env.client.get_workflow_handle(f"checkout-{checkout_id}").fetch_history()
+    target = HISTORIES / f"{name}.json"
+    if os.environ.get("RECORD_HISTORIES") == "1" and not target.exists():
+        target.write_text(history.to_json())
+    return (await replayer().replay_workflow(history)).replay_failure is None
+
+
 async def _ledger(engine, checkout_id: str) -> list[tuple]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(payment_operations.c.kind, payment_operations.c.status)
@@ -93,6 +105,7 @@ async def _provider_hold(engine, checkout_id: str) -> str:
 async def test_a_hold_the_provider_made_is_found_and_released(api, engine, temporal_env, gateway):
     gateway.lookup_down = False
     checkout_id, _, result = await _failed_checkout(api, engine, temporal_env)
+    assert await _replays(temporal_env, checkout_id, "checkout_unanswered_authorization_released")
     assert await _provider_hold(engine, checkout_id) == "canceled"  # the card's hold is gone
     assert await _ledger(engine, checkout_id) == [("authorize", "succeeded"), ("void", "succeeded")]
     assert "hold it placed on the card was released" in result["error"]["message"]

@@ -87,8 +87,9 @@ class PaymentGateway(Protocol):
         """What the provider did for one of OUR ledger operations whose answer was lost (kind: authorize,
         capture, void, refund, charge): its current PaymentResult (status authorized / captured / voided /
         refunded / pending / requires_action ...), or None when the provider has no record of it (it never
-        acted). Raises ProviderUnavailable when it cannot tell right now. Never creates a NEW money movement
-        under a different key."""
+        acted; also when it refused or declined it, which moved and holds no money). Raises ProviderUnavailable
+        when it cannot tell right now. Never creates a NEW money movement under a different key.
+        For capture, void and refund, ``provider_ref`` is the payment (authorization) they were made on."""
         ...
 
     async def create_customer(self, *, email: str, payment_method: str, idempotency_key: str) -> PaymentCustomer: ...

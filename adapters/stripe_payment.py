@@ -79,7 +79,8 @@ class StripePaymentGateway:
         return _refund_result(refund)
 
     async def retrieve(self, *, provider_ref):
-        intent = await _call(self._intents.retrieve_async(provider_ref))
+        params = {"expand": ["latest_charge"]} if self.request_multicapture else None  # multicapture status
+        intent = await _call(self._intents.retrieve_async(provider_ref, params=params))
         return _intent_result(intent, intent.amount)
 
     async def lookup(self, *, kind, idempotency_key, reference, provider_ref=None):

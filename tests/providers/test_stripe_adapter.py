@@ -341,6 +341,7 @@ def test_split_capture_policy_decides_whether_authorizations_ask_for_multicaptur
     assert build_adapters(settings(split_capture_policy="capture_all_first")).payment.request_multicapture is False
     stripe_configured = settings(stripe_api_key="sk_test_123", split_capture_policy="capture_all_first")
     assert build_adapters(stripe_configured).payment.request_multicapture is False
+    assert build_adapters(settings(local_payment_multicapture=False)).payment.multicapture_available is False
     with pytest.raises(ValueError):
         settings(split_capture_policy="sometimes")
 

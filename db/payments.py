@@ -36,16 +36,19 @@ async def recorded(conn: AsyncConnection, idempotency_key: str, req_hash: str):
 
 async def totals(conn: AsyncConnection, payment_ref: str, *, counted: tuple[str, ...] = COUNTED) -> PaymentTotals:
     """Sums by kind; ``counted=("succeeded",)`` leaves out what is still in flight."""
-    rows = await conn.execute(
-        select(payment_operations.c.kind, func.sum(payment_operations.c.amount))
+    rows = list(await conn.execute(
+        select(payment_operations.c.kind, func.sum(payment_operations.c.amount),
+               func.bool_or(payment_operations.c.multicapture))
         .where(and_(payment_operations.c.payment_ref == payment_ref, payment_operations.c.status.in_(counted)))
         .group_by(payment_operations.c.kind)
-    )
-    sums = {kind: int(amount) for kind, amount in rows}
+    ))
+    sums = {kind: int(amount) for kind, amount, _ in rows}
+    multicapture = any(kind == "authorize" and flag for kind, _, flag in rows)
     # An off-session charge (subscription renewal) is authorized and captured in one step.
     charged = sums.get("charge", 0)
     return PaymentTotals(authorized=sums.get("authorize", 0) + charged, captured=sums.get("capture", 0) + charged,
-                         refunded=sums.get("refund", 0), voided="void" in sums)
+                         refunded=sums.get("refund", 0), voided="void" in sums,
+                         closed="capture" in sums and not multicapture)
 
 
 async def captured_by_key(conn: AsyncConnection, idempotency_keys: list[str]) -> dict[str, int]:

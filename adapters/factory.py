@@ -42,7 +42,7 @@ def _payment(settings: Settings) -> PaymentGateway:
     multicapture = settings.split_capture_policy == "multicapture"
     if settings.payment_backend != "stripe":
         # The simulator keeps its intents in PostgreSQL when there is one, so they survive a worker restart.
-        engine = make_engine(settings.database_url, pool_size=2) if settings.database_url else None
+        engine = make_engine(settings.database_url, pool_size=5) if settings.database_url else None
         return LocalPaymentGateway(settings.local_payment_delay_ms, engine=engine, request_multicapture=multicapture,
                                    multicapture_available=settings.local_payment_multicapture)
     from adapters.stripe_payment import StripePaymentGateway

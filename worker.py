@@ -18,6 +18,7 @@ from activities.checkout import (
     ShippingActivities, TaxActivities,
 )
 from activities.cart_recovery import CartRecoveryActivities
+from activities.disputes import DisputeActivities
 from activities.fraud import FraudActivities
 from activities.sweeper import run_sweeper
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
@@ -70,6 +71,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         ReturnActivities(engine, adapters.shipping, support),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
+        DisputeActivities(engine),
     ]
     return [
         getattr(instance, name)

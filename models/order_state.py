@@ -16,6 +16,7 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     RETURNED = "returned"
     DISPUTED = "disputed"
+    CHARGEBACK = "chargeback"  # a dispute the merchant lost: the bank took the money back
 
 
 S = OrderStatus
@@ -32,7 +33,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.FULFILLED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
     S.RETURNED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
-    S.DISPUTED: frozenset({S.CAPTURED, S.FULFILLED, S.REFUNDED}),
+    # Won (or an inquiry closed): back to the state before the dispute. Lost: chargeback.
+    # Never refunded: the bank holds or has taken the money already.
+    S.DISPUTED: frozenset({S.AUTHORIZED, S.CAPTURED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED,
+                           S.CHARGEBACK}),
+    S.CHARGEBACK: frozenset(),
     S.REFUNDED: frozenset(),
     S.CANCELLED: frozenset(),
 }

@@ -43,6 +43,10 @@ class ReconciliationActivities:
     @activity.defn
     async def settle_operation(self, operation: LedgerOperation) -> ReconciledItem:
         """Ask the provider what became of the operation and record that truth in the ledger."""
+        async with self.engine.connect() as conn:
+            current = await ledger.operation(conn, operation.idempotency_key)
+        if current.status != "pending":  # its workflow settled it since we listed it
+            return _item(operation, "settled", current.status, "settled_by_its_workflow")
         try:
             found = await self.gateway.lookup(kind=operation.kind, idempotency_key=operation.idempotency_key,
                                               reference=operation.payment_ref, provider_ref=operation.provider_ref)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from models.base import Frozen
 from models.errors import Conflict
-from models.order_state import OrderStatus
+from models.order_state import OrderStatus, can_transition
 
 # Stripe's dispute statuses at close: ``warning_closed`` is an inquiry that never became a chargeback.
 LOST = "lost"
@@ -31,13 +31,12 @@ class DisputeUpdate(Frozen):
 def status_after_close(outcome: str, *, current: OrderStatus, before_dispute: OrderStatus | None) -> OrderStatus | None:
     """The order's status once a dispute closes, or None to leave it as it is.
 
-    Only an order still ``disputed`` changes: lost → ``chargeback``; otherwise back to where it was.
+    Lost → ``chargeback`` (also for an order that shipping took out of ``disputed``). Won → back
+    to where it was, for an order still ``disputed``; one that moved on keeps its new status.
     """
-    if current != OrderStatus.DISPUTED:
-        return None
     if outcome == LOST:
-        return OrderStatus.CHARGEBACK
-    return before_dispute
+        return OrderStatus.CHARGEBACK if can_transition(current, OrderStatus.CHARGEBACK) else None
+    return before_dispute if current == OrderStatus.DISPUTED else None
 
 
 def refuse_refund_if_disputed(blocking_dispute: str | None) -> None:

@@ -7,7 +7,9 @@ from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import (
     cart_with,
     checkout_to_end,
+    delivered,
     eventually,
+    order_with_shipments,
     post_stripe,
     refund,
     stripe_event,
@@ -15,6 +17,7 @@ from tests.integration.checkout_helpers import (
 )
 from tests.integration.test_subscriptions_api import body, create, first_renewal
 from tests.integration.test_webhooks import settings  # noqa: F401  (webhook secrets for this module)
+from workflows.shipment import ShipmentWorkflow
 
 
 def dispute_object(dispute_id: str, payment_intent: str, **fields) -> dict:
@@ -106,3 +109,23 @@ async def test_a_lost_dispute_is_a_chargeback_and_refunds_stay_refused(api, temp
 async def test_a_dispute_on_a_charge_we_do_not_know_is_answered_and_ignored(api, temporal_env, engine):
     unknown = stripe_event("charge.dispute.closed", dispute_object("dp_nobody", "pi_nobody", status="lost"))
     assert (await post_stripe(api, unknown)).json() == {"status": "unknown_payment"}
+
+
+async def test_a_parcel_ships_during_a_dispute_and_a_loss_still_charges_the_order_back(api, temporal_env, engine):
+    order_id, payment_intent = await renewal_order(api, engine)
+    dispute_id = f"dp_{uuid.uuid4().hex[:10]}"
+    await post_stripe(api, stripe_event("charge.dispute.created", dispute_object(dispute_id, payment_intent)))
+    assert await order_status(api, order_id, "disputed") == "disputed"
+
+    shipment = (await order_with_shipments(api, order_id, 1))["shipments"][0]
+    assert (await api.post(f"/shipments/{shipment['id']}/packed")).status_code == 202
+    await temporal_env.client.get_workflow_handle(f"shipment-{shipment['id']}").signal(
+        ShipmentWorkflow.tracking_update, delivered(f"d-{shipment['id']}"))
+    assert await workflow_result(temporal_env.client, f"order-{order_id}") == "delivered"
+    assert (await api.get(f"/orders/{order_id}")).json()["status"] == "fulfilled"
+
+    lost = stripe_event("charge.dispute.closed", dispute_object(dispute_id, payment_intent, status="lost"))
+    assert (await post_stripe(api, lost)).json() == {"status": "dispute_lost"}
+    assert await workflow_result(temporal_env.client, f"dispute-{dispute_id}") == "chargeback"
+    refused = await refund(api, order_id, {"amount": 500, "reason": "customer asked"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "order_disputed", refused.text

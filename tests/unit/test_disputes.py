@@ -11,8 +11,13 @@ def test_a_closed_dispute_puts_a_disputed_order_back_or_charges_it_back(outcome,
     assert status_after_close(outcome, current=S.DISPUTED, before_dispute=S.FULFILLED) == expected
 
 
-def test_an_order_that_left_disputed_keeps_its_status_when_the_dispute_closes():
-    assert status_after_close("lost", current=S.FULFILLED, before_dispute=S.CAPTURED) is None
+def test_an_order_that_shipped_during_the_dispute_keeps_its_status_if_won_and_is_charged_back_if_lost():
+    assert status_after_close("won", current=S.FULFILLED, before_dispute=S.CAPTURED) is None
+    assert status_after_close("lost", current=S.FULFILLED, before_dispute=S.CAPTURED) == S.CHARGEBACK
+
+
+def test_a_second_lost_dispute_leaves_a_chargeback_as_it_is():
+    assert status_after_close("lost", current=S.CHARGEBACK, before_dispute=S.CAPTURED) is None
 
 
 def test_only_closing_updates_close():

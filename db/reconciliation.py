@@ -44,7 +44,8 @@ async def orphan_holds(conn: AsyncConnection, older_than: datetime, limit: int) 
     (its answer was lost, or the compensation gave up).
     """
     ops = payment_operations
-    no_order = ~exists().where(or_(orders.c.checkout_id == ops.c.payment_ref, orders.c.payment_ref == ops.c.payment_ref))
+    no_order = ~exists().where(or_(orders.c.checkout_id == ops.c.payment_ref,
+                                   orders.c.payment_ref == ops.c.payment_ref))
     checkout_failed = exists().where(and_(checkouts.c.id == ops.c.payment_ref, checkouts.c.status == "failed"))
     rows = await conn.execute(
         select(*_FIELDS).where(and_(

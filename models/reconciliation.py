@@ -82,8 +82,9 @@ class ReconciliationReport(Frozen):
     last_run: ReconciliationRun | None = Field(description="None until the schedule has run once")
 
 
-def summarise(run_id: str, started_at: datetime, finished_at: datetime, items: list[ReconciledItem]) -> ReconciliationRun:
-    """Counts of one run; items kept are what needs a human (unsettled) and what changed."""
+def summarise(run_id: str, started_at: datetime, finished_at: datetime,
+              items: list[ReconciledItem]) -> ReconciliationRun:
+    """One run: what it did to each operation or hold, and the counts."""
     return ReconciliationRun(
         run_id=run_id, started_at=started_at, finished_at=finished_at, checked=len(items),
         settled=sum(1 for i in items if i.action == "settled"), voided=sum(1 for i in items if i.action == "voided"),

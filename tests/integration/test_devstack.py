@@ -3,10 +3,12 @@
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -139,8 +141,16 @@ def _pg_holder(pg_dir: Path, mode: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
-def test_a_clean_stop_after_a_kill_9_really_stops_postgres(tmp_path):
-    pg_dir = tmp_path / "pg"
+@pytest.fixture
+def pg_dir():
+    """Outside pytest's tmp_path: when root, PostgreSQL runs as another user, and pytest sessions running
+    at the same time make their base directory private again (tests/conftest.py does the same)."""
+    parent = Path(tempfile.mkdtemp(prefix="orderflow-pg-"))
+    yield parent / "pg"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_clean_stop_after_a_kill_9_really_stops_postgres(pg_dir):
     crashed = _pg_holder(pg_dir, "hold")
     postgres_pid = int(crashed.stdout.readline())
     try:

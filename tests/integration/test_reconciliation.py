@@ -15,6 +15,7 @@ import pytest_asyncio
 from sqlalchemy import text, update
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 
 from activities.checkout import PaymentActivities
@@ -178,18 +179,20 @@ async def test_every_worker_start_leaves_one_schedule_with_the_settings(temporal
     settings = Settings(environment="test", database_url=database_url, temporal_address=address,
                         task_queue=f"tq-schedule-{uuid.uuid4().hex[:6]}", worker_metrics_port=0,
                         reconciliation_interval_seconds=600, reconciliation_pending_after_seconds=120)
-    workers = [asyncio.ensure_future(run_worker(settings)) for _ in range(2)]  # two workers start at once
     handle = temporal_env.client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
+    await _delete(handle)  # another module's worker may have made one with other settings
+    workers = [asyncio.ensure_future(run_worker(settings)) for _ in range(2)]  # two workers start at once
 
-    async def scheduled():
+    async def scheduled_here():
         try:
-            return (await handle.describe()).schedule
-        except Exception:  # not created yet
+            schedule = (await handle.describe()).schedule
+        except RPCError:  # not created yet
             return None
+        return schedule if schedule.action.task_queue == settings.task_queue else None
 
     try:
-        schedule = await eventually(scheduled, 30)
-        assert schedule is not None, "no reconciliation schedule after the workers started"
+        schedule = await eventually(scheduled_here, 30)
+        assert schedule is not None, "no reconciliation schedule for these workers after they started"
         assert [i.every for i in schedule.spec.intervals] == [timedelta(seconds=600)]
         action = schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
@@ -202,4 +205,12 @@ async def test_every_worker_start_leaves_one_schedule_with_the_settings(temporal
         for running in workers:
             running.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await _delete(handle)
+
+
+async def _delete(handle) -> None:
+    try:
         await handle.delete()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise

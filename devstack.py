@@ -110,6 +110,58 @@ def _process_alive(psutil, pid: int) -> bool:
         return False
 
 
+def stop_leftovers(state_dir: Path) -> list[str]:
+    """Stop what a stack killed with -9 left running, so a restart finds its ports free.
+
+    Its children run in sessions of their own and outlive it; ``devstack.json`` names them with
+    their start times (a recycled pid is never touched). PostgreSQL is left to ``_start_postgres``,
+    which adopts the running server. Returns the names of the processes stopped.
+    """
+    import psutil
+
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        pids, started = state["pids"], state["started"]
+    except (OSError, ValueError, KeyError):
+        return []
+    alive = {name: proc for name, pid in pids.items() if (proc := _same_process(psutil, pid, started.get(name)))}
+    if "devstack" in alive:  # that stack is still running: the port checks will say so
+        return []
+    leftovers = [proc for name, proc in alive.items() if name != "postgres"]
+    for proc in leftovers:
+        _signal_group(proc.pid, signal.SIGTERM)
+    _, still_running = psutil.wait_procs(leftovers, timeout=STOP_TIMEOUT)
+    for proc in still_running:
+        _signal_group(proc.pid, signal.SIGKILL)
+    psutil.wait_procs(still_running, timeout=STOP_TIMEOUT)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return [name for name, proc in alive.items() if proc in leftovers]
+
+
+def _same_process(psutil, pid: int, started: float | None):
+    """The process ``pid`` if it is the one that started at ``started``, else None."""
+    try:
+        proc = psutil.Process(pid)
+        return proc if started is not None and proc.create_time() == started and _process_alive(psutil, pid) else None
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _start_time(psutil, pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Children lead their own session: the signal reaches their own children too (worker processes)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _start_postgres(pg_dir: Path):
     import psycopg
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
@@ -143,6 +195,8 @@ class DevStack:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if stopped := await asyncio.to_thread(stop_leftovers, self.state_dir):
+            print(f"orderflow dev: stopped what a killed run left behind: {', '.join(stopped)}", flush=True)
         ensure_port_free(s.api_host, s.api_port, "API_PORT")
         if not s.temporal_address:
             ensure_port_free("127.0.0.1", s.temporal_port, "TEMPORAL_PORT")
@@ -228,8 +282,13 @@ class DevStack:
         return pids
 
     def _write_state(self) -> None:
+        import psutil
+
+        pids = self._pids()
         state = {"api_url": self.api_url, "temporal_address": self.temporal_address,
-                 "temporal_ui_url": self.temporal_ui_url, "database_url": self.database_url, "pids": self._pids()}
+                 "temporal_ui_url": self.temporal_ui_url, "database_url": self.database_url, "pids": pids,
+                 # start times tell our processes from ones that got a recycled pid (stop_leftovers)
+                 "started": {name: _start_time(psutil, pid) for name, pid in pids.items()}}
         (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     @property

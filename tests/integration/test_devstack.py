@@ -1,5 +1,6 @@
 """`orderflow dev` end to end: start the real stack, check out over HTTP, Ctrl-C, nothing left behind."""
 
+import contextlib
 import json
 import os
 import queue
@@ -167,3 +168,46 @@ def test_a_clean_stop_after_a_kill_9_really_stops_postgres(pg_dir):
         if _alive(postgres_pid):  # the bug: leave no server behind for the next test
             os.kill(postgres_pid, signal.SIGTERM)
             _wait_gone(postgres_pid, time.monotonic() + 20)
+
+
+def test_a_restart_after_a_kill_9_works_and_its_clean_stop_leaves_nothing_running(tmp_path):
+    state_dir = Path(tempfile.mkdtemp(prefix="orderflow-dev-"))  # PostgreSQL data outside tmp_path (see pg_dir)
+    ports = {"API_PORT": _free_port(), "TEMPORAL_PORT": _free_port(), "TEMPORAL_UI_PORT": _free_port()}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(state_dir), LOG_LEVEL="WARNING")
+    runs = []
+
+    def start():
+        proc = subprocess.Popen([str(ORDERFLOW), "dev"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=(tmp_path / "stderr.log").open("ab"), text=True, start_new_session=True)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+        runs.append(proc)
+        _read_banner(proc, lines, tmp_path)
+        return json.loads((state_dir / "devstack.json").read_text())["pids"]
+
+    everything: set[int] = set()
+    try:
+        crashed = start()
+        everything |= set(crashed.values())
+        runs[0].kill()  # kill -9: Temporal, worker, API and PostgreSQL keep running
+        runs[0].wait(10)
+
+        restarted = start()  # would find its ports taken, and PostgreSQL's handle list stale
+        everything |= set(restarted.values())
+        assert restarted["postgres"] == crashed["postgres"]  # the orphaned server is adopted, not doubled
+        runs[1].send_signal(signal.SIGINT)
+        assert runs[1].wait(30) == 0
+        deadline = time.monotonic() + 20
+        assert [pid for pid in everything if not _wait_gone(pid, deadline)] == [], "left running after a clean stop"
+        assert all(_port_free(port) for port in ports.values()), ports
+    finally:
+        for proc in runs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(30)
+        for pid in everything:  # what the bug leaves behind must not outlive the test
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(state_dir, ignore_errors=True)

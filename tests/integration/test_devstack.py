@@ -60,7 +60,9 @@ def _wait_gone(pid: int, deadline: float) -> bool:
 def dev_stack(tmp_path):
     ports = {"API_PORT": _free_port(), "TEMPORAL_PORT": _free_port(), "TEMPORAL_UI_PORT": _free_port()}
     env = {k: v for k, v in os.environ.items() if k.upper() not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
-    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(tmp_path / "state"), LOG_LEVEL="WARNING")
+    state_dir = Path(tempfile.mkdtemp(prefix="orderflow-dev-"))  # PostgreSQL data outside tmp_path (see pg_dir)
+    (tmp_path / "state").symlink_to(state_dir)
+    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(state_dir), LOG_LEVEL="WARNING")
     proc = subprocess.Popen([str(ORDERFLOW), "dev"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=(tmp_path / "stderr.log").open("wb"), text=True, start_new_session=True)
     lines: queue.Queue = queue.Queue()
@@ -69,6 +71,7 @@ def dev_stack(tmp_path):
     if proc.poll() is None:  # the test failed before stopping it
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _read_banner(proc, lines: queue.Queue, tmp_path: Path) -> str:

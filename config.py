@@ -141,6 +141,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # ---- Reconciliation (engineer D): a Temporal Schedule settles what lost its provider answer.
+    reconciliation_interval_seconds: int = Field(15 * 60, gt=0, description="How often the reconciliation "
+                                                 "Schedule runs")
+    reconciliation_pending_after_seconds: int = Field(30 * 60, gt=0, description="A ledger operation pending "
+                                                      "longer than this lost its answer; younger ones may still "
+                                                      "be in a live workflow's hands")
+    reconciliation_batch_size: int = Field(200, gt=0, description="At most this many operations (and as many "
+                                           "orphan holds) per run; the rest wait for the next run")
+
     @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
                      "avalara_license_key", "easypost_api_key", "easypost_api_base", "easypost_webhook_secret",
                      mode="before")

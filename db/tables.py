@@ -696,3 +696,17 @@ Index("ix_subscriptions_lower_email_created_at", func.lower(subscriptions.c.emai
 Index("ix_carts_created_at", carts.c.created_at)
 Index("ix_refunds_created_at", refunds.c.created_at)
 Index("ix_order_events_type_created_at", order_events.c.type, order_events.c.created_at)
+
+# Reconciliation runs (db/reconciliation.py): the last one is GET /reports/reconciliation.
+reconciliation_runs = Table(
+    "reconciliation_runs", metadata,
+    Column("run_id", String(200), primary_key=True),  # the Temporal workflow id of the run
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("checked", Integer, nullable=False),
+    Column("settled", Integer, nullable=False),
+    Column("voided", Integer, nullable=False),
+    Column("unsettled", Integer, nullable=False),
+    Column("items", JSONB, nullable=False),
+)
+Index("ix_reconciliation_runs_finished_at", reconciliation_runs.c.finished_at)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 18:12:18.682951
+Create Date: 2026-11-30 18:41:17.061250
 """
 from alembic import op
 import sqlalchemy as sa
@@ -276,6 +276,18 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions'))
     )
+    op.create_table('reconciliation_runs',
+    sa.Column('run_id', sa.String(length=200), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('checked', sa.Integer(), nullable=False),
+    sa.Column('settled', sa.Integer(), nullable=False),
+    sa.Column('voided', sa.Integer(), nullable=False),
+    sa.Column('unsettled', sa.Integer(), nullable=False),
+    sa.Column('items', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_reconciliation_runs'))
+    )
+    op.create_index('ix_reconciliation_runs_finished_at', 'reconciliation_runs', ['finished_at'], unique=False)
     op.create_table('subscriptions',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
@@ -708,6 +720,8 @@ def downgrade() -> None:
     op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
     op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
     op.drop_table('subscriptions')
+    op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
+    op.drop_table('reconciliation_runs')
     op.drop_table('promotions')
     op.drop_table('products')
     op.drop_table('pricing_version')

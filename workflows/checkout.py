@@ -62,16 +62,18 @@ class CheckoutWorkflow:
             error = _business_error(failure)
             unanswered = self.step == "authorizing" and error.code == "checkout_unavailable"
             self.step = "compensating"
-            await self._compensate()
+            undone = await self._compensate()
             if unanswered and workflow.patched("settle-unanswered-authorization"):
                 # The provider never answered: close our pending ledger entry rather than leave it open.
                 await workflow.execute_activity_method(
                     PaymentActivities.abandon_authorization, f"{checkout.checkout_id}:authorize",
                     start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
                     retry_policy=STEP_RETRY)
-            await self._run(OrderActivities.fail_checkout, checkout.checkout_id, error.code, error.message)
+            await self._fail_checkout(checkout.checkout_id, error)
             self.step = "failed"
-            workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("failed")])
+            # Ops find what a compensation left undone with `CheckoutStatus = 'compensation_failed'`.
+            status = "compensation_failed" if undone else "failed"
+            workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set(status)])
             workflow.logger.info("checkout failed: %s", error.code)
             return CheckoutResult(checkout_id=checkout.checkout_id, status="failed", error=error)
         self.step = "completed"
@@ -214,13 +216,36 @@ class CheckoutWorkflow:
                                                      SearchAttributePair(sa.CUSTOMER_EMAIL, email)]),
         )
 
-    async def _compensate(self) -> None:
+    async def _compensate(self) -> list[str]:
+        """Undo the steps that succeeded, newest first; one that fails does not stop the others.
+
+        Returns the compensations left undone (after their whole budget, or refused for good).
+        """
+        undone = []
         for method, *args in reversed(self.compensations):
-            await workflow.execute_activity_method(
-                method, args=args, start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY,
-            )
+            try:
+                await workflow.execute_activity_method(
+                    method, args=args, start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY,
+                )
+            except ActivityError as failure:
+                # Checkouts compensated before this patch stopped at the first failure (and failed).
+                if not workflow.patched("compensate-every-step"):
+                    raise
+                undone.append(method.__name__)
+                workflow.logger.error("checkout compensation %s left undone: %s", method.__name__,
+                                      failure_code(failure)[0])
         self.compensations.clear()
+        return undone
+
+    async def _fail_checkout(self, checkout_id: str, error: CheckoutError) -> None:
+        """Settle the checkout row as failed: it frees the cart's capacity slot, so it retries as long
+        as a compensation would (a timeout change only: no new command)."""
+        await workflow.execute_activity_method(
+            OrderActivities.fail_checkout, args=[checkout_id, error.code, error.message],
+            start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
+            retry_policy=STEP_RETRY,
+        )
 
 
 class CheckoutRefused(Exception):

@@ -5,26 +5,21 @@ the order in which the saga undoes its steps, and what it does when an undo step
 without a database or a provider.
 """
 
-import os
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from models.commerce import (
     Address, CartLine, CartSnapshot, CheckoutInput, CheckoutResult, OrderDraft, PaymentAuthorization, PricedCart,
     PricedLine, Reservation, ReservedItem, ShippingRate, TaxQuote,
 )
-from worker import WORKFLOWS
+from tests.history_helpers import replays_and_is_kept
 from workflows import search_attributes as sa
 from workflows.checkout import CheckoutWorkflow
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 ADDRESS = Address(name="Ada", line1="1 Main St", city="San Francisco", region="CA", postal_code="94105",
                   country="US")
@@ -127,16 +122,9 @@ async def run_checkout(time_env, saga: StandInSaga, *, keep_history: str | None 
         result = await handle.result()
         status = (await handle.describe()).typed_search_attributes.get(sa.CHECKOUT_STATUS)
         if keep_history:
-            await _replays_and_is_kept(await handle.fetch_history(), keep_history)
+            await replays_and_is_kept(await handle.fetch_history(), keep_history)
     return result, status
 
-
-async def _replays_and_is_kept(history, name: str) -> None:
-    replayed = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
-    assert replayed.replay_failure is None
-    target = HISTORIES / f"{name}.json"
-    if os.environ.get("RECORD_HISTORIES") == "1" and not target.exists():
-        target.write_text(history.to_json())
 
 
 async def test_a_failed_checkout_undoes_its_steps_newest_first(time_env):

@@ -14,9 +14,10 @@ FULFILLMENT_ALERT = SearchAttributeKey.for_keyword("FulfillmentAlert")
 
 SUBSCRIPTION_STATUS = SearchAttributeKey.for_keyword("SubscriptionStatus")
 NEXT_RENEWAL_AT = SearchAttributeKey.for_datetime("NextRenewalAt")
+SUBSCRIPTION_ALERT = SearchAttributeKey.for_keyword("SubscriptionAlert")
 
 ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
-       FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT]
+       FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT, SUBSCRIPTION_ALERT]
 
 
 def of_order(order_id: str, email: str | None = None) -> TypedSearchAttributes:

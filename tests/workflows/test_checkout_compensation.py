@@ -38,7 +38,7 @@ class StandInSaga:
         how = self.broken.get(name)
         if how == "refused":
             raise ApplicationError(f"{name} refused", type="undo_refused", non_retryable=True)
-        if how == "down":
+        if how == "down" or (how == "down_10_minutes" and activity.info().attempt <= 70):
             raise RuntimeError(f"{name}: the database is unreachable")
 
     def activities(self) -> list:
@@ -151,3 +151,12 @@ async def test_one_failed_compensation_does_not_stop_the_others(time_env, broken
     assert result.status == "failed" and result.error.code == "discount_code_exhausted"
     assert saga.calls[-1] == "fail_checkout", "the checkout row is settled (and frees its capacity slot)"
     assert status == "compensation_failed", "ops can find what was left undone"
+
+
+async def test_settling_the_checkout_row_outlasts_a_database_outage(time_env):
+    """The failed checkout must leave `pending` (it holds a MAX_INFLIGHT_CHECKOUTS slot until then)."""
+    saga = StandInSaga({"fail_checkout": "down_10_minutes"})  # twice the five-minute budget of a forward step
+    result, status = await run_checkout(time_env, saga)
+
+    assert result.status == "failed" and status == "failed"
+    assert saga.calls.count("fail_checkout") == 71

@@ -8,6 +8,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import ApplicationError
 
 from activities.subscriptions import SubscriptionActivities
 from adapters.factory import Adapters
@@ -21,6 +22,7 @@ from db import inventory
 from db import subscriptions as subscription_store
 from db.tables import orders, payment_operations, subscription_orders
 from models.commerce import OrderDraft
+from models.errors import DomainError
 from models.subscriptions import RenewalOrder, add_months
 from tests.factories import make_api_key, make_location, make_sku
 from tests.history_helpers import replays_and_is_kept
@@ -479,3 +481,31 @@ async def test_an_order_committed_but_unacknowledged_is_not_refunded(stack, time
         assert sorted(kinds) == [("charge", "succeeded")], "no refund of a paid, placed order"
         assert placed.status == "captured"
         assert await atp(api, sku) == 8
+
+
+class RefusingRefunds(LocalPaymentGateway):
+    async def refund(self, **kwargs):
+        raise DomainError("the charge is disputed: it cannot be refunded", code="charge_disputed")
+
+
+async def test_a_refused_renewal_order_whose_refund_is_refused_alerts_and_still_releases_stock(
+        stack, time_env, engine, monkeypatch):
+    @activity.defn(name="create_renewal_order")
+    async def hold_lapsed(self, draft: OrderDraft, renewal: RenewalOrder) -> str:
+        raise ApplicationError("the stock hold lapsed", type="reservation_expired", non_retryable=True)
+
+    monkeypatch.setattr(SubscriptionActivities, "create_renewal_order", hold_lapsed)
+    worker, api, _ = await stack(payment=RefusingRefunds())
+    async with worker, api:
+        sku = await make_sku(engine, stock={await make_location(engine): 10})
+        subscription_id, _ = await subscribe(api, time_env, sku)
+        await time_env.sleep(timedelta(hours=2))
+
+        async with engine.connect() as conn:
+            money = sorted((await conn.execute(select(payment_operations.c.kind, payment_operations.c.status).where(
+                payment_operations.c.payment_ref == f"{subscription_id}:cycle-1"))).all())
+        assert money == [("charge", "succeeded"), ("refund", "failed")], "one refund, under the cycle's key"
+        assert await alert_of(time_env, subscription_id) == "refund_failed"
+        body = (await api.get(f"/subscriptions/{subscription_id}")).json()
+        assert "refund_failed" in [e["type"] for e in body["events"]] and body["status"] == "active"
+        assert await atp(api, sku) == 10, "the hold was released all the same"

@@ -8,7 +8,10 @@ answer): pause, resume, skip, change, cancel, payment method.
 Changes apply from the next cycle and nothing is prorated: new quantities are charged at the next
 renewal; a new interval keeps the renewal already scheduled and counts the following ones from it.
 A declined charge is retried on the dunning schedule (a new card retries at once); after the last
-decline the subscription is past_due, then cancelled.
+decline the subscription is past_due, then cancelled. Only a definite decline moves on to a new
+idempotency key: a charge with no answer (its retries spent on timeouts) may have gone through, so it
+is asked again under the same key, with a ``SubscriptionAlert`` and an event saying why, until the
+provider answers. Steps that only touch our database (recording, releasing stock) outlast an outage.
 """
 
 import asyncio
@@ -222,7 +225,8 @@ class SubscriptionWorkflow:
                            email=s.email, currency=s.currency, shipping_address=s.shipping_address, priced=priced,
                            tax=tax, shipping=shipping, reservation=reservation, authorization=charge,
                            payment_method=s.payment_method)
-        renewal = RenewalOrder(subscription_id=s.subscription_id, cycle=cycle, renewal_date=day, payment_ref=payment_ref)
+        renewal = RenewalOrder(subscription_id=s.subscription_id, cycle=cycle, renewal_date=day,
+                               payment_ref=payment_ref)
         try:
             # Idempotent per cycle: a transient failure may hide a committed order, so it is asked again, never
             # refunded; only a refusal (e.g. the hold lapsed) gives the money back.
@@ -242,7 +246,9 @@ class SubscriptionWorkflow:
         return "renewed", None, total
 
     async def _give_back(self, cycle: int, payment_ref: str, charge, total: int) -> None:
-        """Refund a cycle's charge under the cycle's one refund key (the ledger refuses a second refund)."""
+        """Refund a cycle's charge under the cycle's one refund key (a repeat replays it, never refunds twice).
+
+        A refusal (e.g. the charge is disputed) leaves the money with us: it raises an alert, not the workflow."""
         try:
             await self._until_answered(cycle, "refund", lambda: self._act(
                 PaymentActivities.refund_payment, payment_ref, charge, total, f"{payment_ref}:refund",

@@ -68,8 +68,8 @@ class StandInSaga:
         @activity.defn(name="reserve_inventory")
         async def reserve_inventory(key: str, wanted: dict[str, int], now: datetime, ttl: int) -> Reservation:
             self._called("reserve_inventory")
-            return Reservation(reservation_key=key, expires_at=now + timedelta(seconds=ttl),
-                               items=[ReservedItem(sku=sku, location_id="loc", quantity=n) for sku, n in wanted.items()])
+            items = [ReservedItem(sku=sku, location_id="loc", quantity=n) for sku, n in wanted.items()]
+            return Reservation(reservation_key=key, expires_at=now + timedelta(seconds=ttl), items=items)
 
         @activity.defn(name="authorize_payment")
         async def authorize_payment(payment_ref: str, amount: int, currency: str, payment_method: str,

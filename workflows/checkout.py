@@ -69,7 +69,7 @@ class CheckoutWorkflow:
                     PaymentActivities.abandon_authorization, f"{checkout.checkout_id}:authorize",
                     start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
                     retry_policy=STEP_RETRY)
-            await self._fail_checkout(checkout.checkout_id, error)
+            await self._run(OrderActivities.fail_checkout, checkout.checkout_id, error.code, error.message)
             self.step = "failed"
             # Ops find what a compensation left undone with `CheckoutStatus = 'compensation_failed'`.
             status = "compensation_failed" if undone else "failed"
@@ -236,16 +236,10 @@ class CheckoutWorkflow:
                 workflow.logger.error("checkout compensation %s left undone: %s", method.__name__,
                                       failure_code(failure)[0])
         self.compensations.clear()
+        # What follows settles the failed checkout (its row holds a MAX_INFLIGHT_CHECKOUTS slot until then):
+        # it retries as long as a compensation (a timeout change only, no new command).
+        self.budget = COMPENSATION_TIMEOUT
         return undone
-
-    async def _fail_checkout(self, checkout_id: str, error: CheckoutError) -> None:
-        """Settle the checkout row as failed: it frees the cart's capacity slot, so it retries as long
-        as a compensation would (a timeout change only: no new command)."""
-        await workflow.execute_activity_method(
-            OrderActivities.fail_checkout, args=[checkout_id, error.code, error.message],
-            start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
-            retry_policy=STEP_RETRY,
-        )
 
 
 class CheckoutRefused(Exception):

@@ -509,3 +509,26 @@ async def test_a_refused_renewal_order_whose_refund_is_refused_alerts_and_still_
         body = (await api.get(f"/subscriptions/{subscription_id}")).json()
         assert "refund_failed" in [e["type"] for e in body["events"]] and body["status"] == "active"
         assert await atp(api, sku) == 10, "the hold was released all the same"
+
+
+async def test_a_hold_not_released_within_a_day_is_left_to_the_expiry_sweeper(stack, time_env, engine, monkeypatch):
+    """Past its one-day budget the release is given up (logged), the subscription carries on with dunning,
+    and the hold is not lost: it expires (the reservation sweeper, or the next reservation, frees it)."""
+    outage = Outage()
+    real_release = inventory.release
+
+    async def release(conn, key):
+        outage.check()
+        return await real_release(conn, key)
+
+    monkeypatch.setattr(inventory, "release", release)
+    worker, api, _ = await stack()
+    async with worker, api:
+        sku = await make_sku(engine, stock={await make_location(engine): 10})
+        await outage.starting_now(time_env, timedelta(hours=30))
+        subscription_id, _ = await subscribe(api, time_env, sku, payment_method="pm_card_chargeDeclined")
+        await time_env.sleep(timedelta(hours=50))  # dunning counts its day from the decline's bookkeeping
+
+        body = (await api.get(f"/subscriptions/{subscription_id}")).json()
+        assert body["dunning"]["failures"] == 2, "the subscription went on to its next dunning attempt"
+        assert await atp(api, sku) == 10, "the hold whose release was given up lapsed at its expiry"

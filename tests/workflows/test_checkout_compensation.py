@@ -29,8 +29,9 @@ UNDO_STEPS = ["void_authorization", "release_reservation", "reopen_cart"]
 class StandInSaga:
     """Every activity the checkout calls; ``broken`` undo steps fail (transiently or for good)."""
 
-    def __init__(self, broken: dict[str, str] | None = None):
+    def __init__(self, broken: dict[str, str] | None = None, order_recorded: bool = False):
         self.broken = broken or {}
+        self.order_recorded = order_recorded  # what a look-up after an unanswered create_order finds
         self.calls: list[str] = []
 
     def _called(self, name: str) -> None:
@@ -96,12 +97,17 @@ class StandInSaga:
         async def reopen_cart(cart_id: str, checkout_id: str) -> None:
             self._called("reopen_cart")
 
+        @activity.defn(name="order_recorded")
+        async def order_recorded(checkout_id: str) -> bool:
+            self._called("order_recorded")
+            return self.order_recorded
+
         @activity.defn(name="fail_checkout")
         async def fail_checkout(checkout_id: str, code: str, message: str) -> None:
             self._called("fail_checkout")
 
         return [begin_checkout, price_cart, quote_shipping, quote_tax, reserve_inventory, authorize_payment,
-                create_order, void_authorization, release_reservation, reopen_cart, fail_checkout]
+                create_order, order_recorded, void_authorization, release_reservation, reopen_cart, fail_checkout]
 
 
 async def run_checkout(time_env, saga: StandInSaga, *, keep_history: str | None = None
@@ -160,3 +166,36 @@ async def test_settling_the_checkout_row_outlasts_a_database_outage(time_env):
 
     assert result.status == "failed" and status == "failed"
     assert saga.calls.count("fail_checkout") == 71
+
+
+async def test_settling_that_fails_for_good_ends_the_checkout_failed_with_an_alert(time_env):
+    saga = StandInSaga({"fail_checkout": "refused"})
+    result, status = await run_checkout(time_env, saga)
+
+    assert result.status == "failed" and result.error.code == "discount_code_exhausted"
+    assert status == "compensation_failed"
+
+
+async def test_an_unanswered_reservation_is_released_all_the_same(time_env):
+    """reserve_inventory may have held stock before its answer was lost: its release runs anyway."""
+    saga = StandInSaga({"reserve_inventory": "down"})
+    result, _ = await run_checkout(time_env, saga)
+
+    assert result.status == "failed" and result.error.code == "checkout_unavailable"
+    assert saga.calls[saga.calls.index("reserve_inventory"):][-3:] == ["release_reservation", "reopen_cart",
+                                                                        "fail_checkout"]
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+async def test_an_unanswered_create_order_is_looked_up_before_compensating(time_env, recorded):
+    """create_order may have committed before its answer was lost: a recorded order is not voided away."""
+    saga = StandInSaga({"create_order": "down"}, order_recorded=recorded)
+    result, status = await run_checkout(time_env, saga, keep_history="checkout_order_unanswered" if recorded else None)
+
+    assert saga.calls.count("order_recorded") == 1
+    if recorded:
+        assert (result.status, result.order_id, status) == ("completed", "ord_1", "completed")
+        assert not set(UNDO_STEPS) & set(saga.calls)
+    else:
+        assert (result.status, result.error.code) == ("failed", "checkout_unavailable")
+        assert saga.calls[-4:] == [*UNDO_STEPS, "fail_checkout"]

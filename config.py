@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     # The local card simulator's answer time, to rehearse a slow provider (development and tests).
     local_payment_delay_ms: int = Field(0, ge=0)
+    # Whether the local card simulator grants multicapture when an authorization asks for it (Stripe grants it
+    # on IC+ accounts only); false rehearses the capture_all_first fallback of SPLIT_CAPTURE_POLICY=multicapture.
+    local_payment_multicapture: bool = True
+    # How an order shipped in several parcels is captured. A card authorization is captured once unless it
+    # asked for multicapture: "multicapture" asks for it and, where the card's multicapture status is not
+    # available, falls back to capturing the whole order with the first parcel; "capture_all_first" never asks.
+    split_capture_policy: Literal["multicapture", "capture_all_first"] = "multicapture"
 
     # Fulfillment timings (seconds) and routing
     authorization_ttl_seconds: int = Field(7 * 24 * 3600, gt=0, description="Re-authorize or cancel after this")

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # a network of clients that choose their own address). Lower them only for a proxy pool that big.
     trusted_proxies_min_prefix_v4: int = Field(16, ge=0, le=32)
     trusted_proxies_min_prefix_v6: int = Field(48, ge=0, le=128)
+    # Failed authentication (bad API keys, console sign-ins) per client address: after this many in the
+    # window (counted from the first failure), that address gets 429 too_many_failed_logins until it ends.
+    auth_failure_limit: int = Field(10, ge=1)
+    auth_failure_window_seconds: int = Field(900, gt=0)
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 

@@ -550,6 +550,16 @@ api_keys = Table(
     CheckConstraint("role IN ('storefront','support','ops','admin')", name="role"),
 )
 
+# Failed authentications (bad API keys, console sign-ins) per client address, in a fixed window that
+# starts at the first failure: shared by every API process and kept across restarts. Only failures
+# write here; a successful request only reads its address's row.
+auth_failures = Table(
+    "auth_failures", metadata,
+    Column("client_address", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # Append-only record of who changed what by hand. No foreign keys: it outlives what it names.
 audit_log = Table(
     "audit_log", metadata,

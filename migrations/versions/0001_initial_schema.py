@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 18:43:48.926064
+Create Date: 2026-11-30 18:51:12.928305
 """
 from alembic import op
 import sqlalchemy as sa
@@ -47,6 +47,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
     op.create_index(op.f('ix_audit_log_order_id'), 'audit_log', ['order_id'], unique=False)
+    op.create_table('auth_failures',
+    sa.Column('client_address', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('client_address', name=op.f('pk_auth_failures'))
+    )
+    op.create_index(op.f('ix_auth_failures_window_started_at'), 'auth_failures', ['window_started_at'], unique=False)
     op.create_table('carts',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
@@ -754,6 +761,8 @@ def downgrade() -> None:
     op.drop_table('checkouts')
     op.drop_index('ix_carts_created_at', table_name='carts')
     op.drop_table('carts')
+    op.drop_index(op.f('ix_auth_failures_window_started_at'), table_name='auth_failures')
+    op.drop_table('auth_failures')
     op.drop_index(op.f('ix_audit_log_order_id'), table_name='audit_log')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
     op.drop_table('audit_log')

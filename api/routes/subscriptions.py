@@ -332,10 +332,17 @@ async def cancel(subscription_id: str, engine: Engine, temporal: Temporal, calle
 @router.patch("/{subscription_id}", response_model=SubscriptionOut, responses=Errors)
 async def change(subscription_id: str, body: ChangeRequest, engine: Engine, temporal: Temporal,
                  caller: CurrentCaller) -> SubscriptionOut:
-    """New lines and/or interval, from the next cycle on (nothing is prorated)."""
-    if body.lines is not None:
-        async with engine.connect() as conn:
-            await _assert_sellable(conn, body.lines, (await store.get(conn, subscription_id)).currency)
+    """New lines and/or interval, from the next cycle on (nothing is prorated). A plan's subscription keeps
+    to the plan's intervals: its discount was offered for those."""
+    async with engine.connect() as conn:
+        row = await store.get(conn, subscription_id)
+        if body.lines is not None:
+            await _assert_sellable(conn, body.lines, row.currency)
+        if body.interval is not None and row.plan_id:
+            plan = await plans.get(conn, row.plan_id)
+            if body.interval not in plan.intervals:
+                raise DomainError(f"plan {plan.id} offers {', '.join(plan.intervals)}, not {body.interval}",
+                                  code="interval_not_in_plan", details={"plan_id": plan.id})
     return await _update(engine, temporal, caller, subscription_id, "change", SubscriptionWorkflow.change, body)
 
 

@@ -71,6 +71,16 @@ async def test_plans_refuse_wrong_intervals_withdrawn_and_unknown_plans(api_as, 
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "subscription_plan_not_found"
 
 
+async def test_a_plan_subscription_cannot_switch_to_an_interval_the_plan_does_not_offer(api_as, engine):
+    sku = await make_sku(engine, stock={await make_location(engine): 10})
+    storefront = api_as("storefront")
+    monthly_only = await make_subscription_plan(engine, discount_bp=3000, intervals=("monthly",))
+    created = await subscribe(storefront, subscription(sku, plan_id=monthly_only))
+    assert created.status_code == 201, created.text
+    weekly = await storefront.patch(f"/subscriptions/{created.json()['id']}", json={"interval": "weekly"})
+    assert weekly.status_code == 422 and weekly.json()["error"]["code"] == "interval_not_in_plan"
+
+
 async def test_only_catalog_admins_manage_plans_and_every_change_is_audited(api_as, engine):
     plan = {"name": f"Weekly {uuid.uuid4().hex[:6]}", "intervals": ["weekly"], "discount_bp": 1000}
     for role in ("storefront", "support", "ops"):

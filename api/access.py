@@ -53,6 +53,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /orders/{order_id}/returns": P.ORDERS_READ,
     "GET /returns/{rma_id}": P.ORDERS_READ,
     # storefront: subscriptions, managed on the customer's behalf like checkouts
+    "GET /subscription-plans": P.CATALOG_READ,  # the active plans, to offer (their discount is public anyway)
     "GET /subscriptions": P.ORDERS_SEARCH,
     "POST /subscriptions": P.CHECKOUTS,
     "GET /subscriptions/{subscription_id}": P.ORDERS_READ,
@@ -100,6 +101,10 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "PATCH /admin/catalog/variants/{sku}": P.CATALOG_ADMIN,
     "PUT /admin/catalog/variants/{sku}/prices": P.CATALOG_ADMIN,
     "POST /admin/catalog/import": P.CATALOG_ADMIN,
+    # subscription plans: the only source of a subscription's discount
+    "GET /admin/catalog/subscription-plans": P.CATALOG_ADMIN,
+    "POST /admin/catalog/subscription-plans": P.CATALOG_ADMIN,
+    "PATCH /admin/catalog/subscription-plans/{plan_id}": P.CATALOG_ADMIN,
     # promotions and pricing: catalog admins (prices are part of the catalog)
     "GET /admin/promotions": P.CATALOG_ADMIN,
     "POST /admin/promotions": P.CATALOG_ADMIN,

@@ -13,8 +13,8 @@ from api.auth import authorize
 from api.middleware import InputGuardMiddleware, RequestContextMiddleware
 from api.routes import (
     admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, health, inventory,
-    invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscriptions, support,
-    transfers, unsubscribe, webhooks,
+    invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscription_plans, subscriptions,
+    support, transfers, unsubscribe, webhooks,
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
                    admin_promotions, console, subscriptions, metrics, reports, unsubscribe):
         app.include_router(module.router)
+    app.include_router(subscription_plans.admin)
+    app.include_router(subscription_plans.storefront)
     return app
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 18:41:17.061250
+Create Date: 2026-11-30 18:59:58.825289
 """
 from alembic import op
 import sqlalchemy as sa
@@ -47,6 +47,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
     op.create_index(op.f('ix_audit_log_order_id'), 'audit_log', ['order_id'], unique=False)
+    op.create_table('auth_failures',
+    sa.Column('client_address', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('client_address', name=op.f('pk_auth_failures'))
+    )
+    op.create_index(op.f('ix_auth_failures_window_started_at'), 'auth_failures', ['window_started_at'], unique=False)
     op.create_table('carts',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
@@ -288,41 +295,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('run_id', name=op.f('pk_reconciliation_runs'))
     )
     op.create_index('ix_reconciliation_runs_finished_at', 'reconciliation_runs', ['finished_at'], unique=False)
-    op.create_table('subscriptions',
+    op.create_table('subscription_plans',
     sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('idempotency_key', sa.String(length=255), nullable=False),
-    sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('workflow_id', sa.String(length=200), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('payment_provider', sa.String(length=30), nullable=True),
-    sa.Column('customer_ref', sa.String(length=200), nullable=True),
-    sa.Column('payment_method', sa.String(length=200), nullable=False),
-    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('lines', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('interval', sa.String(length=20), nullable=False),
-    sa.Column('every_n_days', sa.Integer(), nullable=True),
-    sa.Column('anchor_date', sa.Date(), nullable=False),
-    sa.Column('discount_bp', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
-    sa.Column('next_renewal_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('paused_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('skip_next', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('cancel_at_period_end', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('cancel_reason', sa.String(length=60), nullable=True),
-    sa.Column('dunning', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-    sa.Column('state_version', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('intervals', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('discount_bp', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("(interval = 'every_n_days') = (every_n_days IS NOT NULL)", name=op.f('ck_subscriptions_every_n_days')),
-    sa.CheckConstraint("interval IN ('weekly','monthly','every_n_days')", name=op.f('ck_subscriptions_interval')),
-    sa.CheckConstraint("status IN ('active','paused','past_due','cancelled')", name=op.f('ck_subscriptions_status')),
-    sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscriptions_discount_bp')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
-    sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscriptions_idempotency_key'))
+    sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscription_plans_discount_bp')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription_plans')),
+    sa.UniqueConstraint('name', name=op.f('uq_subscription_plans_name'))
     )
-    op.create_index(op.f('ix_subscriptions_email'), 'subscriptions', ['email'], unique=False)
-    op.create_index('ix_subscriptions_lower_email_created_at', 'subscriptions', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
     op.create_table('webhook_inbox',
     sa.Column('provider', sa.String(length=20), nullable=False),
     sa.Column('event_id', sa.String(length=200), nullable=False),
@@ -502,27 +486,43 @@ def upgrade() -> None:
     sa.UniqueConstraint('tracking_code', name=op.f('uq_shipments_tracking_code'))
     )
     op.create_index(op.f('ix_shipments_order_id'), 'shipments', ['order_id'], unique=False)
-    op.create_table('subscription_events',
-    sa.Column('subscription_id', sa.String(length=40), nullable=False),
-    sa.Column('event_id', sa.String(length=100), nullable=False),
-    sa.Column('seq', sa.BigInteger(), sa.Identity(always=False), nullable=False),
-    sa.Column('type', sa.String(length=60), nullable=False),
-    sa.Column('data', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    op.create_table('subscriptions',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('workflow_id', sa.String(length=200), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('payment_provider', sa.String(length=30), nullable=True),
+    sa.Column('customer_ref', sa.String(length=200), nullable=True),
+    sa.Column('payment_method', sa.String(length=200), nullable=False),
+    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('lines', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('interval', sa.String(length=20), nullable=False),
+    sa.Column('every_n_days', sa.Integer(), nullable=True),
+    sa.Column('anchor_date', sa.Date(), nullable=False),
+    sa.Column('discount_bp', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('plan_id', sa.String(length=40), nullable=True),
+    sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
+    sa.Column('next_renewal_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('paused_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('skip_next', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('cancel_at_period_end', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('cancel_reason', sa.String(length=60), nullable=True),
+    sa.Column('dunning', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('state_version', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_subscription_events_subscription_id_subscriptions'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('subscription_id', 'event_id', name=op.f('pk_subscription_events'))
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("(interval = 'every_n_days') = (every_n_days IS NOT NULL)", name=op.f('ck_subscriptions_every_n_days')),
+    sa.CheckConstraint("interval IN ('weekly','monthly','every_n_days')", name=op.f('ck_subscriptions_interval')),
+    sa.CheckConstraint("status IN ('active','paused','past_due','cancelled')", name=op.f('ck_subscriptions_status')),
+    sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscriptions_discount_bp')),
+    sa.ForeignKeyConstraint(['plan_id'], ['subscription_plans.id'], name=op.f('fk_subscriptions_plan_id_subscription_plans')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscriptions_idempotency_key'))
     )
-    op.create_table('subscription_orders',
-    sa.Column('subscription_id', sa.String(length=40), nullable=False),
-    sa.Column('cycle', sa.Integer(), nullable=False),
-    sa.Column('order_id', sa.String(length=40), nullable=False),
-    sa.Column('renewal_date', sa.Date(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_subscription_orders_order_id_orders')),
-    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_subscription_orders_subscription_id_subscriptions'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('subscription_id', 'cycle', name=op.f('pk_subscription_orders')),
-    sa.UniqueConstraint('order_id', name=op.f('uq_subscription_orders_order_id'))
-    )
+    op.create_index(op.f('ix_subscriptions_email'), 'subscriptions', ['email'], unique=False)
+    op.create_index('ix_subscriptions_lower_email_created_at', 'subscriptions', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
     op.create_table('variants',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('product_id', sa.String(length=40), nullable=False),
@@ -670,11 +670,34 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_stock_transfers_sku'), 'stock_transfers', ['sku'], unique=False)
     op.create_index('ix_stock_transfers_status_created_at', 'stock_transfers', ['status', 'created_at'], unique=False)
+    op.create_table('subscription_events',
+    sa.Column('subscription_id', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=100), nullable=False),
+    sa.Column('seq', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+    sa.Column('type', sa.String(length=60), nullable=False),
+    sa.Column('data', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_subscription_events_subscription_id_subscriptions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('subscription_id', 'event_id', name=op.f('pk_subscription_events'))
+    )
+    op.create_table('subscription_orders',
+    sa.Column('subscription_id', sa.String(length=40), nullable=False),
+    sa.Column('cycle', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('renewal_date', sa.Date(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_subscription_orders_order_id_orders')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_subscription_orders_subscription_id_subscriptions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('subscription_id', 'cycle', name=op.f('pk_subscription_orders')),
+    sa.UniqueConstraint('order_id', name=op.f('uq_subscription_orders_order_id'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('subscription_orders')
+    op.drop_table('subscription_events')
     op.drop_index('ix_stock_transfers_status_created_at', table_name='stock_transfers')
     op.drop_index(op.f('ix_stock_transfers_sku'), table_name='stock_transfers')
     op.drop_table('stock_transfers')
@@ -692,8 +715,9 @@ def downgrade() -> None:
     op.drop_table('cart_discount_codes')
     op.drop_index(op.f('ix_variants_product_id'), table_name='variants')
     op.drop_table('variants')
-    op.drop_table('subscription_orders')
-    op.drop_table('subscription_events')
+    op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
+    op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
+    op.drop_table('subscriptions')
     op.drop_index(op.f('ix_shipments_order_id'), table_name='shipments')
     op.drop_table('shipments')
     op.drop_index(op.f('ix_returns_order_id'), table_name='returns')
@@ -717,9 +741,7 @@ def downgrade() -> None:
     op.drop_index('ix_cart_reminders_sent_at', table_name='cart_reminders')
     op.drop_table('cart_reminders')
     op.drop_table('webhook_inbox')
-    op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
-    op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
-    op.drop_table('subscriptions')
+    op.drop_table('subscription_plans')
     op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
     op.drop_table('reconciliation_runs')
     op.drop_table('promotions')
@@ -753,6 +775,8 @@ def downgrade() -> None:
     op.drop_table('checkouts')
     op.drop_index('ix_carts_created_at', table_name='carts')
     op.drop_table('carts')
+    op.drop_index(op.f('ix_auth_failures_window_started_at'), table_name='auth_failures')
+    op.drop_table('auth_failures')
     op.drop_index(op.f('ix_audit_log_order_id'), table_name='audit_log')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
     op.drop_table('audit_log')

@@ -3,7 +3,9 @@
 import hashlib
 import hmac
 import json
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -35,8 +37,9 @@ def settings(database_url, task_queue) -> Settings:
                     stripe_webhook_secret=STRIPE_SECRET, easypost_webhook_secret=EASYPOST_SECRET)
 
 
-def easypost_event(tracking_code: str, status: str, event_id: str) -> bytes:
-    return json.dumps({"id": event_id, "object": "Event", "description": "tracker.updated",
+def easypost_event(tracking_code: str, status: str, event_id: str, created_at: str | None = None) -> bytes:
+    stamped = {"created_at": created_at} if created_at else {}
+    return json.dumps({"id": event_id, "object": "Event", "description": "tracker.updated", **stamped,
                        "result": {"object": "Tracker", "tracking_code": tracking_code, "status": status,
                                   "tracking_details": [{"status": status, "message": f"now {status}",
                                                         "datetime": "2026-11-24T10:00:00Z"}]}}).encode()
@@ -74,6 +77,19 @@ async def test_bad_or_missing_signatures_are_rejected(api):
     body = easypost_event("X", "delivered", "evt_1")
     bad = await api.post("/webhooks/easypost", content=body, headers=easypost_headers(body, secret="nope"))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_signature"
+
+
+async def test_webhooks_signed_too_far_in_the_future_are_rejected(api):
+    """A valid signature with a signing time an hour ahead (Stripe's library only refuses old ones)."""
+    payload = stripe_event("customer.created", {"id": "cus_future"})
+    ahead = await post_stripe(api, payload, stripe_headers(payload, timestamp=int(time.time()) + 3600))
+    assert ahead.status_code == 400 and ahead.json()["error"]["code"] == "invalid_signature"
+    skewed = await post_stripe(api, payload, stripe_headers(payload, timestamp=int(time.time()) + 60))
+    assert skewed.status_code == 200  # a minute of clock skew is within tolerance
+    future = datetime.now(UTC) + timedelta(hours=1)
+    body = easypost_event("X", "delivered", "evt_future", created_at=future.isoformat().replace("+00:00", "Z"))
+    response = await api.post("/webhooks/easypost", content=body, headers=easypost_headers(body))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_signature"
 
 
 async def test_unknown_event_types_are_acknowledged_and_ignored(api):

@@ -55,16 +55,26 @@ async def stack(time_env, engine, database_url, tmp_path_factory):
 
 
 async def subscribe(api, time_env, sku: str, *, interval="monthly", n=None, quantity=2,
-                    payment_method="pm_card_visa", discount_percent=10) -> tuple[str, date]:
+                    payment_method="pm_card_visa", discount_bp=1000) -> tuple[str, date]:
     """A subscription whose first renewal is today (server time): returns its id and that date."""
     today = (await time_env.get_current_time()).date()
+    plan = {"plan_id": await plan_with(api, discount_bp)} if discount_bp else {}
     created = await api.post("/subscriptions", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
         "email": "ada@example.com", "payment_method": payment_method, "shipping_address": ADDRESS,
         "lines": [{"sku": sku, "quantity": quantity}], "interval": interval, "n": n, "anchor_date": today.isoformat(),
-        "discount_percent": discount_percent,
+        **plan,
     })
     assert created.status_code == 201, created.text
     return created.json()["id"], today
+
+
+async def plan_with(api, discount_bp: int) -> str:
+    """A plan created as an admin would (the api client holds an admin key)."""
+    created = await api.post("/admin/catalog/subscription-plans", json={
+        "name": f"Plan {uuid.uuid4().hex[:8]}", "intervals": ["weekly", "monthly", "every_n_days"],
+        "discount_bp": discount_bp})
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
 
 
 async def until(time_env, moment: date, hours: int = 12) -> None:
@@ -241,7 +251,7 @@ async def test_change_applies_from_the_next_cycle(stack, time_env, engine):
     worker, api, _ = await stack()
     async with worker, api:
         sku = await make_sku(engine, price=1000, stock={await make_location(engine): 50})
-        subscription_id, first = await subscribe(api, time_env, sku, quantity=1, discount_percent=0)
+        subscription_id, first = await subscribe(api, time_env, sku, quantity=1, discount_bp=0)
         await time_env.sleep(timedelta(hours=1))
         changed = await api.patch(f"/subscriptions/{subscription_id}",
                                   json={"lines": [{"sku": sku, "quantity": 3}], "interval": "weekly"})
@@ -279,7 +289,7 @@ async def test_ship_available_renews_what_is_in_stock(stack, time_env, engine):
     worker, api, _ = await stack(subscription_out_of_stock="ship_available")
     async with worker, api:
         sku = await make_sku(engine, price=1000, stock={await make_location(engine): 1})
-        subscription_id, first = await subscribe(api, time_env, sku, quantity=3, discount_percent=0)
+        subscription_id, first = await subscribe(api, time_env, sku, quantity=3, discount_bp=0)
         await time_env.sleep(timedelta(hours=1))
         (placed,) = await renewals(engine, subscription_id)
         order = (await api.get(f"/orders/{placed.id}")).json()

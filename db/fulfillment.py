@@ -143,6 +143,24 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
     return amount, authorization, order.payment_ref
 
 
+async def release_refused_capture(conn: AsyncConnection, shipment_id: str) -> int:
+    """The provider definitely refused this parcel's capture: forget its capture share (so the
+    order can be cancelled again) and give its allocated stock back. Returns units released. Idempotent."""
+    shipment = await shipment_row(conn, shipment_id, lock=True)
+    await order_row(conn, shipment.order_id, lock=True)  # same lock order as ship(): shipment, then order
+    if shipment.shipped_at is not None:
+        raise Conflict(f"shipment {shipment_id} has shipped", code="already_shipped")
+    await set_status(conn, shipment_id, shipment.status, capture_amount=None)
+    held = list(await conn.execute(
+        select(reservations).where(and_(reservations.c.reservation_key == shipment_id,
+                                        reservations.c.status == "allocated"))
+        .order_by(reservations.c.sku, reservations.c.location_id).with_for_update()
+    ))
+    if held:
+        await inventory.lock_levels(conn, [r.sku for r in held])
+    return await inventory.release_rows(conn, held, status="released", reason="capture_refused")
+
+
 async def any_capture_started(conn: AsyncConnection, order_id: str) -> bool:
     found = await conn.execute(select(shipments.c.id).where(and_(shipments.c.order_id == order_id,
                                                                  shipments.c.capture_amount.is_not(None))))

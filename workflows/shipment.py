@@ -99,9 +99,12 @@ class ShipmentWorkflow:
         retries the same idempotency key until the provider answers. Only a definite refusal
         gives the parcel up: its label is refunded, its capture share and stock released.
         """
+        capture = None
         while True:
             try:
-                await self._prepare_and_capture()
+                # Prepared once: a retry repeats the same capture (amount and key), never a new one.
+                capture = capture or await self._act(ShipmentActivities.prepare_capture, self.input.shipment_id)
+                await self._take(capture)
                 break
             except ActivityError as failure:
                 code, _ = failure_code(failure)
@@ -113,8 +116,7 @@ class ShipmentWorkflow:
             await self._set_alert(None)
         return None
 
-    async def _prepare_and_capture(self) -> None:
-        capture = await self._act(ShipmentActivities.prepare_capture, self.input.shipment_id)
+    async def _take(self, capture) -> None:
         if capture.amount > 0:  # nothing to capture for no-charge orders (e.g. exchanges)
             await self._act(PaymentActivities.capture_payment, capture.payment_ref, capture.authorization,
                             capture.amount, capture.idempotency_key)
@@ -132,7 +134,7 @@ class ShipmentWorkflow:
     async def _capture_once(self) -> str | None:
         """Before CAPTURE_OUTCOME_PATCH: any failure, even an unknown outcome, gave the parcel up."""
         try:
-            await self._prepare_and_capture()
+            await self._take(await self._act(ShipmentActivities.prepare_capture, self.input.shipment_id))
         except ActivityError as failure:
             code, _ = failure_code(failure)
             await self._act(ShipmentActivities.refund_label, self.input.shipment_id)

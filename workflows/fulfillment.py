@@ -58,6 +58,9 @@ class FulfillmentWorkflow:
         return any(status != "pending" and status not in ("cancelled", "capture_failed")
                    for status in self.shipments.values())
 
+    def _routing_stuck(self) -> bool:
+        return self.alert is not None and self.alert.startswith(("load_failed:", "allocation_failed:"))
+
     def _all_final(self) -> bool:
         return all(status in FINAL_SHIPMENT_STATES for status in self.shipments.values())
 
@@ -85,13 +88,13 @@ class FulfillmentWorkflow:
         """A step the order cannot do without: long capped retries; past their budget, alert ops
         (``alert:code``) and go again after a pause or their retry signal. Never fails the order."""
         while True:
+            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
             try:
                 result = await workflow.execute_activity_method(
                     method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
                     schedule_to_close_timeout=PERSISTENT_BUDGET, retry_policy=PERSISTENT_RETRY)
             except ActivityError as failure:
                 await self._set_alert(f"{alert}:{failure_code(failure)[0]}")
-                self.retry_requested = False
                 try:
                     await workflow.wait_condition(lambda: self.retry_requested, timeout=ROUTING_RETRY_PAUSE)
                 except asyncio.TimeoutError:
@@ -300,8 +303,12 @@ class FulfillmentWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> str:
         """Support cancels before anything ships; answers the final status or a coded refusal."""
-        # Accepted while the order is still being routed: it applies once the parcels exist.
-        await workflow.wait_condition(lambda: bool(self.children))
+        # Accepted while the order is still being routed: it applies once the parcels exist,
+        # unless routing is stuck on an ops alert (then the caller is told, not kept waiting).
+        await workflow.wait_condition(lambda: bool(self.children) or self._routing_stuck())
+        if not self.children:
+            raise ApplicationError(f"the order cannot be routed ({self.alert}); ops are alerted, try again later",
+                                   type="order_not_ready", non_retryable=True)
         try:
             await self._cancel(reason=request.reason)
         except ActivityError as failure:

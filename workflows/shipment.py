@@ -101,6 +101,7 @@ class ShipmentWorkflow:
         """
         capture = None
         while True:
+            self.retry_requested = False
             try:
                 # Prepared once: a retry repeats the same capture (amount and key), never a new one.
                 capture = capture or await self._act(ShipmentActivities.prepare_capture, self.input.shipment_id)
@@ -148,6 +149,7 @@ class ShipmentWorkflow:
         """Run a step that must eventually succeed: long capped retries; past their budget, alert
         ops (``alert:code``) and go again after a pause or their retry signal."""
         while True:
+            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
             try:
                 result = await workflow.execute_activity_method(
                     method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
@@ -161,8 +163,7 @@ class ShipmentWorkflow:
             return result
 
     async def _wait_for_ops_retry(self) -> None:
-        """Pause before another try: ops' retry signal, or the carrier retry period."""
-        self.retry_requested = False
+        """Pause before another try: ops' retry signal (since the try began), or the carrier retry period."""
         try:
             await workflow.wait_condition(lambda: self.retry_requested,
                                           timeout=timedelta(seconds=self.input.policy.carrier_retry_seconds))

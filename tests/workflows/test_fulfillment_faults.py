@@ -373,3 +373,50 @@ async def test_authorization_expiry_cancel_history(stack, time_env, engine):
         _, _, order_id = await place_order(api, time_env.client, engine)
         assert await finished(time_env, f"order-{order_id}") == "cancelled"
         await keep_history(time_env, f"order-{order_id}", "fulfillment_authorization_expired")
+
+
+def allocation_refused(refusing: set[str], engine):
+    """A stand-in allocate_order the database refuses while ``refusing`` is not empty."""
+    from activities.fulfillment import FulfillmentActivities
+    from models.routing import DEFAULT_DISTANCES
+
+    real = FulfillmentActivities(engine, None, POLICY, DEFAULT_DISTANCES)
+
+    @activity.defn(name="allocate_order")
+    async def allocate_order(order_id: str):
+        if refusing:
+            raise ApplicationError("stock ledger is locked for a stock-take", type="stock_take", non_retryable=True)
+        return await real.allocate_order(order_id)
+
+    return allocate_order
+
+
+async def test_routing_that_keeps_failing_alerts_ops_and_resumes_on_their_retry(stack, time_env, engine):
+    """Item 3 (fulfillment): allocation refused is an alert the order waits on, not a dead order."""
+    from workflows.fulfillment import FulfillmentWorkflow
+
+    refusing = {"stock-take"}
+    worker, api = await stack(NO_EXPIRY, stand_ins=[allocation_refused(refusing, engine)])
+    async with worker, api:
+        sku = await make_sku(engine, stock={await make_location(engine): 5})
+        started = await start_checkout(api, checkout_body(await cart_with(api, {sku: 1})))
+        order_id = (await finished(time_env, f"checkout-{started.json()['checkout_id']}"))["order_id"]
+        handle = time_env.client.get_workflow_handle(f"order-{order_id}")
+
+        async def alerted_or_ended():
+            description = await handle.describe()
+            return (description.typed_search_attributes.get(sa.FULFILLMENT_ALERT)
+                    or description.status != WorkflowExecutionStatus.RUNNING)
+
+        await skip_until(time_env, alerted_or_ended)
+        description = await handle.describe()
+        assert description.typed_search_attributes.get(sa.FULFILLMENT_ALERT) == "allocation_failed:stock_take"
+        assert description.status == WorkflowExecutionStatus.RUNNING
+
+        refusing.clear()
+        await handle.signal(FulfillmentWorkflow.retry)
+        shipment = await only_shipment(time_env, engine, order_id)
+        assert (await handle.describe()).typed_search_attributes.get(sa.FULFILLMENT_ALERT) is None
+        await api.post(f"/shipments/{shipment.id}/packed")
+        await deliver(time_env, shipment.workflow_id)
+        assert await finished(time_env, f"order-{order_id}") == "delivered"

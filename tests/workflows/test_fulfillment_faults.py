@@ -134,8 +134,8 @@ async def keep_history(env, workflow_id: str, name: str) -> None:
 
 
 async def deliver(env, workflow_id: str) -> None:
-    await env.client.get_workflow_handle(workflow_id).signal(
-        ShipmentWorkflow.tracking_update, TrackingEvent(event_id="d1", status="delivered", occurred_at=datetime.now(UTC)))
+    event = TrackingEvent(event_id="d1", status="delivered", occurred_at=datetime.now(UTC))
+    await env.client.get_workflow_handle(workflow_id).signal(ShipmentWorkflow.tracking_update, event)
 
 
 async def is_running(env, workflow_id: str) -> bool:
@@ -195,7 +195,8 @@ async def test_unknown_capture_outcome_alerts_and_retries_the_same_key(stack, ti
         assert await is_running(time_env, shipment.workflow_id)
 
         gateway.capture_down = False
-        await time_env.client.get_workflow_handle(shipment.workflow_id).signal(ShipmentWorkflow.retry_carrier)
+        retry = await api.post(f"/shipments/{shipment.id}/retry-carrier")  # ops: the provider is back
+        assert retry.status_code == 202, retry.text
         await deliver(time_env, shipment.workflow_id)
         assert await finished(time_env, shipment.workflow_id) == "delivered"
         assert await captures_of(engine, shipment.id) == [(f"{shipment.id}:capture", "succeeded")]
@@ -244,7 +245,8 @@ async def test_a_step_after_capture_that_keeps_failing_alerts_and_never_fails_th
         assert description.typed_search_attributes.get(sa.FULFILLMENT_ALERT) == "tax_commit_failed:provider_unavailable"
 
         tax.down = False
-        await time_env.client.get_workflow_handle(shipment.workflow_id).signal(ShipmentWorkflow.retry_carrier)
+        retry = await api.post(f"/shipments/{shipment.id}/retry-carrier")
+        assert retry.status_code == 202, retry.text
         await deliver(time_env, shipment.workflow_id)
         assert await finished(time_env, f"order-{order_id}") == "delivered"
         assert (await only_shipment(time_env, engine, order_id)).alert is None

@@ -88,8 +88,11 @@ class FulfillmentActivities:
                 return False
             await conn.execute(update(orders).where(orders.c.id == renewal.order_id).values(
                 payment_ref=renewal.payment_ref, authorization_id=fresh.authorization_id))
-            await order_store.append_event(conn, renewal.order_id, f"{renewal.payment_ref}:authorized",
-                                           "payment.reauthorized", data={"authorization_id": fresh.authorization_id})
+            await order_store.append_event(
+                conn, renewal.order_id, f"{renewal.payment_ref}:authorized", "payment.reauthorized",
+                data={"authorization_id": fresh.authorization_id,
+                      "replaced": {"payment_ref": renewal.old_payment_ref,
+                                   "authorization_id": renewal.old_authorization.authorization_id}})
         return True
 
     @activity.defn
@@ -106,14 +109,24 @@ class FulfillmentActivities:
         """Replace an authorization about to expire; 'not_needed' once any capture has begun.
 
         Kept only for fulfillments started before the renewal ran in steps (plan_reauthorization,
-        authorize, switch_authorization, void): a failed void here re-read the new hold on retry."""
+        authorize, switch_authorization, void). A retry after its switch voids the hold the switch
+        replaced (recorded on the event), never the order's current one."""
+        payment_ref = f"{order_id}:reauth-{attempt}"
+        async with self.engine.connect() as conn:
+            switched = (await store.order_row(conn, order_id)).payment_ref == payment_ref
+            replaced = switched and await store.replaced_authorization(conn, order_id, f"{payment_ref}:authorized")
+        if switched:  # a retry: an earlier attempt switched, then its void failed. Void what it replaced
+            if replaced:  # unrecorded (switched before the event kept it): the old hold lapses on its own
+                old_ref, old = replaced
+                await self.payments.void_authorization.__wrapped__(self.payments, old_ref, old,
+                                                                   f"{old_ref}:void-expired")
+            return "renewed"
         async with self.engine.begin() as conn:
             order = await store.order_row(conn, order_id, lock=True)
             if await store.any_capture_started(conn, order_id):
                 return "not_needed"
             if not await ledger.uncaptured(conn, order.payment_ref, order.total):
                 return "not_needed"  # paid up front (a subscription renewal's off-session charge)
-            payment_ref = f"{order_id}:reauth-{attempt}"
             try:
                 fresh = await self.payments.authorize_payment.__wrapped__(
                     self.payments, payment_ref, order.authorized_amount, order.currency, order.payment_method or "",
@@ -124,7 +137,9 @@ class FulfillmentActivities:
             await conn.execute(update(orders).where(orders.c.id == order_id).values(
                 payment_ref=payment_ref, authorization_id=fresh.authorization_id))
             await order_store.append_event(conn, order_id, f"{payment_ref}:authorized", "payment.reauthorized",
-                                           data={"authorization_id": fresh.authorization_id})
+                                           data={"authorization_id": fresh.authorization_id,
+                                                 "replaced": {"payment_ref": order.payment_ref,
+                                                              "authorization_id": order.authorization_id}})
         old = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
                                    amount=order.authorized_amount, currency=order.currency)
         await self.payments.void_authorization.__wrapped__(self.payments, order.payment_ref, old,

@@ -11,7 +11,7 @@ from db import inventory
 from db import orders as order_store
 from db.rows import row_or_404
 from db.tables import (
-    locations, order_lines, orders, reservations, shipment_events, shipment_items, shipments, variants,
+    locations, order_events, order_lines, orders, reservations, shipment_events, shipment_items, shipments, variants,
 )
 from models.commerce import Address, PaymentAuthorization
 from models.errors import Conflict
@@ -141,6 +141,20 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
     authorization = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
                                          amount=order.authorized_amount, currency=order.currency)
     return amount, authorization, order.payment_ref
+
+
+async def replaced_authorization(conn: AsyncConnection, order_id: str,
+                                  event_id: str) -> tuple[str, PaymentAuthorization] | None:
+    """(payment_ref, authorization) a re-authorization replaced, as its event recorded it; None if unrecorded."""
+    event = (await conn.execute(select(order_events.c.data).where(and_(
+        order_events.c.order_id == order_id, order_events.c.event_id == event_id)))).first()
+    replaced = event.data.get("replaced") if event is not None else None
+    if replaced is None:
+        return None
+    order = await order_row(conn, order_id)
+    return replaced["payment_ref"], PaymentAuthorization(
+        provider=order.payment_provider, authorization_id=replaced["authorization_id"],
+        amount=order.authorized_amount, currency=order.currency)
 
 
 async def release_refused_capture(conn: AsyncConnection, shipment_id: str) -> int:

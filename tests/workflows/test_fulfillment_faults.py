@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
+from temporalio.testing import ActivityEnvironment
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 
@@ -422,3 +423,24 @@ async def test_routing_that_keeps_failing_alerts_ops_and_resumes_on_their_retry(
         await api.post(f"/shipments/{shipment.id}/packed")
         await deliver(time_env, shipment.workflow_id)
         assert await finished(time_env, f"order-{order_id}") == "delivered"
+
+
+async def test_the_single_step_renewal_of_older_orders_retries_onto_the_replaced_hold(stack, time_env, engine, gateway):
+    """Item 2 for orders started before the steps: the legacy activity's retry voids the replaced hold."""
+    from activities.checkout import PaymentActivities
+    from activities.fulfillment import FulfillmentActivities
+
+    worker, api = await stack(NO_EXPIRY)
+    async with worker, api:
+        _, _, order_id = await place_order(api, time_env.client, engine)
+    renewals = FulfillmentActivities(engine, PaymentActivities(engine, gateway), POLICY, {})
+    gateway.void_failures = 1
+
+    with pytest.raises(ProviderUnavailable):  # switched to the new hold, then the void failed
+        await ActivityEnvironment().run(renewals.renew_authorization, order_id, 1)
+    assert await ActivityEnvironment().run(renewals.renew_authorization, order_id, 1) == "renewed"
+
+    original, fresh = gateway.authorized
+    assert gateway.voided == [original]
+    async with engine.connect() as conn:
+        assert (await fulfillment_store.order_row(conn, order_id)).authorization_id == fresh

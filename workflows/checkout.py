@@ -64,11 +64,24 @@ class CheckoutWorkflow:
             self.step = "compensating"
             await self._compensate()
             if unanswered and workflow.patched("settle-unanswered-authorization"):
-                # The provider never answered: close our pending ledger entry rather than leave it open.
-                await workflow.execute_activity_method(
-                    PaymentActivities.abandon_authorization, f"{checkout.checkout_id}:authorize",
-                    start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
-                    retry_policy=STEP_RETRY)
+                if workflow.patched("look-up-unanswered-authorization"):
+                    # The provider never answered: ask it what it did under our key, release a hold it made,
+                    # and say so; what it still cannot tell stays pending for reconciliation.
+                    try:
+                        outcome = await workflow.execute_activity_method(
+                            PaymentActivities.settle_unanswered_authorization,
+                            args=[checkout.checkout_id, f"{checkout.checkout_id}:authorize",
+                                  f"{checkout.checkout_id}:void"],
+                            start_to_close_timeout=timedelta(seconds=60),
+                            schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY)
+                    except ActivityError:
+                        outcome = "unsettled"
+                    error = CheckoutError(code=error.code, message=PaymentActivities.UNANSWERED_MESSAGES[outcome])
+                else:  # histories from before the look-up closed the entry as failed without asking
+                    await workflow.execute_activity_method(
+                        PaymentActivities.abandon_authorization, f"{checkout.checkout_id}:authorize",
+                        start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
+                        retry_policy=STEP_RETRY)
             await self._run(OrderActivities.fail_checkout, checkout.checkout_id, error.code, error.message)
             self.step = "failed"
             workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("failed")])

@@ -72,9 +72,7 @@ class FulfillmentActivities:
         return Reauthorization(
             order_id=order_id, payment_ref=f"{order_id}:reauth-{attempt}", amount=order.authorized_amount,
             currency=order.currency, payment_method=order.payment_method or "", old_payment_ref=order.payment_ref,
-            old_authorization=PaymentAuthorization(provider=order.payment_provider,
-                                                   authorization_id=order.authorization_id,
-                                                   amount=order.authorized_amount, currency=order.currency))
+            old_authorization=store.current_authorization(order))
 
     @activity.defn
     @raises_business_errors
@@ -88,7 +86,8 @@ class FulfillmentActivities:
                     or await store.any_capture_started(conn, renewal.order_id)):
                 return False
             await conn.execute(update(orders).where(orders.c.id == renewal.order_id).values(
-                payment_ref=renewal.payment_ref, authorization_id=fresh.authorization_id))
+                payment_ref=renewal.payment_ref, authorization_id=fresh.authorization_id,
+                multicapture=fresh.multicapture))
             await order_store.append_event(
                 conn, renewal.order_id, f"{renewal.payment_ref}:authorized", "payment.reauthorized",
                 data={"authorization_id": fresh.authorization_id,

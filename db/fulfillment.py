@@ -42,7 +42,8 @@ async def snapshot(conn: AsyncConnection, order_id: str, policy: FulfillmentPoli
         lines=[OrderLineSnapshot(sku=r.sku, title=r.title, quantity=r.quantity, unit_price=r.unit_price,
                                  line_total=r.line_total, tax=r.tax, weight_grams=r.weight_grams or 0)
                for r in lines],
-        authorization=_authorization(order), payment_ref=order.payment_ref, created_at=order.created_at, policy=policy,
+        authorization=current_authorization(order), payment_ref=order.payment_ref, created_at=order.created_at,
+        policy=policy,
     )
 
 
@@ -139,10 +140,10 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
         amount = compute(captured, uncaptured == [shipment_id])
         await conn.execute(update(shipments).where(shipments.c.id == shipment_id).values(capture_amount=amount))
     amount = (await shipment_row(conn, shipment_id)).capture_amount
-    return amount, _authorization(order), order.payment_ref
+    return amount, current_authorization(order), order.payment_ref
 
 
-def _authorization(order) -> PaymentAuthorization:
+def current_authorization(order) -> PaymentAuthorization:
     """The order's current authorization, and whether the provider lets it be captured in parts."""
     return PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
                                 amount=order.authorized_amount, currency=order.currency,

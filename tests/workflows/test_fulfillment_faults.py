@@ -64,23 +64,22 @@ class FaultyGateway(LocalPaymentGateway):
             self.authorized.append(result.provider_ref)
         return result
 
-    async def void(self, *, provider_ref, idempotency_key):
+    async def void(self, *, provider_ref, **kwargs):
         if self.void_failures:
             self.void_failures -= 1
             raise ProviderUnavailable("payment API answered 503")
         if self.void_refusal:
             raise self.void_refusal
         self.voided.append(provider_ref)
-        return await super().void(provider_ref=provider_ref, idempotency_key=idempotency_key)
+        return await super().void(provider_ref=provider_ref, **kwargs)
 
-    async def capture(self, *, provider_ref, amount, currency, idempotency_key):
+    async def capture(self, *, provider_ref, **kwargs):
         if self.capture_down:
             raise ProviderUnavailable("payment API timed out")
         if self.capture_refusal:
             raise self.capture_refusal
         self.captured.append(provider_ref)
-        return await super().capture(provider_ref=provider_ref, amount=amount, currency=currency,
-                                     idempotency_key=idempotency_key)
+        return await super().capture(provider_ref=provider_ref, **kwargs)
 
 
 class FlakyTax(LocalTaxCalculator):

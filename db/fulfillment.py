@@ -12,7 +12,8 @@ from db import orders as order_store
 from db import payments as ledger
 from db.rows import row_or_404
 from db.tables import (
-    locations, order_events, order_lines, orders, reservations, shipment_events, shipment_items, shipments, variants,
+    locations, order_events, order_lines, orders, payment_operations, reservations, shipment_events, shipment_items,
+    shipments, variants,
 )
 from models.commerce import Address, PaymentAuthorization
 from models.errors import Conflict
@@ -236,17 +237,21 @@ async def shipments_view(conn: AsyncConnection, order_id: str) -> list[dict]:
     by_shipment: dict[str, list] = {}
     for item in items:
         by_shipment.setdefault(item.shipment_id, []).append({"sku": item.sku, "quantity": item.quantity})
-    captured = await ledger.captured_by_key(conn, [f"{r.id}:capture" for r in rows])
+    keys = [f"{r.id}:capture" for r in rows]
+    captured = await ledger.captured_by_key(conn, keys)
+    attempted = set((await conn.execute(select(payment_operations.c.idempotency_key).where(and_(
+        payment_operations.c.idempotency_key.in_(keys), payment_operations.c.kind == "capture")))).scalars())
     return [{**r._asdict(), "items": sorted(by_shipment.get(r.id, []), key=lambda i: i["sku"]),
-             "captured": _shown_captured(r, captured)} for r in rows]
+             "captured": _shown_captured(r, captured, attempted)} for r in rows]
 
 
-def _shown_captured(shipment, captured: dict[str, int]) -> int | None:
+def _shown_captured(shipment, captured: dict[str, int], attempted: set[str]) -> int | None:
     """What the ledger says this parcel's capture took: None before its capture was planned, 0 when it took
-    nothing (failed, or the whole order was captured with another parcel)."""
-    if f"{shipment.id}:capture" in captured:
-        return captured[f"{shipment.id}:capture"]
-    return None if shipment.capture_amount is None else 0
+    nothing (refused, its share then released; or the whole order was captured with another parcel)."""
+    key = f"{shipment.id}:capture"
+    if key in captured:
+        return captured[key]
+    return 0 if key in attempted or shipment.capture_amount is not None else None
 
 
 async def cancel_unshipped(conn: AsyncConnection, order_id: str) -> list[str]:

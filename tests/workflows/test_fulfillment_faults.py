@@ -220,6 +220,8 @@ async def test_refused_capture_refunds_the_label_and_frees_the_order_and_stock(s
         async with engine.connect() as conn:
             assert not await fulfillment_store.any_capture_started(conn, order_id), "the order can be cancelled"
         assert await atp(api, sku) == 5, "the parcel's stock is released"
+        shown = (await api.get(f"/orders/{order_id}")).json()["shipments"]
+        assert [(s["captured"], s["alert"]) for s in shown] == [(0, "capture_failed:authorization_expired")]
         assert await finished(time_env, f"order-{order_id}") == "needs_attention"
         await keep_history(time_env, shipment.workflow_id, "shipment_capture_refused")
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 MONEY_IN = ("capture", "charge")  # operations that take the customer's money
-FAILED_WORKFLOW = ("failed", "terminated", "timed_out", "canceled", "cancelled")
+FAILED_WORKFLOW = ("failed", "terminated", "timed_out", "canceled", "cancelled", "missing")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ class WorkflowView:
     """A workflow's execution status and the reason ops can see while it runs (None: none visible)."""
 
     workflow_id: str
-    status: str  # running | completed | failed | terminated | timed_out | canceled | continued_as_new
+    # running | completed | continued_as_new | failed | terminated | timed_out | canceled | missing (never started)
+    status: str
     visible_reason: str | None = None
 
 
@@ -93,6 +94,7 @@ class MoneyFacts:
     stock_before: tuple[StockLevel, ...] | None = None  # None: no baseline taken
     stock_after: tuple[StockLevel, ...] = ()
     stock_must_return: bool = False
+    checkout_failed: bool = False  # the customer was told the checkout failed
     workflows: tuple[WorkflowView, ...] = field(default=())
 
 
@@ -100,7 +102,7 @@ def violations(facts: MoneyFacts) -> list[Violation]:
     """Every invariant of issue 11 over ``facts``."""
     return [
         *ledger_settled(facts), *authorization_balance(facts), *refunds_within_captured(facts),
-        *nothing_captured_without_order(facts), *order_shows_ledger(facts), *ledger_matches_provider(facts),
+        *nothing_captured_without_order(facts), *failed_checkout_has_no_order(facts), *order_shows_ledger(facts), *ledger_matches_provider(facts),
         *no_double_charge(facts), *stock_returns_to_baseline(facts), *workflows_end_or_wait_visibly(facts),
     ]
 
@@ -194,6 +196,14 @@ def nothing_captured_without_order(facts: MoneyFacts) -> list[Violation]:
             for where, entries in (("ledger", taken), ("provider", taken_at_provider)) for e in entries]
 
 
+def failed_checkout_has_no_order(facts: MoneyFacts) -> list[Violation]:
+    """A customer told "your checkout failed" must not have an order holding their stock and card."""
+    if facts.checkout_failed and facts.order is not None:
+        return [Violation("failed_checkout_has_no_order", facts.subject,
+                          f"the checkout failed yet order {facts.order.order_id} exists ({facts.order.status})")]
+    return []
+
+
 def order_shows_ledger(facts: MoneyFacts) -> list[Violation]:
     """What GET /orders/{id} shows as captured equals what the ledger says succeeded, and no parcel
     says its capture failed while the ledger holds its money."""
@@ -263,7 +273,7 @@ def workflows_end_or_wait_visibly(facts: MoneyFacts) -> list[Violation]:
     found = []
     for flow in facts.workflows:
         if flow.status in FAILED_WORKFLOW:
-            found.append(Violation("workflow_visible", flow.workflow_id, f"ended {flow.status}"))
+            found.append(Violation("workflow_visible", flow.workflow_id, f"is {flow.status}"))
         elif flow.status == "running" and not flow.visible_reason:
             found.append(Violation("workflow_visible", flow.workflow_id, "running with no visible reason"))
     return found

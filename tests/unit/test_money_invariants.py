@@ -103,3 +103,9 @@ def test_workflows_end_or_wait_with_a_visible_reason():
              WorkflowView("checkout-1", "completed"))
     found = violations(MoneyFacts("ord_1", workflows=flows))
     assert sorted(v.subject for v in found) == ["order-1", "shipment-1", "shipment-2"]
+
+
+def test_a_failed_checkout_leaves_no_order_behind():
+    order = OrderView("ord_1", "authorized", 1000)
+    assert rules(MoneyFacts("chk_1", order=order, checkout_failed=True)) == {"failed_checkout_has_no_order"}
+    assert violations(MoneyFacts("chk_1", order=order)) == []

@@ -1,0 +1,97 @@
+"""Checkout under faults: every activity, in every fault mode; the money invariants hold afterwards."""
+
+from dataclasses import replace
+
+import pytest
+
+from db import money_invariants as gather
+from models.money_invariants import violations
+from tests.faults.flows import finished, start_stack, stocked_sku, views
+from tests.faults.harness import MODES, FaultInjector
+from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
+
+WORKFLOW = "CheckoutWorkflow"
+# What a clean approved checkout runs, and what a declined one runs after the decline (its compensations).
+APPROVED = ["begin_checkout", "price_cart", "quote_shipping", "quote_tax", "screen_checkout", "reserve_inventory",
+            "authorize_payment", "create_order"]
+DECLINED = ["release_reservation", "reopen_cart", "fail_checkout"]
+
+ITEM_8 = ("issue 11 item 8: a compensation that fails for good ends the workflow (ActivityError escapes "
+          "_compensate): the rest are skipped, the checkout row stays pending, the workflow is failed")
+KNOWN = {  # (scenario, activity, mode): why it fails today
+    ("approved", "reserve_inventory", "unknown_always"):
+        "issue 11 item 8 (compensation registered too late): release_reservation is registered only after "
+        "reserve_inventory answers, so the hold an unanswered attempt made stays reserved (until the sweeper "
+        "expires it after RESERVATION_TTL_SECONDS); release is safe to repeat, register it before reserving",
+    ("approved", "authorize_payment", "unknown_always"):
+        "issue 11 item 7: the provider authorized but the checkout never heard; it abandons nothing (the ledger "
+        "entry already succeeded) and never voids the hold (void is registered only after an answer)",
+    ("approved", "create_order", "unknown_always"):
+        "issue 11 item 8 family (not listed): create_order committed the order (checkout row 'completed', stock "
+        "committed) but the workflow never heard; it voids the payment and ends 'failed' without starting "
+        "fulfillment: an order with a voided authorization, its stock held, no order workflow",
+    **{("declined", name, mode): ITEM_8 for name in ("release_reservation", "reopen_cart", "fail_checkout")
+       for mode in ("business", "unknown_always")},
+}
+
+
+def cases():
+    for scenario, activities in (("approved", APPROVED), ("declined", DECLINED)):
+        for name in activities:
+            for mode in MODES:
+                marks = [pytest.mark.xfail(strict=True, reason=KNOWN[(scenario, name, mode)])] \
+                    if (scenario, name, mode) in KNOWN else []
+                yield pytest.param(scenario, name, mode, id=f"{scenario}-{name}-{mode}", marks=marks)
+
+
+@pytest.fixture
+async def run_checkout(time_env, engine, database_url, tmp_path):
+    async def run(injector: FaultInjector, payment_method: str):
+        stack = await start_stack(time_env, engine, database_url, tmp_path, injector)
+        async with stack.worker, stack.api:
+            sku, baseline = await stocked_sku(engine)
+            started = await start_checkout(stack.api, checkout_body(await cart_with(stack.api, {sku: 2}),
+                                                                    payment_method=payment_method))
+            assert started.status_code == 202, started.text
+            checkout_id = started.json()["checkout_id"]
+            result = await finished(time_env, f"checkout-{checkout_id}")
+            async with engine.connect() as conn:
+                facts = await gather.checkout_facts(conn, checkout_id, provider=tuple(stack.gateway.effects),
+                                                    stock_before=baseline)
+            # The fulfillment matrix judges the order's workflows; here: the checkout's, and that an
+            # order it left behind has a workflow at all (else nobody ever ships, captures or releases it).
+            flows = await views(stack, [f"checkout-{checkout_id}"])
+            if facts.order is not None:
+                flows += await views(stack, [f"order-{facts.order.order_id}"], only_existence=True)
+            facts = replace(facts, workflows=flows)
+            return result, facts, stack
+    return run
+
+
+async def test_a_clean_run_covers_the_matrix(run_checkout):
+    """The matrix follows the code: a clean run's activities are exactly those listed above."""
+    injector = FaultInjector()
+    _, facts, _ = await run_checkout(injector, "pm_card_visa")
+    assert [name for flow, name in injector.ran if flow == WORKFLOW] == APPROVED
+    assert violations(facts) == []
+
+    declined = FaultInjector()
+    result, facts, _ = await run_checkout(declined, "pm_card_chargeDeclined")
+    ran = [name for flow, name in declined.ran if flow == WORKFLOW]
+    assert ran[ran.index("authorize_payment") + 1:] == DECLINED
+    assert violations(facts) == []
+
+
+@pytest.mark.parametrize("scenario,activity_type,mode", cases())
+async def test_checkout_fault(run_checkout, scenario, activity_type, mode):
+    injector = FaultInjector(activity_type, mode, WORKFLOW)
+    payment_method = "pm_card_visa" if scenario == "approved" else "pm_card_chargeDeclined"
+    result, facts, stack = await run_checkout(injector, payment_method)
+
+    assert injector.injected, f"{activity_type} never ran"
+    assert violations(facts) == []
+    assert stack.gateway.count("authorize") <= 1, "one checkout, one authorization"
+    if scenario == "approved" and mode in ("transient", "unknown_once"):
+        assert result["status"] == "completed", f"a retried step completes the checkout: {result}"
+    if scenario == "approved" and mode == "business":
+        assert (result["status"], result["error"]["code"]) == ("failed", "injected_failure"), result

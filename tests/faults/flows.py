@@ -1,8 +1,10 @@
 """Drive one flow on the time-skipping server with a fault injected, then judge it by the money invariants."""
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select
@@ -23,6 +25,7 @@ from models.fulfillment import FulfillmentPolicy
 from models.money_invariants import WorkflowView
 from tests.factories import make_api_key, make_location, make_sku
 from tests.faults.harness import FaultInjector, RecordingGateway
+from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
 from worker import WORKFLOWS, build_activities
 from workflows import search_attributes as sa
 
@@ -110,3 +113,55 @@ async def order_workflows(stack: Stack, order_id: str) -> list[str]:
 
 async def views(stack: Stack, workflow_ids, only_existence: bool = False) -> tuple[WorkflowView, ...]:
     return tuple([await workflow_view(stack, workflow_id, only_existence) for workflow_id in workflow_ids])
+
+
+async def advance_until(env, probe, *, step: timedelta = timedelta(minutes=10),
+                        limit: timedelta = timedelta(days=1)) -> bool:
+    """Move server time on in bounded steps until ``probe()`` holds (or ``limit`` is spent).
+
+    Bounded steps, not unlocked polling: unlocked, the test server races on to the next timer
+    (pack alerts, authorization expiry), which is not what the case is about. The probe is also
+    checked during a step, and the step abandoned once it holds: after an order workflow (a child
+    whose parent checkout is long closed) completes, the test server stops skipping time, and the
+    step would last its full duration in real time."""
+    loop = asyncio.get_running_loop()
+    give_up, spent = loop.time() + CASE_SECONDS, timedelta()
+    while not await probe():
+        if spent >= limit:
+            return False
+        sleeper = asyncio.ensure_future(env.sleep(step))
+        while not sleeper.done():
+            assert loop.time() < give_up, "hang guard: the case did not settle"
+            await asyncio.wait({sleeper}, timeout=0.1)
+            if not sleeper.done() and await probe():
+                sleeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RPCError):
+                    await sleeper
+                return True
+        sleeper.result()
+        spent += step
+    return True
+
+
+async def closed(stack: Stack, workflow_id: str) -> bool:
+    try:
+        described = await stack.env.client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return described.status != WorkflowExecutionStatus.RUNNING
+
+
+async def shipment_rows(stack: Stack, order_id: str) -> list:
+    async with stack.engine.connect() as conn:
+        return list(await conn.execute(select(shipments).where(shipments.c.order_id == order_id)
+                                       .order_by(shipments.c.id)))
+
+
+async def place_order(stack: Stack, lines: dict[str, int]) -> tuple[str, str]:
+    """A clean checkout of ``lines``: (checkout id, order id)."""
+    started = await start_checkout(stack.api, checkout_body(await cart_with(stack.api, lines)))
+    assert started.status_code == 202, started.text
+    checkout_id = started.json()["checkout_id"]
+    result = await finished(stack.env, f"checkout-{checkout_id}")
+    assert result["status"] == "completed", result
+    return checkout_id, result["order_id"]

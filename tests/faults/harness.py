@@ -30,7 +30,7 @@ MODES = ("transient", "business", "unknown_once", "unknown_always")
 class FaultInjector(Interceptor):
     activity_type: str | None = None  # None: a clean run, nothing injected
     mode: str = "transient"
-    workflow_type: str | None = None  # only this workflow's calls of the activity
+    workflow_types: tuple[str, ...] = ()  # only these workflows' calls of the activity (empty: any)
     ran: list[tuple[str, str]] = field(default_factory=list)  # (workflow type, activity type), in order
     injected: int = 0
 
@@ -38,7 +38,8 @@ class FaultInjector(Interceptor):
         return _Inbound(next, self)
 
     def targets(self, info: activity.Info) -> bool:
-        return info.activity_type == self.activity_type and self.workflow_type in (None, info.workflow_type)
+        return info.activity_type == self.activity_type and (not self.workflow_types
+                                                            or info.workflow_type in self.workflow_types)
 
 
 class _Inbound(ActivityInboundInterceptor):

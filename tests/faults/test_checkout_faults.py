@@ -84,7 +84,7 @@ async def test_a_clean_run_covers_the_matrix(run_checkout):
 
 @pytest.mark.parametrize("scenario,activity_type,mode", cases())
 async def test_checkout_fault(run_checkout, scenario, activity_type, mode):
-    injector = FaultInjector(activity_type, mode, WORKFLOW)
+    injector = FaultInjector(activity_type, mode, (WORKFLOW,))
     payment_method = "pm_card_visa" if scenario == "approved" else "pm_card_chargeDeclined"
     result, facts, stack = await run_checkout(injector, payment_method)
 

@@ -37,6 +37,10 @@ class FaultInjector(Interceptor):
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Inbound(next, self)
 
+    def activities(self, *workflow_types: str) -> list[str]:
+        """The activity types these workflows ran, in first-run order (a retried attempt counts once)."""
+        return list(dict.fromkeys(name for flow, name in self.ran if flow in workflow_types))
+
     def targets(self, info: activity.Info) -> bool:
         return info.activity_type == self.activity_type and (not self.workflow_types
                                                             or info.workflow_type in self.workflow_types)

@@ -41,7 +41,36 @@ TARGETS = {"delivered": SCENARIOS["delivered"][1],
            "expired": ["cancel_order", "current_authorization", "void_authorization"],
            "renewed": ["renew_authorization"]}
 
-KNOWN: dict[tuple[str, str, str], str] = {}
+BOTH = ("business", "unknown_always")
+ITEM_3 = ("issue 11 item 3: nothing catches this activity's failure; the workflow fails (a shipment's failure "
+          "fails the order workflow's gather, which terminates the other children): no alert, the order stranded")
+KNOWN: dict[tuple[str, str, str], str] = {  # (scenario, activity, mode): why it fails today
+    **{("delivered", name, mode): ITEM_3 for name in ("load_order", "allocate_order", "mark_packed", "commit_tax",
+                                                      "ship", "record_tracking") for mode in BOTH},
+    ("delivered", "prepare_capture", "unknown_always"):
+        "issue 11 items 1/4: prepare_capture wrote the shipment's capture_amount, the capture never happened, and "
+        "the marker is never cleared: GET /orders/{id} shows the parcel captured while the ledger has nothing",
+    ("delivered", "capture_payment", "business"):
+        "issue 11 items 1/4: a refused capture leaves capture_amount set: GET /orders/{id} shows it captured "
+        "while the ledger has no capture (and cancel stays refused, the stock allocated)",
+    ("delivered", "capture_payment", "unknown_always"):
+        "issue 11 item 4: the provider captured but the workflow never heard: the label is refunded and the parcel "
+        "marked capture_failed although the money was taken",
+    ("expired", "cancel_order", "unknown_always"):
+        "issue 11 item 8: cancel_order cancelled the order (stock released) but the workflow never heard: it "
+        "reports cancel_failed, never voids the authorization nor stops the shipment child",
+    **{("expired", "current_authorization", mode): "issue 11 item 8: the order is cancelled but a failed step "
+       "after cancel_order aborts the rest: the authorization is never voided, the order workflow fails" for mode in BOTH},
+    ("expired", "void_authorization", "business"):
+        "issue 11 item 8 (+ reconciliation): a refused void after the cancel leaves the hold on the card and fails "
+        "the order workflow; nothing retries or reports the orphan hold",
+    ("renewed", "renew_authorization", "business"): ITEM_3,
+    ("renewed", "renew_authorization", "unknown_once"):
+        "issue 11 item 2: the retry re-reads the order (now on the new hold) and voids the NEW hold; the old one "
+        "is never released and the capture is refused, yet GET /orders/{id} shows the parcel captured",
+    ("renewed", "renew_authorization", "unknown_always"):
+        "issue 11 items 2 and 3: the retries void the renewed hold, then the failure fails the order workflow",
+}
 
 
 def cases():
@@ -111,7 +140,7 @@ async def test_a_clean_run_covers_the_matrix(run_order, scenario):
     """The matrix follows the code: a clean run of each scenario performs exactly the activities listed."""
     injector = FaultInjector()
     _, facts, stack = await run_order(injector, scenario)
-    assert [name for flow, name in injector.ran if flow in FLOWS] == SCENARIOS[scenario][1]
+    assert injector.activities(*FLOWS) == SCENARIOS[scenario][1]
     assert violations(facts) == []
 
 
@@ -121,7 +150,8 @@ async def test_fulfillment_fault(run_order, scenario, activity_type, mode):
     order_id, facts, stack = await run_order(injector, scenario)
 
     assert injector.injected, f"{activity_type} never ran"
-    assert violations(facts) == []
+    found = violations(facts)
+    assert not found, "\n".join(map(str, found))
     assert stack.gateway.count("capture") <= 1, "one parcel, one capture"
     if mode in ("transient", "unknown_once"):
         expected = "cancelled" if scenario == "expired" else "fulfilled"

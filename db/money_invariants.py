@@ -81,8 +81,10 @@ async def payment_facts(conn: AsyncConnection, payment_ref: str, **observed) -> 
     order_id = (await conn.execute(select(orders.c.id).where(orders.c.payment_ref == payment_ref))).scalar()
     if order_id is not None:
         return await order_facts(conn, order_id, **observed)
-    return MoneyFacts(payment_ref, ledger=await ledger_entries(conn, payment_operations.c.payment_ref == payment_ref),
-                      settled=True, **observed)
+    # No order: whatever was held or reserved for it must have been given back.
+    return await _with_stock(conn, MoneyFacts(
+        payment_ref, ledger=await ledger_entries(conn, payment_operations.c.payment_ref == payment_ref),
+        settled=True, stock_must_return=True, **observed))
 
 
 async def check_checkout(conn: AsyncConnection, checkout_id: str, *,

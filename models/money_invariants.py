@@ -187,13 +187,17 @@ def refunds_within_captured(facts: MoneyFacts) -> list[Violation]:
 
 
 def nothing_captured_without_order(facts: MoneyFacts) -> list[Violation]:
+    """Without an order, whatever was captured or charged has been given back in full."""
     if facts.order is not None:
         return []
-    taken = [e for e in facts.ledger if e.kind in MONEY_IN and e.status == "succeeded"]
-    taken_at_provider = [e for e in facts.provider or () if e.kind in MONEY_IN]
-    return [Violation("captured_without_order", facts.subject, f"{where} {e.kind} of {e.amount} under "
-                      f"{e.idempotency_key} but no order exists")
-            for where, entries in (("ledger", taken), ("provider", taken_at_provider)) for e in entries]
+    found = []
+    for side, pairs in (("ledger", _ledger_pairs(facts)), ("provider", _provider_pairs(facts))):
+        for payment, balance in _balances(pairs).items():
+            if balance.captured > balance.refunded:
+                found.append(Violation("captured_without_order", payment,
+                                       f"{side}: {balance.captured - balance.refunded} captured and not refunded, "
+                                       f"but no order exists"))
+    return found
 
 
 def failed_checkout_has_no_order(facts: MoneyFacts) -> list[Violation]:
@@ -211,6 +215,8 @@ def order_shows_ledger(facts: MoneyFacts) -> list[Violation]:
     if order is None:
         return []
     shown = sum(s.capture_amount or 0 for s in order.shipments)
+    if not shown and order.status == "captured":  # paid up front (a renewal's charge) before any parcel
+        shown = order.total
     taken = sum(e.amount for e in facts.ledger if e.kind in MONEY_IN and e.status == "succeeded")
     found = []
     if shown != taken:

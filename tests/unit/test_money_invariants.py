@@ -55,6 +55,10 @@ def test_refunds_never_exceed_captures():
 def test_money_taken_without_an_order():
     facts = MoneyFacts("chk_1", ledger=(AUTH, CAPTURE), provider=(P_AUTH, P_CAPTURE))
     assert "captured_without_order" in rules(facts)
+    refund = LedgerEntry("chk_1", "refund", 1000, "succeeded", "chk_1:refund")
+    given_back = MoneyFacts("chk_1", ledger=(AUTH, CAPTURE, refund),
+                            provider=(P_AUTH, P_CAPTURE, ProviderEffect("refund", "pi_1", 1000, "chk_1:refund")))
+    assert violations(given_back) == []
 
 
 def test_the_order_view_must_agree_with_the_ledger():
@@ -109,3 +113,10 @@ def test_a_failed_checkout_leaves_no_order_behind():
     order = OrderView("ord_1", "authorized", 1000)
     assert rules(MoneyFacts("chk_1", order=order, checkout_failed=True)) == {"failed_checkout_has_no_order"}
     assert violations(MoneyFacts("chk_1", order=order)) == []
+
+
+def test_an_order_paid_up_front_shows_its_charge():
+    charge = LedgerEntry("sub_1:cycle-1", "charge", 900, "succeeded", "sub_1:cycle-1:charge")
+    paid = OrderView("ord_2", "captured", 900)
+    assert violations(MoneyFacts("ord_2", ledger=(charge,), order=paid)) == []
+    assert rules(MoneyFacts("ord_2", order=paid)) == {"order_shows_ledger"}

@@ -48,11 +48,14 @@ class Stack:
 
 
 async def start_stack(env, engine, database_url, outbox, injector: FaultInjector,
-                      policy: FulfillmentPolicy | None = None, **settings) -> Stack:
+                      policy: FulfillmentPolicy | None = None, edge=None, **settings) -> Stack:
+    """``edge(adapters)`` may wrap the local providers (e.g. switch them to fail); the payment recorder
+    stays innermost, so it sees what the provider really did."""
     queue = f"faults-{uuid.uuid4().hex[:8]}"
     gateway = RecordingGateway(LocalPaymentGateway())
     adapters = Adapters(payment=gateway, tax=LocalTaxCalculator(), shipping=LocalShippingCarrier(),
                         email=OutboxEmailSender(outbox))
+    adapters = edge(adapters) if edge else adapters
     worker = Worker(env.client, task_queue=queue, workflows=WORKFLOWS, interceptors=[injector],
                     activities=build_activities(engine, adapters, policy))
     app = create_app(Settings(environment="test", database_url=database_url, task_queue=queue, **settings),

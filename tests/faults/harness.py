@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from adapters.ports import ProviderUnavailable
 from models.money_invariants import ProviderEffect
 
 MODES = ("transient", "business", "unknown_once", "unknown_always")
@@ -118,3 +119,31 @@ class RecordingGateway:
     def count(self, kind: str) -> int:
         """Distinct provider effects of ``kind`` (a replayed key counts once, as at Stripe)."""
         return len({e.idempotency_key for e in self.effects if e.kind == kind})
+
+
+class FlakyProvider:
+    """A provider adapter switched to fail at its edge, per method, for its first ``times`` calls:
+    ``down`` raises ProviderUnavailable before the call; ``lost_answer`` lets the provider act, then
+    loses its answer (raises ProviderUnavailable): the caller must repeat it under the same key."""
+
+    def __init__(self, inner, **faults: tuple[str, int]):
+        self.inner = inner
+        self.left = {name: times for name, (_, times) in faults.items()}
+        self.modes = {name: mode for name, (mode, _) in faults.items()}
+
+    def __getattr__(self, name):
+        attribute = getattr(self.inner, name)
+        if name not in self.modes:
+            return attribute
+
+        async def call(**arguments):
+            if self.left[name] <= 0:
+                return await attribute(**arguments)
+            self.left[name] -= 1
+            if self.modes[name] == "lost_answer":
+                await attribute(**arguments)
+            raise ProviderUnavailable(f"{name}: provider switched to fail ({self.modes[name]})")
+        return call
+
+    def failures_left(self) -> dict[str, int]:
+        return dict(self.left)

@@ -32,10 +32,10 @@ def cases(flow: str, steps: list[str]):
 @pytest.fixture
 async def delivered_stack(temporal_env, engine, database_url, tmp_path):
     """A stack whose injector is armed only after a clean order was delivered: (stack, order id, sku)."""
-    async def start(injector: FaultInjector):
+    async def start(injector: FaultInjector, edge=None):
         armed = (injector.activity_type, injector.mode)
         injector.activity_type = None
-        stack = await start_stack(temporal_env, engine, database_url, tmp_path, injector)
+        stack = await start_stack(temporal_env, engine, database_url, tmp_path, injector, edge=edge)
         await stack.worker.__aenter__()
         sku, _ = await stocked_sku(engine)
         _, order_id = await place_order(stack, {sku: 2})
@@ -50,8 +50,8 @@ async def delivered_stack(temporal_env, engine, database_url, tmp_path):
         return stack, order_id, sku
     stacks = []
 
-    async def tracked(injector):
-        started = await start(injector)
+    async def tracked(injector, edge=None):
+        started = await start(injector, edge)
         stacks.append(started[0])
         return started
     yield tracked

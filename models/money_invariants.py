@@ -43,6 +43,7 @@ class ProviderEffect:
     amount: int
     idempotency_key: str
     reference: str | None = None  # our business reference, for charges and authorizations
+    multicapture: bool = False  # an authorization that may be captured in parts (Stripe request_multicapture)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def violations(facts: MoneyFacts) -> list[Violation]:
     return [
         *ledger_settled(facts), *authorization_balance(facts), *refunds_within_captured(facts),
         *nothing_captured_without_order(facts), *failed_checkout_has_no_order(facts), *order_shows_ledger(facts), *ledger_matches_provider(facts),
-        *no_double_charge(facts), *stock_returns_to_baseline(facts), *workflows_end_or_wait_visibly(facts),
+        *no_double_charge(facts), *captures_follow_provider_rules(facts), *stock_returns_to_baseline(facts), *workflows_end_or_wait_visibly(facts),
     ]
 
 
@@ -249,6 +250,19 @@ def ledger_matches_provider(facts: MoneyFacts) -> list[Violation]:
             found.append(Violation("ledger_matches_provider", entry.payment_ref,
                                    f"the ledger says {entry.kind} {key} succeeded; the provider never did it"))
     return found
+
+
+def captures_follow_provider_rules(facts: MoneyFacts) -> list[Violation]:
+    """Stripe captures a PaymentIntent once: a partial capture releases the rest to the card, unless the
+    intent was created for multicapture. A second capture of a single-capture intent takes no money
+    (and the first already gave the rest back), whatever a lenient stand-in answers."""
+    single = {e.payment for e in facts.provider or () if e.kind == "authorize" and not e.multicapture}
+    keys: dict[str, set[str]] = defaultdict(set)
+    for effect in facts.provider or ():
+        if effect.kind == "capture" and effect.payment in single:
+            keys[effect.payment].add(effect.idempotency_key)
+    return [Violation("single_capture", payment, f"captured {len(used)} times without multicapture: {sorted(used)}")
+            for payment, used in keys.items() if len(used) > 1]
 
 
 def no_double_charge(facts: MoneyFacts) -> list[Violation]:

@@ -89,7 +89,8 @@ class RecordingGateway:
     async def authorize(self, **call):
         result = await self.inner.authorize(**call)
         if result.status == "authorized":
-            self._record("authorize", result.provider_ref, call, reference=call.get("reference"))
+            self._record("authorize", result.provider_ref, call, reference=call.get("reference"),
+                         multicapture=_asks_multicapture(call, result))
         return result
 
     async def capture(self, **call):
@@ -113,12 +114,22 @@ class RecordingGateway:
             self._record("charge", result.provider_ref, call, reference=call.get("reference"))
         return result
 
-    def _record(self, kind: str, payment: str, call: dict, reference: str | None = None) -> None:
-        self.effects.append(ProviderEffect(kind, payment, int(call["amount"]), call["idempotency_key"], reference))
+    def _record(self, kind: str, payment: str, call: dict, reference: str | None = None,
+                multicapture: bool = False) -> None:
+        self.effects.append(ProviderEffect(kind, payment, int(call["amount"]), call["idempotency_key"], reference,
+                                           multicapture))
 
     def count(self, kind: str) -> int:
         """Distinct provider effects of ``kind`` (a replayed key counts once, as at Stripe)."""
         return len({e.idempotency_key for e in self.effects if e.kind == kind})
+
+
+def _asks_multicapture(call: dict, result) -> bool:
+    """Whether an authorization may be captured in parts, however the gateway port spells it (an argument
+    or a field of its answer naming multicapture): the capture policy is being added as this is written."""
+    named = [value for name, value in call.items() if "multicapture" in name.lower()]
+    named += [getattr(result, name) for name in dir(result) if "multicapture" in name.lower()]
+    return any(value is True or value in ("available", "if_available") for value in named)
 
 
 class FlakyProvider:

@@ -32,6 +32,10 @@ SCENARIOS = {
                          "record_tracking", "send_delivered"]),
     "expired": (EXPIRING, ["load_order", "send_order_confirmation", "allocate_order", "cancel_order",
                            "current_authorization", "void_authorization"]),
+    # Two SKUs, each stocked at its own location: two parcels, two captures on one authorization.
+    "split": (CALM, ["load_order", "send_order_confirmation", "allocate_order", "mark_packed", "buy_label",
+                     "prepare_capture", "capture_payment", "commit_tax", "ship", "send_shipped",
+                     "record_tracking", "send_delivered"]),
     "renewed": (RENEWING, ["load_order", "send_order_confirmation", "allocate_order", "renew_authorization",
                            "mark_packed", "buy_label", "prepare_capture", "capture_payment", "commit_tax", "ship",
                            "send_shipped", "record_tracking", "send_delivered"]),
@@ -89,7 +93,11 @@ async def run_order(time_env, engine, database_url, tmp_path):
         stack = await start_stack(time_env, engine, database_url, tmp_path, injector, policy)
         async with stack.worker, stack.api:
             sku, baseline = await stocked_sku(engine)
-            _, order_id = await place_order(stack, {sku: 2})
+            lines = {sku: 2}
+            if scenario == "split":
+                other, more = await stocked_sku(engine)
+                lines, baseline = {sku: 1, other: 1}, baseline + more
+            _, order_id = await place_order(stack, lines)
             if scenario == "expired":  # nothing ships before the authorization lapses
                 await advance_until(time_env, lambda: closed(stack, f"order-{order_id}"), limit=timedelta(hours=4))
             else:
@@ -135,13 +143,19 @@ async def _running(stack, workflow_id: str) -> bool:
     return not await closed(stack, workflow_id) and (await views(stack, [workflow_id]))[0].status == "running"
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+SPLIT_CAPTURE = ("issue 11 item 1: a split order captures one single-capture authorization twice; on Stripe the "
+                 "first partial capture releases the rest and the second is refused (the local simulator accepts it)")
+
+
+@pytest.mark.parametrize("scenario", [pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=SPLIT_CAPTURE)])
+                                      if name == "split" else name for name in SCENARIOS])
 async def test_a_clean_run_covers_the_matrix(run_order, scenario):
     """The matrix follows the code: a clean run of each scenario performs exactly the activities listed."""
     injector = FaultInjector()
     _, facts, stack = await run_order(injector, scenario)
     assert injector.activities(*FLOWS) == SCENARIOS[scenario][1]
-    assert violations(facts) == []
+    found = violations(facts)
+    assert not found, "\n".join(map(str, found))
 
 
 @pytest.mark.parametrize("scenario,activity_type,mode", cases())

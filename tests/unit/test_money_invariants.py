@@ -120,3 +120,11 @@ def test_an_order_paid_up_front_shows_its_charge():
     paid = OrderView("ord_2", "captured", 900)
     assert violations(MoneyFacts("ord_2", ledger=(charge,), order=paid)) == []
     assert rules(MoneyFacts("ord_2", order=paid)) == {"order_shows_ledger"}
+
+
+def test_a_single_capture_intent_is_captured_once():
+    part = ProviderEffect("capture", "pi_1", 400, "shp_1:capture")
+    rest = ProviderEffect("capture", "pi_1", 600, "shp_2:capture")
+    assert "single_capture" in rules(MoneyFacts("ord_1", provider=(P_AUTH, part, rest)))
+    multi = ProviderEffect("authorize", "pi_1", 1000, "chk_1:authorize", reference="chk_1", multicapture=True)
+    assert "single_capture" not in rules(MoneyFacts("ord_1", provider=(multi, part, rest)))

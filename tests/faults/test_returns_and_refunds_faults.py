@@ -3,7 +3,9 @@ time-skipping server lacks). Every activity of a full return (approve → label 
 refund) and of a support refund, in the modes that fit real time: transient, business, unknown outcome
 once. (Unknown outcome on every attempt waits out a 5-minute budget in real time here: not run.)"""
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from tests.faults.harness import FaultInjector
 from tests.integration.checkout_helpers import delivered, eventually, refund
 from workflows.shipment import ShipmentWorkflow
 
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 REAL_TIME_MODES = ("transient", "business", "unknown_once")
 RETURN_STEPS = ["set_return_status", "buy_return_label", "mark_received", "apply_inspection", "refund_return"]
 SUPPORT_STEPS = ["issue_refund"]
@@ -122,6 +125,16 @@ async def test_return_fault(delivered_stack, activity_type, mode):
     found = await judge(stack, order_id, [flow])
     assert not found, "\n".join(map(str, found))
     assert stack.gateway.count("refund") <= 1, "one return, one refund"
+    if (activity_type, mode) == ("buy_return_label", "business"):
+        await record_history(stack, flow, "return_needs_attention")
+
+
+async def record_history(stack, workflow_id: str, name: str) -> None:
+    """Save this run's history for tests/integration/test_replay.py (RECORD_HISTORIES=1 adds missing files)."""
+    target = HISTORIES / f"{name}.json"
+    if os.environ.get("RECORD_HISTORIES") == "1" and not target.exists():
+        history = await stack.env.client.get_workflow_handle(workflow_id).fetch_history()
+        target.write_text(history.to_json())
 
 
 @pytest.mark.parametrize("activity_type,mode", cases("support", SUPPORT_STEPS))

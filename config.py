@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     # The local card simulator's answer time, to rehearse a slow provider (development and tests).
     local_payment_delay_ms: int = Field(0, ge=0)
+    # Whether the local card simulator grants multicapture when an authorization asks for it (Stripe grants it
+    # on IC+ accounts only); false rehearses the capture_all_first fallback of SPLIT_CAPTURE_POLICY=multicapture.
+    local_payment_multicapture: bool = True
+    # How an order shipped in several parcels is captured. A card authorization is captured once unless it
+    # asked for multicapture: "multicapture" asks for it and, where the card's multicapture status is not
+    # available, falls back to capturing the whole order with the first parcel; "capture_all_first" never asks.
+    split_capture_policy: Literal["multicapture", "capture_all_first"] = "multicapture"
 
     # Fulfillment timings (seconds) and routing
     authorization_ttl_seconds: int = Field(7 * 24 * 3600, gt=0, description="Re-authorize or cancel after this")
@@ -133,6 +140,15 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    # ---- Reconciliation (engineer D): a Temporal Schedule settles what lost its provider answer.
+    reconciliation_interval_seconds: int = Field(15 * 60, gt=0, description="How often the reconciliation "
+                                                 "Schedule runs")
+    reconciliation_pending_after_seconds: int = Field(30 * 60, gt=0, description="A ledger operation pending "
+                                                      "longer than this lost its answer; younger ones may still "
+                                                      "be in a live workflow's hands")
+    reconciliation_batch_size: int = Field(200, gt=0, description="At most this many operations (and as many "
+                                           "orphan holds) per run; the rest wait for the next run")
 
     @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
                      "avalara_license_key", "easypost_api_key", "easypost_api_base", "easypost_webhook_secret",

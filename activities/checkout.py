@@ -141,6 +141,16 @@ class PaymentActivities:
     """Every call goes through our ledger: limits are checked and the operation recorded as
     pending before the provider is called; a replayed key returns the recorded outcome."""
 
+    # What a checkout whose authorization went unanswered tells the shopper, by settle_unanswered_authorization's
+    # outcome (a plain mapping: the checkout workflow reads it).
+    UNANSWERED_MESSAGES = {
+        "nothing_held": "the payment service did not respond; nothing was charged",
+        "released": "the payment service did not respond in time; the hold it placed on the card was released "
+                    "and nothing was charged",
+        "unsettled": "the payment service did not respond; nothing was charged, and any hold it may have placed "
+                     "on the card will be released once it can be checked",
+    }
+
     def __init__(self, engine: AsyncEngine, gateway: PaymentGateway):
         self.engine = engine
         self.gateway = gateway
@@ -164,7 +174,8 @@ class PaymentActivities:
                         operation = await ledger.note_provider_ref(conn, key, result.provider_ref)
                     else:
                         operation = await ledger.complete(conn, key, status="succeeded",
-                                                          provider_ref=result.provider_ref)
+                                                          provider_ref=result.provider_ref,
+                                                          multicapture=result.multicapture)
         _raise_if_failed(operation)
         log.info("payment operation", kind=kind, payment_ref=payment_ref, amount=amount, status=operation.status)
         return operation, result
@@ -180,7 +191,8 @@ class PaymentActivities:
             payment_method=payment_method,
         )
         authorization = PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
-                                             amount=operation.amount, currency=operation.currency)
+                                             amount=operation.amount, currency=operation.currency,
+                                             multicapture=operation.multicapture)
         if operation.status == "pending" and result is not None and result.status == "requires_action":
             return authorization.model_copy(update={"status": "requires_action", "client_secret": result.client_secret,
                                                     "next_action_url": result.next_action_url})
@@ -195,7 +207,8 @@ class PaymentActivities:
             operation = await ledger.operation(conn, idempotency_key)
         if operation is not None and operation.status != "pending":
             _raise_if_failed(operation)
-            return authorization.model_copy(update={"status": "authorized", "client_secret": None})
+            return authorization.model_copy(update={"status": "authorized", "client_secret": None,
+                                                    "multicapture": operation.multicapture})
         try:
             current = await self.gateway.retrieve(provider_ref=authorization.authorization_id)
         except DomainError as refused:
@@ -206,8 +219,10 @@ class PaymentActivities:
         if current.status != "authorized":
             raise DomainError(f"payment is {current.status} after authentication", code="payment_not_authorized")
         async with self.engine.begin() as conn:
-            await ledger.complete(conn, idempotency_key, status="succeeded", provider_ref=current.provider_ref)
-        return authorization.model_copy(update={"status": "authorized", "client_secret": None})
+            await ledger.complete(conn, idempotency_key, status="succeeded", provider_ref=current.provider_ref,
+                                  multicapture=current.multicapture)
+        return authorization.model_copy(update={"status": "authorized", "client_secret": None,
+                                                "multicapture": current.multicapture})
 
     @activity.defn
     @raises_business_errors
@@ -223,12 +238,18 @@ class PaymentActivities:
     @raises_business_errors
     async def capture_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
                               idempotency_key: str) -> str:
-        operation, _ = await self._operate(
-            "capture", payment_ref, amount, authorization.currency, idempotency_key,
-            lambda: self.gateway.capture(provider_ref=authorization.authorization_id, amount=amount,
-                                         currency=authorization.currency, idempotency_key=idempotency_key),
-            authorization_id=authorization.authorization_id,
-        )
+        async def capture():
+            async with self.engine.connect() as conn:
+                settled = await ledger.totals(conn, payment_ref, counted=("succeeded",))
+            # Only a capture that completes the authorization is final (it releases the rest of the hold).
+            # Captures still in flight do not count: two parcels capturing at once must not both finalize.
+            final = not authorization.multicapture or settled.captured + amount >= authorization.amount
+            return await self.gateway.capture(provider_ref=authorization.authorization_id, amount=amount,
+                                              currency=authorization.currency, idempotency_key=idempotency_key,
+                                              final=final)
+
+        operation, _ = await self._operate("capture", payment_ref, amount, authorization.currency, idempotency_key,
+                                           capture, authorization_id=authorization.authorization_id)
         return operation.provider_ref
 
     @activity.defn
@@ -246,13 +267,52 @@ class PaymentActivities:
 
     @activity.defn
     async def abandon_authorization(self, idempotency_key: str) -> None:
-        """The checkout gave up on an authorization the provider never answered: close its pending entry.
-
-        Nothing was captured; a hold the provider may still have made lapses on its own."""
+        """Checkouts before ``look-up-unanswered-authorization`` closed an unanswered authorization as failed
+        without asking the provider; kept only so that their histories replay."""
         async with self.engine.begin() as conn:
             if await ledger.operation(conn, idempotency_key) is not None:
                 await ledger.complete(conn, idempotency_key, status="failed", error_code="provider_unavailable",
                                       error_message="the provider did not answer within the checkout's budget")
+
+    @activity.defn
+    @raises_business_errors
+    async def settle_unanswered_authorization(self, payment_ref: str, idempotency_key: str, void_key: str) -> str:
+        """The checkout gave up on an authorization the provider never answered: ask the provider (same key and
+        reference) what it did, release a hold it made (``void_key``) and settle our ledger accordingly.
+
+        Returns ``nothing_held`` (it never acted, or refused), ``released`` (a hold was found and voided) or
+        ``unsettled`` (it still cannot tell: the entry stays pending for reconciliation)."""
+        async with self.engine.connect() as conn:
+            operation = await ledger.operation(conn, idempotency_key)
+        if operation is None or operation.status == "failed":
+            return "nothing_held"  # never reached the provider, or it said no
+        if operation.status == "pending":
+            try:
+                found = await self.gateway.lookup(kind="authorize", idempotency_key=idempotency_key,
+                                                  reference=payment_ref, provider_ref=operation.provider_ref)
+            except Exception as unknown:  # noqa: BLE001 - any trouble here means "cannot tell yet", never "no"
+                log.warning("unanswered authorization still unknown", payment_ref=payment_ref, error=str(unknown))
+                return "unsettled"
+            operation = await self._settle_looked_up(idempotency_key, found)
+            if operation.status == "failed":
+                return "nothing_held"
+        held = PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
+                                    amount=operation.amount, currency=operation.currency)
+        try:
+            await self.void_authorization.__wrapped__(self, payment_ref, held, void_key)
+        except DomainError as refused:  # the ledger shows the hold; reconciliation and ops take it from here
+            log.error("could not release an unanswered authorization's hold", payment_ref=payment_ref,
+                      code=refused.code)
+            return "unsettled"
+        return "released"
+
+    async def _settle_looked_up(self, idempotency_key: str, found):
+        async with self.engine.begin() as conn:
+            if found is None:
+                return await ledger.complete(conn, idempotency_key, status="failed", error_code="provider_unavailable",
+                                             error_message="the provider did not answer and has no record of it")
+            # Whatever it is now (authorized, awaiting 3-D Secure, already voided), the provider made a hold.
+            return await ledger.complete(conn, idempotency_key, status="succeeded", provider_ref=found.provider_ref)
 
 
 async def _heartbeating(call, every: float = 2.0):
@@ -319,6 +379,13 @@ class OrderActivities:
                 await order_store.append_event(conn, notice.order_id, event_id, "payment.disputed", data=data)
         async with self.engine.connect() as conn:
             return (await order_store.get_order(conn, notice.order_id))["order"]["status"]
+
+    @activity.defn
+    async def order_recorded(self, checkout_id: str) -> bool:
+        """Whether the checkout's order exists: create_order completes the checkout row in the order's own
+        transaction, so an unanswered create_order is settled by reading the row."""
+        async with self.engine.connect() as conn:
+            return (await checkout_store.get(conn, checkout_id)).status == "completed"
 
     @activity.defn
     async def fail_checkout(self, checkout_id: str, code: str, message: str) -> None:

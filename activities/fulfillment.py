@@ -23,6 +23,7 @@ from models.fulfillment import (
     FulfillmentPolicy, OrderSnapshot, PlannedShipment, TrackingEvent, shipment_capture_amount,
 )
 from models.order_state import OrderStatus
+from models.payments import parcel_capture
 
 log = structlog.get_logger("orderflow.fulfillment")
 
@@ -77,7 +78,7 @@ class FulfillmentActivities:
                 log.warning("re-authorization refused", order_id=order_id, code=refused.code)
                 return "declined"
             await conn.execute(update(orders).where(orders.c.id == order_id).values(
-                payment_ref=payment_ref, authorization_id=fresh.authorization_id))
+                payment_ref=payment_ref, authorization_id=fresh.authorization_id, multicapture=fresh.multicapture))
             await order_store.append_event(conn, order_id, f"{payment_ref}:authorized", "payment.reauthorized",
                                            data={"authorization_id": fresh.authorization_id})
         old = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
@@ -174,10 +175,12 @@ class ShipmentActivities:
                 conn, shipment_id,
                 lambda captured, is_last: shipment_capture_amount(order.lines, items, order_total=order.total,
                                                                   captured_so_far=captured, is_last=is_last))
-        # The shipment keeps its share (tax documents, refunds); an order paid up front by a
-        # subscription's off-session charge has nothing left to capture, so the workflow skips it.
+        # The shipment keeps its share (tax documents, refunds); what its capture takes depends on whether the
+        # authorization allows several captures. An order paid up front by a subscription's off-session charge
+        # has nothing left to capture, so the workflow skips it.
         async with self.engine.connect() as conn:
-            amount = min(amount, await ledger.uncaptured(conn, payment_ref, order.total))
+            uncaptured = await ledger.uncaptured(conn, payment_ref, order.total)
+        amount = parcel_capture(amount, uncaptured, multicapture=authorization.multicapture)
         return CaptureInstruction(payment_ref=payment_ref, authorization=authorization, amount=amount,
                                   idempotency_key=f"{shipment_id}:capture")
 

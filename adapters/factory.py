@@ -10,6 +10,7 @@ from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
 from adapters.ports import EmailSender, PaymentGateway, ShippingCarrier, TaxCalculator
 from config import Settings
+from db.engine import make_engine
 from models.commerce import Address
 
 log = structlog.get_logger("orderflow.adapters")
@@ -38,11 +39,16 @@ def build_adapters(settings: Settings) -> Adapters:
 
 
 def _payment(settings: Settings) -> PaymentGateway:
+    multicapture = settings.split_capture_policy == "multicapture"
     if settings.payment_backend != "stripe":
-        return LocalPaymentGateway(settings.local_payment_delay_ms)
+        # The simulator keeps its intents in PostgreSQL when there is one, so they survive a worker restart.
+        engine = make_engine(settings.database_url, pool_size=5) if settings.database_url else None
+        return LocalPaymentGateway(settings.local_payment_delay_ms, engine=engine, request_multicapture=multicapture,
+                                   multicapture_available=settings.local_payment_multicapture)
     from adapters.stripe_payment import StripePaymentGateway
 
-    return StripePaymentGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base)
+    return StripePaymentGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                                request_multicapture=multicapture)
 
 
 def _tax(settings: Settings) -> TaxCalculator:

@@ -29,18 +29,24 @@ class PaymentResult:
 
     ``status``: authorized, requires_action, captured, pending, voided or refunded.
     ``requires_action`` (3-D Secure) comes with the ``client_secret`` the storefront hands
-    to Stripe.js and, for redirect flows, a ``next_action_url``.
+    to Stripe.js and, for redirect flows, a ``next_action_url``. ``multicapture`` says whether an
+    authorization may be captured in several parts (Stripe: the card's multicapture status is
+    ``available``); without it the first capture is the only one and releases the rest.
     """
 
-    __slots__ = ("provider_ref", "status", "amount", "client_secret", "next_action_url")
+    __slots__ = ("provider_ref", "status", "amount", "client_secret", "next_action_url", "multicapture")
 
     def __init__(self, provider_ref: str, status: str, amount: int, client_secret: str | None = None,
-                 next_action_url: str | None = None):
+                 next_action_url: str | None = None, multicapture: bool = False):
         self.provider_ref = provider_ref
         self.status = status
         self.amount = amount
         self.client_secret = client_secret
         self.next_action_url = next_action_url
+        self.multicapture = multicapture
+
+    def __repr__(self) -> str:
+        return f"PaymentResult({self.provider_ref!r}, {self.status!r}, {self.amount})"
 
 
 class PaymentCustomer:
@@ -55,12 +61,18 @@ class PaymentCustomer:
 
 class PaymentGateway(Protocol):
     name: str
+    # SPLIT_CAPTURE_POLICY=multicapture: authorizations ask for multicapture where the card allows it.
+    request_multicapture: bool
 
     async def authorize(
         self, *, amount: int, currency: str, payment_method: str, idempotency_key: str, reference: str
     ) -> PaymentResult: ...
 
-    async def capture(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> PaymentResult: ...
+    async def capture(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str,
+                      final: bool = True) -> PaymentResult:
+        """Capture ``amount``. ``final=False`` (multicapture authorizations only) keeps the rest capturable;
+        a final capture releases whatever it leaves uncaptured."""
+        ...
 
     async def void(self, *, provider_ref: str, idempotency_key: str) -> PaymentResult: ...
 
@@ -68,6 +80,16 @@ class PaymentGateway(Protocol):
 
     async def retrieve(self, *, provider_ref: str) -> PaymentResult:
         """Current state of a payment, e.g. after the customer completed 3-D Secure."""
+        ...
+
+    async def lookup(self, *, kind: str, idempotency_key: str, reference: str,
+                     provider_ref: str | None = None) -> PaymentResult | None:
+        """What the provider did for one of OUR ledger operations whose answer was lost (kind: authorize,
+        capture, void, refund, charge): its current PaymentResult (status authorized / captured / voided /
+        refunded / pending / requires_action ...), or None when the provider has no record of it (it never
+        acted; also when it refused or declined it, which moved and holds no money). Raises ProviderUnavailable
+        when it cannot tell right now. Never creates a NEW money movement under a different key.
+        For capture, void and refund, ``provider_ref`` is the payment (authorization) they were made on."""
         ...
 
     async def create_customer(self, *, email: str, payment_method: str, idempotency_key: str) -> PaymentCustomer: ...

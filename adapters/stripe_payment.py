@@ -3,9 +3,16 @@
 Amounts are already integer minor units, which is what Stripe takes. Every mutating call
 carries the caller's idempotency key (derived from business ids), so a retried activity
 replays the provider's first answer instead of charging twice.
+
+Split orders: an intent is captured once unless it was created with
+``payment_method_options[card][request_multicapture]=if_available`` and the card's
+``multicapture.status`` came back ``available``; only then is ``final_capture=false`` sent (localstripe
+accepts the request option and ignores it, and refuses ``final_capture`` as an unknown parameter, so
+against it every authorization reports multicapture unavailable and the capture-all-first fallback runs).
 """
 
 import json
+import time
 
 import stripe
 
@@ -13,6 +20,7 @@ from adapters.ports import InvalidWebhook, PaymentCustomer, PaymentResult, Provi
 from models.errors import Conflict, DomainError, PaymentDeclined
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
+RECENT_SECONDS, RECENT_PAGES = 24 * 3600, 20  # how far back, and how many pages of 100, lookup lists intents
 STATUS = {
     "requires_capture": "authorized",
     "requires_action": "requires_action",
@@ -25,7 +33,9 @@ STATUS = {
 class StripePaymentGateway:
     name = "stripe"
 
-    def __init__(self, api_key: str, api_base: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS):
+    def __init__(self, api_key: str, api_base: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 request_multicapture: bool = False):
+        self.request_multicapture = request_multicapture
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -38,13 +48,18 @@ class StripePaymentGateway:
         params = {"amount": amount, "currency": currency.lower(), "payment_method": payment_method,
                   "payment_method_types": ["card"], "capture_method": "manual", "confirm": True,
                   "metadata": {"reference": reference}}
+        if self.request_multicapture:
+            params["payment_method_options"] = {"card": {"request_multicapture": "if_available"}}
+            params["expand"] = ["latest_charge"]  # the charge says whether the card granted it
         intent = await _call(self._intents.create_async(params=params, options=_key(idempotency_key)))
         return _intent_result(intent, amount)
 
-    async def capture(self, *, provider_ref, amount, currency, idempotency_key):
-        intent = await _call(self._intents.capture_async(
-            provider_ref, params={"amount_to_capture": amount}, options=_key(idempotency_key)))
-        return PaymentResult(intent.id, STATUS.get(intent.status, intent.status), amount)
+    async def capture(self, *, provider_ref, amount, currency, idempotency_key, final=True):
+        params = {"amount_to_capture": amount}
+        if not final:
+            params["final_capture"] = False  # multicapture: keep the rest of the hold capturable
+        intent = await _call(self._intents.capture_async(provider_ref, params=params, options=_key(idempotency_key)))
+        return PaymentResult(intent.id, "captured", amount)
 
     async def void(self, *, provider_ref, idempotency_key):
         try:
@@ -57,17 +72,65 @@ class StripePaymentGateway:
         return PaymentResult(intent.id, "voided", 0)
 
     async def refund(self, *, provider_ref, amount, currency, idempotency_key):
+        # The key in metadata lets ``lookup`` find this refund when its answer was lost.
         refund = await _call(self._client.v1.refunds.create_async(
-            params={"payment_intent": provider_ref, "amount": amount}, options=_key(idempotency_key)))
-        status = {"succeeded": "refunded", "pending": "pending"}.get(refund.status)
-        if status is None:
-            raise DomainError(f"refund {refund.id} is {refund.status}", code="refund_failed",
-                              details={"refund": refund.id, "status": refund.status})
-        return PaymentResult(refund.id, status, refund.amount)
+            params={"payment_intent": provider_ref, "amount": amount, "metadata": {"idempotency_key": idempotency_key}},
+            options=_key(idempotency_key)))
+        return _refund_result(refund)
 
     async def retrieve(self, *, provider_ref):
-        intent = await _call(self._intents.retrieve_async(provider_ref))
+        params = {"expand": ["latest_charge"]} if self.request_multicapture else None  # multicapture status
+        intent = await _call(self._intents.retrieve_async(provider_ref, params=params))
         return _intent_result(intent, intent.amount)
+
+    async def lookup(self, *, kind, idempotency_key, reference, provider_ref=None):
+        """Read-only: the intent by ``provider_ref`` (for captures, voids and refunds: the authorization's
+        intent) or else by ``metadata.reference``; a refund by the key it carries in metadata. None when
+        nothing under this operation moved or holds money (never created, or declined). Never repeats the
+        request: for an authorization Stripe never received, a repeat would create the hold."""
+        intent = await self._find_intent(reference, provider_ref)
+        if intent is None:
+            return None
+        if kind in ("authorize", "charge"):
+            return None if intent.status == "requires_payment_method" else _intent_result(intent, intent.amount)
+        if kind == "capture":
+            received = _captured_amount(intent)
+            return PaymentResult(intent.id, "captured", received) if received else None
+        if kind == "void":
+            return PaymentResult(intent.id, "voided", 0) if intent.status == "canceled" else None
+        if kind == "refund":
+            return await self._find_refund(intent.id, idempotency_key)
+        raise ValueError(f"unknown payment operation kind {kind!r}")
+
+    async def _find_intent(self, reference: str, provider_ref: str | None):
+        if provider_ref:
+            return await _call(self._intents.retrieve_async(provider_ref))
+        query = f"metadata['reference']:'{reference.replace(chr(39), '')}'"
+        found = list((await _call(self._intents.search_async(params={"query": query, "limit": 10}))).data)
+        if not found:
+            found = await self._recent_with_reference(reference)
+        live = [intent for intent in found if intent.status != "requires_payment_method"]
+        return max(live or found, key=lambda intent: intent.created, default=None)
+
+    async def _recent_with_reference(self, reference: str) -> list:
+        """Search lags writes by up to a minute, so an empty search proves nothing about an intent created just
+        now; the list is current: read the last day's intents (idempotency keys live 24 h) for the reference."""
+        params = {"limit": 100, "created": {"gte": int(time.time()) - RECENT_SECONDS}}
+        matches = []
+        for _ in range(RECENT_PAGES):
+            page = await _call(self._intents.list_async(params=params))
+            matches += [intent for intent in page.data if _field(_field(intent, "metadata"), "reference") == reference]
+            if not page.has_more or not page.data:
+                return matches
+            params["starting_after"] = page.data[-1].id
+        raise ProviderUnavailable(f"stripe: too many recent payment intents to rule one out for {reference}")
+
+    async def _find_refund(self, intent_id: str, idempotency_key: str) -> PaymentResult | None:
+        refunds = await _call(self._client.v1.refunds.list_async(params={"payment_intent": intent_id, "limit": 100}))
+        for refund in refunds.data:
+            if _field(_field(refund, "metadata"), "idempotency_key") == idempotency_key:
+                return _refund_result(refund)
+        return None
 
     async def create_customer(self, *, email, payment_method, idempotency_key):
         customer = await _call(self._client.v1.customers.create_async(
@@ -104,7 +167,37 @@ def _intent_result(intent, amount: int) -> PaymentResult:
     status = STATUS.get(intent.status, intent.status)
     return PaymentResult(intent.id, status, amount,
                          client_secret=intent.client_secret if status == "requires_action" else None,
-                         next_action_url=_field(_field(_field(intent, "next_action"), "redirect_to_url"), "url"))
+                         next_action_url=_field(_field(_field(intent, "next_action"), "redirect_to_url"), "url"),
+                         multicapture=_multicapture_available(intent))
+
+
+def _multicapture_available(intent) -> bool:
+    """``latest_charge.payment_method_details.card.multicapture.status == "available"`` (expanded charge only)."""
+    charge = _field(intent, "latest_charge")
+    if charge is None or isinstance(charge, str):
+        return False
+    card = _field(_field(charge, "payment_method_details"), "card")
+    return _field(_field(card, "multicapture"), "status") == "available"
+
+
+def _captured_amount(intent) -> int:
+    """Stripe's ``amount_received``; localstripe has none, so read its (always expanded) charge instead,
+    where the released rest of a partial capture shows as refunded."""
+    received = _field(intent, "amount_received")
+    if received is not None:
+        return received
+    charge = _field(intent, "latest_charge")
+    if charge is None or isinstance(charge, str) or not _field(charge, "captured"):
+        return 0
+    return _field(charge, "amount_captured") or charge.amount - (_field(charge, "amount_refunded") or 0)
+
+
+def _refund_result(refund) -> PaymentResult:
+    status = {"succeeded": "refunded", "pending": "pending"}.get(refund.status)
+    if status is None:
+        raise DomainError(f"refund {refund.id} is {refund.status}", code="refund_failed",
+                          details={"refund": refund.id, "status": refund.status})
+    return PaymentResult(refund.id, status, refund.amount)
 
 
 async def _call(request):

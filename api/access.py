@@ -89,6 +89,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /admin/inventory/transfers/{transfer_id}/cancel": P.INVENTORY_ADMIN,
     "GET /reports/sales": P.REPORTS,
     "GET /reports/fraud": P.REPORTS,
+    "GET /reports/reconciliation": P.REPORTS,
     # Business figures (checkout volumes, latencies): ops, not public. Scrapers send an ops key
     # (Prometheus `authorization: {credentials_file: …}`).
     "GET /metrics": P.METRICS,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import inventory
 from db import orders as order_store
+from db import payments as ledger
 from db.rows import row_or_404
 from db.tables import (
     locations, order_lines, orders, reservations, shipment_events, shipment_items, shipments, variants,
@@ -41,9 +42,7 @@ async def snapshot(conn: AsyncConnection, order_id: str, policy: FulfillmentPoli
         lines=[OrderLineSnapshot(sku=r.sku, title=r.title, quantity=r.quantity, unit_price=r.unit_price,
                                  line_total=r.line_total, tax=r.tax, weight_grams=r.weight_grams or 0)
                for r in lines],
-        authorization=PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
-                                           amount=order.authorized_amount, currency=order.currency),
-        payment_ref=order.payment_ref, created_at=order.created_at, policy=policy,
+        authorization=_authorization(order), payment_ref=order.payment_ref, created_at=order.created_at, policy=policy,
     )
 
 
@@ -124,7 +123,9 @@ async def set_status(conn: AsyncConnection, shipment_id: str, status: str, **val
 async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> tuple[int, PaymentAuthorization, str]:
     """Fix this shipment's capture amount under the order lock (so re-authorization can't race it).
 
-    ``compute(captured_so_far, is_last)`` returns the amount. Returns (amount, authorization, payment_ref).
+    ``compute(captured_so_far, is_last)`` returns the amount: the shipment's share of the order (its tax
+    documents and refunds follow it), not necessarily what its capture takes (``models.payments.parcel_capture``).
+    Returns (amount, authorization, payment_ref).
     """
     shipment = await shipment_row(conn, shipment_id)
     order = await order_row(conn, shipment.order_id, lock=True)
@@ -138,9 +139,14 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
         amount = compute(captured, uncaptured == [shipment_id])
         await conn.execute(update(shipments).where(shipments.c.id == shipment_id).values(capture_amount=amount))
     amount = (await shipment_row(conn, shipment_id)).capture_amount
-    authorization = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
-                                         amount=order.authorized_amount, currency=order.currency)
-    return amount, authorization, order.payment_ref
+    return amount, _authorization(order), order.payment_ref
+
+
+def _authorization(order) -> PaymentAuthorization:
+    """The order's current authorization, and whether the provider lets it be captured in parts."""
+    return PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
+                                amount=order.authorized_amount, currency=order.currency,
+                                multicapture=order.multicapture)
 
 
 async def any_capture_started(conn: AsyncConnection, order_id: str) -> bool:
@@ -158,10 +164,11 @@ async def ship(conn: AsyncConnection, shipment_id: str, now: datetime) -> OrderS
         await set_status(conn, shipment_id, "shipped", shipped_at=now)
     statuses = list(await conn.execute(select(shipments.c.shipped_at).where(shipments.c.order_id == order.id)))
     target = status_after_shipment(sum(1 for s in statuses if s.shipped_at), len(statuses))
+    captured = await ledger.captured_by_key(conn, [f"{shipment_id}:capture"])  # what was taken, not the share
     await order_store.append_event(
         conn, order.id, f"{shipment_id}:shipped", "shipment.shipped", to_status=target,
         data={"shipment_id": shipment_id, "tracking_code": shipment.tracking_code, "carrier": shipment.carrier,
-              "captured": shipment.capture_amount},
+              "captured": captured.get(f"{shipment_id}:capture", 0)},
     )
     return target
 
@@ -196,7 +203,17 @@ async def shipments_view(conn: AsyncConnection, order_id: str) -> list[dict]:
     by_shipment: dict[str, list] = {}
     for item in items:
         by_shipment.setdefault(item.shipment_id, []).append({"sku": item.sku, "quantity": item.quantity})
-    return [{**r._asdict(), "items": sorted(by_shipment.get(r.id, []), key=lambda i: i["sku"])} for r in rows]
+    captured = await ledger.captured_by_key(conn, [f"{r.id}:capture" for r in rows])
+    return [{**r._asdict(), "items": sorted(by_shipment.get(r.id, []), key=lambda i: i["sku"]),
+             "captured": _shown_captured(r, captured)} for r in rows]
+
+
+def _shown_captured(shipment, captured: dict[str, int]) -> int | None:
+    """What the ledger says this parcel's capture took: None before its capture was planned, 0 when it took
+    nothing (failed, or the whole order was captured with another parcel)."""
+    if f"{shipment.id}:capture" in captured:
+        return captured[f"{shipment.id}:capture"]
+    return None if shipment.capture_amount is None else 0
 
 
 async def cancel_unshipped(conn: AsyncConnection, order_id: str) -> list[str]:

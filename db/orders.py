@@ -30,7 +30,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
             tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,
             payment_ref=payment_ref, payment_provider=draft.authorization.provider,
             authorization_id=draft.authorization.authorization_id, authorized_amount=draft.authorization.amount,
-            payment_method=draft.payment_method,
+            payment_method=draft.payment_method, multicapture=draft.authorization.multicapture,
         ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
     )
     if inserted.first() is None:

@@ -34,17 +34,31 @@ async def recorded(conn: AsyncConnection, idempotency_key: str, req_hash: str):
     return row
 
 
-async def totals(conn: AsyncConnection, payment_ref: str) -> PaymentTotals:
-    rows = await conn.execute(
-        select(payment_operations.c.kind, func.sum(payment_operations.c.amount))
-        .where(and_(payment_operations.c.payment_ref == payment_ref, payment_operations.c.status.in_(COUNTED)))
+async def totals(conn: AsyncConnection, payment_ref: str, *, counted: tuple[str, ...] = COUNTED) -> PaymentTotals:
+    """Sums by kind; ``counted=("succeeded",)`` leaves out what is still in flight."""
+    rows = list(await conn.execute(
+        select(payment_operations.c.kind, func.sum(payment_operations.c.amount),
+               func.bool_or(payment_operations.c.multicapture))
+        .where(and_(payment_operations.c.payment_ref == payment_ref, payment_operations.c.status.in_(counted)))
         .group_by(payment_operations.c.kind)
-    )
-    sums = {kind: int(amount) for kind, amount in rows}
+    ))
+    sums = {kind: int(amount) for kind, amount, _ in rows}
+    multicapture = any(kind == "authorize" and flag for kind, _, flag in rows)
     # An off-session charge (subscription renewal) is authorized and captured in one step.
     charged = sums.get("charge", 0)
     return PaymentTotals(authorized=sums.get("authorize", 0) + charged, captured=sums.get("capture", 0) + charged,
-                         refunded=sums.get("refund", 0), voided="void" in sums)
+                         refunded=sums.get("refund", 0), voided="void" in sums,
+                         closed="capture" in sums and not multicapture)
+
+
+async def captured_by_key(conn: AsyncConnection, idempotency_keys: list[str]) -> dict[str, int]:
+    """What the captures under these keys took, for those that succeeded (the truth an order shows)."""
+    rows = await conn.execute(
+        select(payment_operations.c.idempotency_key, payment_operations.c.amount)
+        .where(and_(payment_operations.c.idempotency_key.in_(idempotency_keys),
+                    payment_operations.c.kind == "capture", payment_operations.c.status == "succeeded"))
+    )
+    return {key: int(amount) for key, amount in rows}
 
 
 async def uncaptured(conn: AsyncConnection, payment_ref: str, total: int) -> int:
@@ -81,11 +95,12 @@ async def begin(conn: AsyncConnection, *, idempotency_key: str, req_hash: str, p
 
 
 async def complete(conn: AsyncConnection, idempotency_key: str, *, status: str, provider_ref: str | None = None,
-                   error_code: str | None = None, error_message: str | None = None):
+                   error_code: str | None = None, error_message: str | None = None, multicapture: bool = False):
     await conn.execute(
         update(payment_operations)
         .where(and_(payment_operations.c.idempotency_key == idempotency_key, payment_operations.c.status == "pending"))
-        .values(status=status, provider_ref=provider_ref, error_code=error_code, error_message=error_message)
+        .values(status=status, provider_ref=provider_ref, error_code=error_code, error_message=error_message,
+                multicapture=multicapture)
     )
     return (
         await conn.execute(select(payment_operations).where(payment_operations.c.idempotency_key == idempotency_key))

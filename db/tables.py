@@ -323,6 +323,9 @@ orders = Table(
     Column("authorization_id", String(200), nullable=False),
     Column("authorized_amount", BigInteger, nullable=False),
     Column("payment_method", String(200), nullable=True),  # kept for re-authorization
+    # Whether the provider lets this authorization be captured in several parts (Stripe multicapture);
+    # without it the first parcel captures the whole order (a partial single capture releases the rest).
+    Column("multicapture", Boolean, nullable=False, server_default=text("false")),
     _created(), _updated(),
     CheckConstraint("total = subtotal - discount_total + tax_total + shipping_total", name="total_adds_up"),
 )
@@ -435,10 +438,43 @@ payment_operations = Table(
     Column("status", String(30), nullable=False),
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text, nullable=True),
+    # authorize: the provider lets this authorization be captured in parts (replays must say the same).
+    Column("multicapture", Boolean, nullable=False, server_default=text("false")),
     _created(),
     CheckConstraint("kind IN ('authorize','capture','void','refund','charge')", name="kind"),
     CheckConstraint("status IN ('pending','succeeded','failed')", name="status"),
     CheckConstraint("amount >= 0", name="amount"),
+)
+
+# The local card simulator's own memory (a stand-in for the provider's side, never read by our code):
+# its payment intents and the first answer given under each idempotency key, so that it stays as
+# strict as Stripe across worker restarts. Unused when a real payment provider is configured.
+local_card_intents = Table(
+    "local_card_intents", metadata,
+    Column("id", String(60), primary_key=True),
+    Column("kind", String(20), nullable=False),  # authorize (manual capture) | charge (captured at once)
+    Column("reference", String(200), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("amount_captured", BigInteger, nullable=False, server_default="0"),
+    Column("amount_refunded", BigInteger, nullable=False, server_default="0"),
+    Column("captures", Integer, nullable=False, server_default="0"),
+    Column("multicapture_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("multicapture_available", Boolean, nullable=False, server_default=text("false")),
+    _created(), _updated(),
+    CheckConstraint("status IN ('requires_action','requires_capture','succeeded','canceled')", name="status"),
+    CheckConstraint("amount_captured <= amount AND amount_refunded <= amount_captured", name="amounts"),
+)
+
+local_card_requests = Table(
+    "local_card_requests", metadata,
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("intent_id", String(60), nullable=True),
+    Column("answer", JSONB, nullable=False),  # the first answer: a result or a refusal
+    _created(),
 )
 
 # ---------------------------------------------------------------- operations
@@ -660,3 +696,17 @@ Index("ix_subscriptions_lower_email_created_at", func.lower(subscriptions.c.emai
 Index("ix_carts_created_at", carts.c.created_at)
 Index("ix_refunds_created_at", refunds.c.created_at)
 Index("ix_order_events_type_created_at", order_events.c.type, order_events.c.created_at)
+
+# Reconciliation runs (db/reconciliation.py): the last one is GET /reports/reconciliation.
+reconciliation_runs = Table(
+    "reconciliation_runs", metadata,
+    Column("run_id", String(200), primary_key=True),  # the Temporal workflow id of the run
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("checked", Integer, nullable=False),
+    Column("settled", Integer, nullable=False),
+    Column("voided", Integer, nullable=False),
+    Column("unsettled", Integer, nullable=False),
+    Column("items", JSONB, nullable=False),
+)
+Index("ix_reconciliation_runs_finished_at", reconciliation_runs.c.finished_at)

@@ -146,6 +146,9 @@ class PaymentAuthorization(Frozen):
     status: str = "authorized"  # or requires_action (3-D Secure pending)
     client_secret: str | None = None
     next_action_url: str | None = None
+    # The provider lets it be captured in parts (Stripe multicapture available); otherwise its first capture
+    # is its only one. False for payloads recorded before it existed: capturing all at once is always safe.
+    multicapture: bool = False
 
 
 class ReservedItem(Frozen):

@@ -7,20 +7,45 @@ from models.errors import Conflict, DomainError
 
 @dataclass(frozen=True)
 class PaymentTotals:
-    """Sums over one payment's operations; in-flight (pending) operations count as done."""
+    """Sums over one payment's operations; in-flight (pending) operations count as done.
+
+    ``closed``: the provider released what was not captured without a void, because the authorization
+    had no multicapture and was captured (its only capture). So authorized = captured + released + held.
+    """
 
     authorized: int = 0
     captured: int = 0
     refunded: int = 0
     voided: bool = False
+    closed: bool = False
 
     @property
     def capturable(self) -> int:
-        return 0 if self.voided else max(0, self.authorized - self.captured)
+        return self.held
+
+    @property
+    def held(self) -> int:
+        """Still on hold on the card, capturable."""
+        return 0 if self.voided or self.closed else max(0, self.authorized - self.captured)
+
+    @property
+    def released(self) -> int:
+        """Given back to the card uncaptured (by a void, or by the rest of a single capture)."""
+        return max(0, self.authorized - self.captured) if self.voided or self.closed else 0
 
     @property
     def refundable(self) -> int:
         return max(0, self.captured - self.refunded)
+
+
+def parcel_capture(share: int, uncaptured: int, *, multicapture: bool) -> int:
+    """What one parcel's capture takes from an authorization.
+
+    With multicapture the parcel pays its ``share`` (never more than is left uncaptured). Without it the
+    authorization can be captured only once and a partial capture releases the rest to the card, so the
+    first parcel captures everything still uncaptured (the whole order) and later parcels nothing.
+    """
+    return min(share, uncaptured) if multicapture else uncaptured
 
 
 def check_capture(totals: PaymentTotals, amount: int) -> None:
@@ -28,6 +53,9 @@ def check_capture(totals: PaymentTotals, amount: int) -> None:
         raise DomainError("capture amount must be positive", code="invalid_amount")
     if totals.voided:
         raise Conflict("the authorization was voided", code="authorization_voided")
+    if totals.closed:
+        raise DomainError("the authorization was already captured once and released the rest (no multicapture)",
+                          code="capture_exceeds_authorized", details={"requested": amount, "capturable": 0})
     if amount > totals.capturable:
         raise DomainError(
             f"cannot capture {amount}: only {totals.capturable} of the authorization remains",

@@ -68,7 +68,7 @@ def _lines_out(lines: list[dict], delivered: dict) -> list[OrderLineOut]:
 def _shipment_out(row: dict) -> ShipmentOut:
     return ShipmentOut(
         id=row["id"], status=row["status"], location_id=row["location_id"], carrier=row["carrier"],
-        service=row["service"], tracking_code=row["tracking_code"], captured=row["capture_amount"],
+        service=row["service"], tracking_code=row["tracking_code"], captured=row["captured"],
         alert=row["alert"], items=row["items"],
         shipped_at=row["shipped_at"].isoformat() if row["shipped_at"] else None,
         delivered_at=row["delivered_at"].isoformat() if row["delivered_at"] else None,

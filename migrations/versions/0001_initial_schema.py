@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 04:43:44.476344
+Create Date: 2026-11-30 18:41:17.061250
 """
 from alembic import op
 import sqlalchemy as sa
@@ -144,6 +144,34 @@ def upgrade() -> None:
     sa.CheckConstraint("kind IN ('payment_method','shipping_method')", name=op.f('ck_kill_switches_kind')),
     sa.PrimaryKeyConstraint('kind', 'name', name=op.f('pk_kill_switches'))
     )
+    op.create_table('local_card_intents',
+    sa.Column('id', sa.String(length=60), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('reference', sa.String(length=200), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('amount_captured', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('amount_refunded', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('captures', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('multicapture_requested', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('multicapture_available', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('requires_action','requires_capture','succeeded','canceled')", name=op.f('ck_local_card_intents_status')),
+    sa.CheckConstraint('amount_captured <= amount AND amount_refunded <= amount_captured', name=op.f('ck_local_card_intents_amounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_local_card_intents'))
+    )
+    op.create_index(op.f('ix_local_card_intents_reference'), 'local_card_intents', ['reference'], unique=False)
+    op.create_table('local_card_requests',
+    sa.Column('idempotency_key', sa.String(length=200), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('intent_id', sa.String(length=60), nullable=True),
+    sa.Column('answer', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('idempotency_key', name=op.f('pk_local_card_requests'))
+    )
     op.create_table('locations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('code', sa.String(length=50), nullable=False),
@@ -175,6 +203,7 @@ def upgrade() -> None:
     sa.Column('authorization_id', sa.String(length=200), nullable=False),
     sa.Column('authorized_amount', sa.BigInteger(), nullable=False),
     sa.Column('payment_method', sa.String(length=200), nullable=True),
+    sa.Column('multicapture', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint('total = subtotal - discount_total + tax_total + shipping_total', name=op.f('ck_orders_total_adds_up')),
@@ -198,6 +227,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=30), nullable=False),
     sa.Column('error_code', sa.String(length=64), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('multicapture', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("kind IN ('authorize','capture','void','refund','charge')", name=op.f('ck_payment_operations_kind')),
     sa.CheckConstraint("status IN ('pending','succeeded','failed')", name=op.f('ck_payment_operations_status')),
@@ -246,6 +276,18 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions'))
     )
+    op.create_table('reconciliation_runs',
+    sa.Column('run_id', sa.String(length=200), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('checked', sa.Integer(), nullable=False),
+    sa.Column('settled', sa.Integer(), nullable=False),
+    sa.Column('voided', sa.Integer(), nullable=False),
+    sa.Column('unsettled', sa.Integer(), nullable=False),
+    sa.Column('items', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_reconciliation_runs'))
+    )
+    op.create_index('ix_reconciliation_runs_finished_at', 'reconciliation_runs', ['finished_at'], unique=False)
     op.create_table('subscriptions',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
@@ -678,6 +720,8 @@ def downgrade() -> None:
     op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
     op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
     op.drop_table('subscriptions')
+    op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
+    op.drop_table('reconciliation_runs')
     op.drop_table('promotions')
     op.drop_table('products')
     op.drop_table('pricing_version')
@@ -690,6 +734,9 @@ def downgrade() -> None:
     op.drop_index('ix_orders_created_at', table_name='orders')
     op.drop_table('orders')
     op.drop_table('locations')
+    op.drop_table('local_card_requests')
+    op.drop_index(op.f('ix_local_card_intents_reference'), table_name='local_card_intents')
+    op.drop_table('local_card_intents')
     op.drop_table('kill_switches')
     op.drop_index(op.f('ix_inventory_ledger_sku'), table_name='inventory_ledger')
     op.drop_table('inventory_ledger')

@@ -94,6 +94,7 @@ MIN_ROLE = {
     "POST /admin/inventory/transfers/{transfer_id}/cancel": "ops",
     "GET /reports/sales": "ops",
     "GET /reports/fraud": "ops",
+    "GET /reports/reconciliation": "ops",
     "GET /metrics": "ops",
     "POST /admin/catalog/products": "admin",
     "PATCH /admin/catalog/products/{product_id}": "admin",

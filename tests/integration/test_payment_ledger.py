@@ -15,6 +15,7 @@ class CountingGateway(LocalPaymentGateway):
     """The local gateway, counting provider calls so tests can see replays skip the provider."""
 
     def __init__(self):
+        super().__init__()
         self.calls: list[str] = []
 
     async def authorize(self, **kwargs):

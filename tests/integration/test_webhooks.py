@@ -127,14 +127,17 @@ async def test_dispute_marks_the_order_disputed_once(api, temporal_env, engine):
     assert (await post_stripe(api, payload)).json() == {"status": "dispute_recorded"}
     assert (await post_stripe(api, payload)).json() == {"status": "duplicate"}
 
+    async def disputed_order():  # the dispute workflow records it, then waits for the close
+        order = (await api.get(f"/orders/{done['order_id']}")).json()
+        return order if order["status"] == "disputed" else None
+
+    order = await eventually(disputed_order)
+    assert order, "the order never became disputed"
     handle = temporal_env.client.get_workflow_handle(f"dispute-{dispute['id']}")
-    assert await handle.result() == "disputed"
     description = await handle.describe()  # ops find it by the order, and see why at a glance
     assert description.typed_search_attributes.get(sa.ORDER_ID) == done["order_id"]
     assert await description.memo() == {"order_id": done["order_id"], "amount": 1000, "currency": "USD",
                                         "reason": "fraudulent"}
-    order = (await api.get(f"/orders/{done['order_id']}")).json()
-    assert order["status"] == "disputed"
     assert [e["type"] for e in order["events"]].count("payment.disputed") == 1
 
 

@@ -12,6 +12,7 @@ from adapters.ports import ProviderUnavailable
 from adapters.stripe_payment import StripePaymentGateway
 from config import Settings
 from models.errors import DomainError, PaymentDeclined
+from models.payments import parcel_capture
 from tests.providers.conftest import STRIPE_TEST_KEY, free_port
 from tests.providers.fake_servers import FakeProvider
 
@@ -183,6 +184,140 @@ async def test_ledger_refuses_an_over_refund_that_localstripe_would_accept(strip
     assert unchecked.status == "refunded"
 
 
+# -- split orders and look-ups ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def multicapture_gateway(localstripe_url) -> StripePaymentGateway:
+    """SPLIT_CAPTURE_POLICY=multicapture: authorizations ask for multicapture."""
+    return StripePaymentGateway(STRIPE_TEST_KEY, localstripe_url, request_multicapture=True)
+
+
+async def test_two_parcels_on_localstripe_fall_back_to_one_capture_of_the_whole_order(
+        multicapture_gateway, stripe_api, engine):
+    """localstripe accepts ``request_multicapture`` and ignores it (its charges carry no multicapture status),
+    so the authorization reports multicapture unavailable and the first parcel captures the whole order."""
+    payments = PaymentActivities(engine, multicapture_gateway)
+    ref, total, shares = f"chk_{uuid.uuid4().hex[:8]}", 5812, (2656, 3156)
+    auth = await payments.authorize_payment.__wrapped__(payments, ref, total, "USD", "pm_card_visa", f"{ref}:auth")
+    assert auth.multicapture is False
+    uncaptured = total
+    for parcel, share in enumerate(shares):
+        amount = parcel_capture(share, uncaptured, multicapture=auth.multicapture)
+        if amount:  # the shipment workflow skips a capture of 0
+            await payments.capture_payment.__wrapped__(payments, ref, auth, amount, f"{ref}:parcel-{parcel}")
+        uncaptured -= amount
+    intent = await stripe_api.v1.payment_intents.retrieve_async(auth.authorization_id)
+    charge = await stripe_api.v1.charges.retrieve_async(intent.latest_charge if isinstance(intent.latest_charge, str)
+                                                        else intent.latest_charge.id)
+    # Captured in full: nothing released back to the card (localstripe shows a released rest as refunded).
+    assert (intent.status, charge.captured, charge.amount, charge.amount_refunded) == ("succeeded", True, total, 0)
+
+
+async def test_localstripe_enforces_capture_once(stripe_gateway):
+    """Why the fallback is needed: a second capture of the same intent is refused (what issue 11 saw)."""
+    auth = await authorized(stripe_gateway, amount=5812)
+    await stripe_gateway.capture(provider_ref=auth.provider_ref, amount=2656, currency="USD",
+                                 idempotency_key=key("capture-1"))
+    with pytest.raises(DomainError) as refused:
+        await stripe_gateway.capture(provider_ref=auth.provider_ref, amount=3156, currency="USD",
+                                     idempotency_key=key("capture-2"))
+    assert refused.value.code == "payment_invalid_request"
+
+
+async def test_final_capture_false_is_sent_only_for_multicapture_and_localstripe_refuses_it(stripe_gateway):
+    """The adapter sends ``final_capture=false`` only when multicapture was granted; localstripe, which never
+    grants it, answers 400 to the parameter (an honest refusal, not a silent partial capture)."""
+    auth = await authorized(stripe_gateway, amount=1000)
+    with pytest.raises(DomainError) as refused:
+        await stripe_gateway.capture(provider_ref=auth.provider_ref, amount=400, currency="USD",
+                                     idempotency_key=key("capture"), final=False)
+    assert refused.value.details["http_status"] == 400
+
+
+async def test_lookup_reads_what_stripe_did_for_each_operation(stripe_gateway):
+    auth_key = key("authorize")
+    auth = await stripe_gateway.authorize(amount=3000, currency="USD", payment_method="pm_card_visa",
+                                          idempotency_key=auth_key, reference="chk_lookup")
+
+    async def lookup(kind, op_key=auth_key):
+        return await stripe_gateway.lookup(kind=kind, idempotency_key=op_key, reference="chk_lookup",
+                                           provider_ref=auth.provider_ref)
+
+    found = await lookup("authorize")
+    assert (found.provider_ref, found.status, found.amount) == (auth.provider_ref, "authorized", 3000)
+    assert await lookup("capture") is None  # nothing captured yet
+    await stripe_gateway.capture(provider_ref=auth.provider_ref, amount=3000, currency="USD",
+                                 idempotency_key=key("capture"))
+    captured = await lookup("capture")
+    assert (captured.status, captured.amount) == ("captured", 3000)
+    refund_key = key("refund")
+    assert await lookup("refund", refund_key) is None
+    refunded = await stripe_gateway.refund(provider_ref=auth.provider_ref, amount=1200, currency="USD",
+                                           idempotency_key=refund_key)
+    found_refund = await lookup("refund", refund_key)
+    assert (found_refund.provider_ref, found_refund.status, found_refund.amount) == (refunded.provider_ref,
+                                                                                     "refunded", 1200)
+
+
+async def test_lookup_of_a_voided_authorization(stripe_gateway):
+    auth = await authorized(stripe_gateway)
+    kwargs = {"idempotency_key": key("void"), "reference": "chk_test", "provider_ref": auth.provider_ref}
+    assert await stripe_gateway.lookup(kind="void", **kwargs) is None
+    await stripe_gateway.void(provider_ref=auth.provider_ref, idempotency_key=kwargs["idempotency_key"])
+    assert (await stripe_gateway.lookup(kind="void", **kwargs)).status == "voided"
+    assert (await stripe_gateway.lookup(kind="authorize", **kwargs)).status == "voided"
+
+
+class SearchingStripe(FakeProvider):
+    """Answers Stripe's PaymentIntent search (which localstripe lacks) with what ``found`` holds, and the list
+    of recent intents with what ``listed`` holds (the search index lags; the list does not)."""
+
+    found: list[dict] = []
+    listed: list[dict] = []
+
+    def route(self, method, path, query, body, headers):
+        if path.endswith("/search"):
+            return 200, {"object": "search_result", "data": self.found, "has_more": False, "url": path}
+        return 200, {"object": "list", "data": self.listed, "has_more": False, "url": path}
+
+    def error_body(self, status):
+        return {"error": {"type": "api_error", "message": f"scripted {status}"}}
+
+
+async def test_lookup_without_an_intent_id_searches_by_reference():
+    server = SearchingStripe()
+    gateway = StripePaymentGateway(STRIPE_TEST_KEY, server.start(), timeout=2)
+    held = {"id": "pi_held", "object": "payment_intent", "status": "requires_capture", "amount": 700,
+            "currency": "usd", "created": 2, "client_secret": "s", "metadata": {"reference": "chk_q"}}
+    other = {**held, "id": "pi_other", "metadata": {"reference": "chk_other"}}
+    try:
+        server.listed = [other]
+        assert await gateway.lookup(kind="authorize", idempotency_key="chk_q:authorize", reference="chk_q") is None
+        server.found = [held]
+        found = await gateway.lookup(kind="authorize", idempotency_key="chk_q:authorize", reference="chk_q")
+        assert (found.provider_ref, found.status, found.amount) == ("pi_held", "authorized", 700)
+        searched = server.requests[-1]
+        assert searched["path"] == "/v1/payment_intents/search"
+        assert "metadata['reference']:'chk_q'" in str(searched["query"])
+        assert all(request["method"] == "GET" for request in server.requests)  # never repeats the authorization
+    finally:
+        server.stop()
+
+
+async def test_lookup_reads_the_current_list_when_the_search_index_lags():
+    server = SearchingStripe()
+    gateway = StripePaymentGateway(STRIPE_TEST_KEY, server.start(), timeout=2)
+    server.found = []  # created seconds ago: not searchable yet
+    server.listed = [{"id": "pi_fresh", "object": "payment_intent", "status": "requires_capture", "amount": 900,
+                      "currency": "usd", "created": 5, "client_secret": "s", "metadata": {"reference": "chk_new"}}]
+    try:
+        found = await gateway.lookup(kind="authorize", idempotency_key="chk_new:authorize", reference="chk_new")
+        assert (found.provider_ref, found.status) == ("pi_fresh", "authorized")
+        assert [r["path"] for r in server.requests] == ["/v1/payment_intents/search", "/v1/payment_intents"]
+    finally:
+        server.stop()
+
+
 # -- settings -----------------------------------------------------------------
 
 def settings(**values) -> Settings:
@@ -199,6 +334,16 @@ def test_a_stripe_key_selects_stripe(clean_provider_env):
     configured = settings(stripe_api_key="sk_test_123", stripe_api_base="http://127.0.0.1:8420")
     assert configured.payment_backend == "stripe"
     assert isinstance(build_adapters(configured).payment, StripePaymentGateway)
+
+
+def test_split_capture_policy_decides_whether_authorizations_ask_for_multicapture(clean_provider_env):
+    assert build_adapters(settings()).payment.request_multicapture is True  # default: multicapture
+    assert build_adapters(settings(split_capture_policy="capture_all_first")).payment.request_multicapture is False
+    stripe_configured = settings(stripe_api_key="sk_test_123", split_capture_policy="capture_all_first")
+    assert build_adapters(stripe_configured).payment.request_multicapture is False
+    assert build_adapters(settings(local_payment_multicapture=False)).payment.multicapture_available is False
+    with pytest.raises(ValueError):
+        settings(split_capture_policy="sometimes")
 
 
 def test_an_explicit_local_backend_wins_over_a_key(clean_provider_env):

@@ -16,22 +16,11 @@ APPROVED = ["begin_checkout", "price_cart", "quote_shipping", "quote_tax", "scre
             "authorize_payment", "create_order"]
 DECLINED = ["release_reservation", "reopen_cart", "fail_checkout"]
 
-ITEM_8 = ("issue 11 item 8: a compensation that fails for good ends the workflow (ActivityError escapes "
-          "_compensate): the rest are skipped, the checkout row stays pending, the workflow is failed")
 KNOWN = {  # (scenario, activity, mode): why it fails today
-    ("approved", "reserve_inventory", "unknown_always"):
-        "issue 11 item 8 (compensation registered too late): release_reservation is registered only after "
-        "reserve_inventory answers, so the hold an unanswered attempt made stays reserved (until the sweeper "
-        "expires it after RESERVATION_TTL_SECONDS); release is safe to repeat, register it before reserving",
-    ("approved", "authorize_payment", "unknown_always"):
-        "issue 11 item 7: the provider authorized but the checkout never heard; it abandons nothing (the ledger "
-        "entry already succeeded) and never voids the hold (void is registered only after an answer)",
-    ("approved", "create_order", "unknown_always"):
-        "issue 11 item 8 family (not listed): create_order committed the order (checkout row 'completed', stock "
-        "committed) but the workflow never heard; it voids the payment and ends 'failed' without starting "
-        "fulfillment: an order with a voided authorization, its stock held, no order workflow",
-    **{("declined", name, mode): ITEM_8 for name in ("release_reservation", "reopen_cart", "fail_checkout")
-       for mode in ("business", "unknown_always")},
+    ("declined", "release_reservation", "business"):
+        "remaining after issue 11 item 8's fix: a release refused for good leaves the checkout's hold reserved "
+        "until the reservation sweeper expires it (RESERVATION_TTL_SECONDS); prompt release or an ops alert "
+        "is the checkout owner's call",
 }
 
 

@@ -143,12 +143,7 @@ async def _running(stack, workflow_id: str) -> bool:
     return not await closed(stack, workflow_id) and (await views(stack, [workflow_id]))[0].status == "running"
 
 
-SPLIT_CAPTURE = ("issue 11 item 1: a split order captures one single-capture authorization twice; on Stripe the "
-                 "first partial capture releases the rest and the second is refused (the local simulator accepts it)")
-
-
-@pytest.mark.parametrize("scenario", [pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=SPLIT_CAPTURE)])
-                                      if name == "split" else name for name in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 async def test_a_clean_run_covers_the_matrix(run_order, scenario):
     """The matrix follows the code: a clean run of each scenario performs exactly the activities listed."""
     injector = FaultInjector()

@@ -20,8 +20,6 @@ RENEWAL = ["record", "reserve_renewal", "price_renewal", "quote_shipping", "quot
 HORIZON = timedelta(days=3)
 
 KNOWN: dict[tuple[str, str], str] = {  # (activity, mode): why it fails today
-    **{("record", mode): "issue 11 item 3 (subscription _record): nothing catches a failed record; the "
-       "subscription workflow fails and no renewal ever happens again" for mode in ("business", "unknown_always")},
     ("reserve_renewal", "unknown_always"):
         "issue 11 item 3 (subscription _release shape): the hold an unanswered reserve_renewal made is never "
         "released (the cycle is skipped as 'failed'); the stock stays reserved until the hold expires",

@@ -40,6 +40,7 @@ async def delivered_stack(temporal_env, engine, database_url, tmp_path):
         injector.activity_type = None
         stack = await start_stack(temporal_env, engine, database_url, tmp_path, injector, edge=edge)
         await stack.worker.__aenter__()
+        stacks.append(stack)  # shut down at teardown even if this setup fails
         sku, _ = await stocked_sku(engine)
         _, order_id = await place_order(stack, {sku: 2})
         assert await eventually(lambda: _shipped_rows(stack, order_id)), "never routed"
@@ -52,12 +53,7 @@ async def delivered_stack(temporal_env, engine, database_url, tmp_path):
         injector.activity_type, injector.mode = armed
         return stack, order_id, sku
     stacks = []
-
-    async def tracked(injector, edge=None):
-        started = await start(injector, edge)
-        stacks.append(started[0])
-        return started
-    yield tracked
+    yield start
     for stack in stacks:
         await stack.api.aclose()
         await stack.worker.__aexit__(None, None, None)

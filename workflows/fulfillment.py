@@ -29,6 +29,7 @@ COMPENSATE_ALL_PATCH = "cancel-runs-every-compensation"
 ROUTING_PERSISTS_PATCH = "routing-persists"
 CHILDREN_OUTLIVE_PATCH = "shipments-outlive-siblings"
 REAUTH_STEPS_PATCH = "reauthorize-in-steps"
+REAUTH_SETTLES_PATCH = "reauthorization-steps-persist-and-settle"
 
 
 @workflow.defn
@@ -198,18 +199,23 @@ class FulfillmentWorkflow:
         activity did it all, and a failed void retried against the new hold."""
         if not workflow.patched(REAUTH_STEPS_PATCH):
             return await self._act(FulfillmentActivities.renew_authorization, order_id, attempt)
-        renewal = await self._act(FulfillmentActivities.plan_reauthorization, order_id, attempt)
+        settles = workflow.patched(REAUTH_SETTLES_PATCH)
+        renewal = await self._bookkeeping(settles, FulfillmentActivities.plan_reauthorization, order_id, attempt)
         if renewal is None:
             return "not_needed"
+        key = f"{renewal.payment_ref}:authorize"
         try:
             fresh = await self._act(PaymentActivities.authorize_payment, renewal.payment_ref, renewal.amount,
-                                    renewal.currency, renewal.payment_method, f"{renewal.payment_ref}:authorize")
+                                    renewal.currency, renewal.payment_method, key)
         except ActivityError as failure:
-            # Unanswered counts as declined too: the order is cancelled, and the pending ledger entry
-            # (same key) is left for reconciliation to settle.
+            # Unanswered counts as declined too: the order is cancelled. A hold the provider may have made
+            # under the key is looked up and released (before the patch: left for reconciliation, which
+            # never voided it).
             workflow.logger.warning("re-authorizing order %s failed: %s", order_id, failure_code(failure)[0])
+            if settles:
+                await self._release_unanswered(renewal.payment_ref, key)
             return "declined"
-        if not await self._act(FulfillmentActivities.switch_authorization, renewal, fresh):
+        if not await self._bookkeeping(settles, FulfillmentActivities.switch_authorization, renewal, fresh):
             # A capture (or a cancel) came first and uses the old hold: the new one is not needed.
             await self._void_or_alert(renewal.payment_ref, fresh, f"{renewal.payment_ref}:void-unused")
             return "not_needed"
@@ -217,6 +223,24 @@ class FulfillmentWorkflow:
         await self._void_or_alert(renewal.old_payment_ref, renewal.old_authorization,
                                   f"{renewal.old_payment_ref}:void-expired")
         return "renewed"
+
+    async def _bookkeeping(self, persists: bool, method, *args):
+        """A re-authorization step in our database: it must not fail the order (after the patch: it
+        retries with a visible reauthorization_failed alert until it succeeds)."""
+        if persists:
+            return await self._persist("reauthorization_failed", method, *args)
+        return await self._act(method, *args)
+
+    async def _release_unanswered(self, payment_ref: str, key: str) -> None:
+        try:
+            outcome = await workflow.execute_activity_method(
+                PaymentActivities.settle_unanswered_authorization, args=[payment_ref, key, f"{payment_ref}:void-unused"],
+                start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=PERSISTENT_BUDGET,
+                retry_policy=PERSISTENT_RETRY)
+        except ActivityError as failure:
+            outcome = failure_code(failure)[0]
+        if outcome not in ("nothing_held", "released"):
+            await self._set_alert(f"reauthorization_unsettled:{outcome}")
 
     async def _void_or_alert(self, payment_ref: str, authorization, key: str) -> bool:
         try:

@@ -75,7 +75,7 @@ PRODUCTION = {"_env_file": None, "environment": "production", "database_url": "p
               "temporal_address": "temporal:7233", "smtp_host": "smtp.example", "stripe_api_key": "sk_live_123",
               "avalara_account_id": "123", "avalara_license_key": "key", "easypost_api_key": "ek",
               "ship_from_name": "Shop", "ship_from_line1": "1 Main St", "ship_from_city": "SF",
-              "ship_from_postal_code": "94105", "ship_from_country": "US"}
+              "ship_from_postal_code": "94105", "ship_from_country": "US", "customer_token_secret": "c" * 40}
 
 
 @pytest.fixture

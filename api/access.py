@@ -79,6 +79,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /me/addresses": P.CHECKOUTS,
     "DELETE /me/addresses/{address_id}": P.CHECKOUTS,
     # support: privacy requests (GDPR/CCPA), audited
+    "GET /customers": P.CUSTOMER_PRIVACY,  # find a customer by email
     "GET /customers/{customer_id}/export": P.CUSTOMER_PRIVACY,
     "POST /customers/{customer_id}/erase": P.CUSTOMER_PRIVACY,
     # support

@@ -1,17 +1,27 @@
 """Privacy requests (GDPR/CCPA) for support: export everything held about a customer, or erase it. Audited."""
 
+from typing import Annotated
+
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentCaller
-from api.deps import Engine
+from api.deps import Engine, ReadConn
 from api.schemas import ErrorResponse
 from db import audit
 from db import customer_privacy as privacy
+from db import customers
+from models.customers import CustomerOut
+from models.errors import NotFound
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 log = structlog.get_logger("orderflow.api.customer_privacy")
+
+
+class CustomerRecord(CustomerOut):
+    has_password: bool = Field(description="False for a customer created by a guest checkout")
+    created_at: str
 
 
 class ErasureRequest(BaseModel):
@@ -23,6 +33,16 @@ class ErasureOut(BaseModel):
     customer_id: str
     erased: bool = True
     already_erased: bool = Field(description="True when an earlier request had erased it (nothing changed)")
+
+
+@router.get("", response_model=CustomerRecord, responses={404: {"model": ErrorResponse}})
+async def find_customer(email: Annotated[str, Query(min_length=3, max_length=320)], conn: ReadConn) -> CustomerRecord:
+    """The customer an email names (any case), for a privacy request that arrives by email."""
+    row = await customers.by_email(conn, email)
+    if row is None:
+        raise NotFound("no customer has this email", code="customer_not_found")
+    return CustomerRecord(id=row.id, email=row.email, name=row.name, marketing_consent=row.marketing_consent,
+                          has_password=row.password_hash is not None, created_at=row.created_at.isoformat())
 
 
 @router.get("/{customer_id}/export", responses={404: {"model": ErrorResponse}})

@@ -174,7 +174,7 @@ async def create_subscription(body: SubscriptionCreate, engine: Engine, temporal
             customer_ref = customer.customer_ref
             await store.set_customer(conn, subscription_id, provider=gateway.name, customer_ref=customer_ref)
             await _link_customer(conn, subscription_id, signed_in or await customers.for_checkout(conn, body.email),
-                                 provider=gateway.name, customer_ref=customer_ref, payment_method=body.payment_method)
+                                 provider=gateway.name, provider_ref=customer_ref, payment_method=body.payment_method)
             await store.append_event(conn, subscription_id, SubscriptionEvent(
                 event_id="created", type="created", data={"interval": body.interval, "n": body.n,
                                                           "anchor_date": body.anchor_date.isoformat()}))

@@ -77,6 +77,7 @@ MIN_ROLE = {
     "GET /me/addresses": "storefront",
     "POST /me/addresses": "storefront",
     "DELETE /me/addresses/{address_id}": "storefront",
+    "GET /customers": "support",
     "GET /customers/{customer_id}/export": "support",
     "POST /customers/{customer_id}/erase": "support",
     "POST /orders/{order_id}/cancel": "support",

@@ -27,6 +27,7 @@ from db import checkouts as store
 from db import customers
 from db import switches
 from models.commerce import CheckoutInput
+from models.customer_tokens import CustomerTokens
 from models.errors import Conflict, DomainError
 from models.fraud import FraudPolicy, ReviewDecision
 from models.ids import public_id
@@ -169,7 +170,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
     CHECKOUTS.labels("started" if created else "replayed").inc()
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return _checkout_out(row)
+    return _checkout_out(row, tokens=settings.customer_tokens)
 
 
 async def _start_workflow(client: Client, task_queue: str, workflow_id: str, checkout: CheckoutInput) -> None:
@@ -191,21 +192,22 @@ async def _start_workflow(client: Client, task_queue: str, workflow_id: str, che
         pass  # it already ran to completion under this id: the record will show the outcome
 
 
-def _checkout_out(row, step: str | None = None, next_action: dict | None = None) -> CheckoutOut:
+def _checkout_out(row, step: str | None = None, next_action: dict | None = None, *,
+                  tokens: CustomerTokens | None = None) -> CheckoutOut:
+    """With ``tokens``, a completed checkout carries the guest's order token (the caller proved the cart)."""
     error = ErrorDetail(code=row.error_code, message=row.error_message or "") if row.error_code else None
-    return CheckoutOut(checkout_id=row.id, status=row.status,
-                       order_id=row.order_id if row.status == "completed" else None, step=step, error=error,
-                       next_action=next_action)
+    completed = row.status == "completed"
+    return CheckoutOut(checkout_id=row.id, status=row.status, order_id=row.order_id if completed else None,
+                       step=step, error=error, next_action=next_action,
+                       order_token=tokens.order_token(row.order_id) if completed and tokens else None)
 
 
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses={404: {"model": ErrorResponse}})
 async def get_checkout(checkout_id: str, conn: ReadConn, temporal: Temporal, settings: AppSettings) -> CheckoutOut:
     """Pending (with its step), failed (with the error) or completed (with the order and its guest token)."""
     row = await store.get(conn, checkout_id)
-    if row.status == "completed":
-        return _checkout_out(row).model_copy(update={"order_token": settings.customer_tokens.order_token(row.order_id)})
     if row.status != "pending":
-        return _checkout_out(row)
+        return _checkout_out(row, tokens=settings.customer_tokens)
     return _checkout_out(row, *await _progress(temporal, row.workflow_id))
 
 

@@ -55,10 +55,10 @@ async def start_checkout(api: AsyncClient, body: dict, key: str | None = None):
     return started
 
 
-async def finished_checkout(api: AsyncClient, temporal: Client, checkout_id: str) -> dict:
+async def finished_checkout(api: AsyncClient, temporal: Client, checkout_id: str, cart_id: str | None = None) -> dict:
     """Wait for the checkout workflow to end (no polling), then read the API's view of it."""
     await temporal.get_workflow_handle(f"checkout-{checkout_id}").result()
-    response = await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))
+    response = await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(cart_id or checkout_id))
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -194,7 +194,7 @@ async def test_screening_records_the_client_ip_only_trusted_proxies_report(api_a
             "Idempotency-Key": str(uuid.uuid4()), "X-Forwarded-For": forwarded_for, **cart_headers(cart_id)})
         assert started.status_code == 202, started.text
         checkout_id = started.json()["checkout_id"]
-        await finished_checkout(client, temporal_env.client, checkout_id)
+        await finished_checkout(client, temporal_env.client, checkout_id, cart_id)
     finally:
         await client.aclose()
     assert (await _screening(engine, checkout_id)).client_ip == recorded

@@ -11,7 +11,9 @@ from db.engine import make_engine
 from db.tables import checkouts
 from tests.conftest import api_client
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import ADDRESS, cart_headers, cart_with, checkout_body, finished_checkout, start_checkout
+from tests.integration.checkout_helpers import (
+    ADDRESS, cart_headers, cart_with, checkout_body, finished_checkout, start_checkout,
+)
 
 HOSTILE = ["'; DROP TABLE orders; --", "Robert'); DELETE FROM carts WHERE ('1'='1", "🛒🔥 Ünïcödé ✓",
            "شارع الملك فهد ١٢", "עברית ‏RTL‎ mark", "\\u0000 is not a NUL", "𝕏" * 50]

@@ -105,7 +105,8 @@ async def test_checkout_waits_out_an_outage_and_completes(api_with_budget, engin
     outage.down = False  # the provider is back
     result = await asyncio.wait_for(temporal_env.client.get_workflow_handle(f"checkout-{checkout_id}").result(), 30)
     assert result["status"] == "completed", result
-    assert (await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))).json()["status"] == "completed"
+    shown = await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))
+    assert shown.json()["status"] == "completed"
     succeeded = select(func.count()).select_from(payment_operations).where(
         payment_operations.c.payment_ref == checkout_id, payment_operations.c.status == "succeeded")
     assert await _scalar(engine, succeeded) == 1

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     # balancer or reverse proxy in front of the API. Anyone else could forge the header and dodge
     # the fraud IP velocity checks. Comma-separated IPs or CIDR networks; "*" trusts every peer.
     trusted_proxies: str = "127.0.0.1,::1"
+    # Production refuses "*" and trusted networks wider than these prefixes (a /8 of trusted proxies is
+    # a network of clients that choose their own address). Lower them only for a proxy pool that big.
+    trusted_proxies_min_prefix_v4: int = Field(16, ge=0, le=32)
+    trusted_proxies_min_prefix_v6: int = Field(48, ge=0, le=128)
+    # Failed authentication (bad API keys, console sign-ins) per client address: after this many in the
+    # window (counted from the first failure), that address gets 429 too_many_failed_logins until it ends.
+    auth_failure_limit: int = Field(10, ge=1)
+    auth_failure_window_seconds: int = Field(900, gt=0)
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 
@@ -142,6 +150,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # ---- Reconciliation (engineer D): a Temporal Schedule settles what lost its provider answer.
+    reconciliation_interval_seconds: int = Field(15 * 60, gt=0, description="How often the reconciliation "
+                                                 "Schedule runs")
+    reconciliation_pending_after_seconds: int = Field(30 * 60, gt=0, description="A ledger operation pending "
+                                                      "longer than this lost its answer; younger ones may still "
+                                                      "be in a live workflow's hands")
+    reconciliation_batch_size: int = Field(200, gt=0, description="At most this many operations (and as many "
+                                           "orphan holds) per run; the rest wait for the next run")
+
     @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
                      "avalara_license_key", "easypost_api_key", "easypost_api_base", "easypost_webhook_secret",
                      mode="before")
@@ -230,8 +247,10 @@ class Settings(BaseSettings):
     def _production_needs_unsubscribe_settings(self) -> "Settings":
         if self.environment == "production":
             secret = self.unsubscribe_secret.get_secret_value() if self.unsubscribe_secret else ""
-            if len(secret) < 32 or secret == DEV_UNSUBSCRIBE_SECRET:
-                raise ValueError("production needs UNSUBSCRIBE_SECRET: a random value of at least 32 characters")
+            weakness = "is the development secret" if secret == DEV_UNSUBSCRIBE_SECRET else weak_secret_reason(secret)
+            if weakness:
+                raise ValueError(f"production needs UNSUBSCRIBE_SECRET: a random value of at least {MIN_SECRET_LENGTH} "
+                                 f"characters (e.g. `openssl rand -hex 32`); this one {weakness}")
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("production needs PUBLIC_BASE_URL: the https URL recipients reach the API at")
         return self
@@ -249,6 +268,24 @@ class Settings(BaseSettings):
         """What the worker signs marketing email's unsubscribe links with, and the API checks them with."""
         return UnsubscribeLinks(self.unsubscribe_key, self.public_url)
 
+    @model_validator(mode="after")
+    def _production_is_hardened(self) -> "Settings":
+        if self.environment == "production":
+            problems = production_problems(self)
+            if problems:
+                raise ValueError("production refuses: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _live_providers_need_a_real_unsubscribe_secret(self) -> "Settings":
+        # In every environment: the development constant is public, so anyone could forge unsubscribe
+        # links for the real customers a live provider setup reaches.
+        if self.unsubscribe_key == DEV_UNSUBSCRIBE_SECRET and live_providers(self):
+            raise ValueError(f"UNSUBSCRIBE_SECRET: live providers are configured ({', '.join(live_providers(self))}) "
+                             "but unsubscribe links would be signed with the public development secret; set "
+                             "UNSUBSCRIBE_SECRET (e.g. `openssl rand -hex 32`)")
+        return self
+
     # ---- Customer, guest-order and cart tokens the storefront presents (models/customer_tokens.py) ----
     # HMAC-SHA256 under CUSTOMER_TOKEN_SECRET; development and tests fall back to DEV_CUSTOMER_TOKEN_SECRET,
     # production refuses to start without a random value of at least 32 characters.
@@ -261,11 +298,16 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
-    def _production_needs_customer_token_secret(self) -> "Settings":
-        if self.environment == "production":
-            secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else ""
-            if len(secret) < 32 or secret == DEV_CUSTOMER_TOKEN_SECRET:
-                raise ValueError("production needs CUSTOMER_TOKEN_SECRET: a random value of at least 32 characters")
+    def _customer_tokens_need_a_real_secret(self) -> "Settings":
+        # Production, or live providers anywhere: the development constant is public, so anyone could mint
+        # a token for any customer or order.
+        secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else ""
+        if self.environment == "production" or live_providers(self):
+            weakness = "is the development secret" if secret in ("", DEV_CUSTOMER_TOKEN_SECRET) else \
+                weak_secret_reason(secret)
+            if weakness:
+                raise ValueError(f"CUSTOMER_TOKEN_SECRET: a random value of at least {MIN_SECRET_LENGTH} characters "
+                                 f"is needed (e.g. `openssl rand -hex 32`); this one {weakness}")
         return self
 
     @property
@@ -279,6 +321,68 @@ DEV_CUSTOMER_TOKEN_SECRET = "orderflow-development-customer-token-secret"  # nev
 
 
 STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
+STRIPE_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+STRIPE_LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+EASYPOST_TEST_KEY_PREFIX = "EZTK"  # EasyPost test keys; production keys start with EZAK
+EASYPOST_LIVE_KEY_PREFIX = "EZAK"
+
+# The one entropy rule for secrets we generate ourselves (UNSUBSCRIBE_SECRET): at least 32 characters,
+# at least 8 distinct ones, and not one shorter block repeated. It refuses typed-in values ("s" * 40,
+# "changeme" * 4) while any random hex or base64 value of that length passes (32 random hex characters
+# have fewer than 8 distinct ones with odds below one in a million).
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+
+
+def weak_secret_reason(secret: str) -> str | None:
+    """Why ``secret`` is too guessable to sign with, or None."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"has {len(secret)} characters"
+    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return f"has only {len(set(secret))} distinct characters"
+    if secret in (secret + secret)[1:-1]:  # true exactly when secret is a block repeated
+        return "repeats a shorter pattern"
+    return None
+
+
+def live_providers(settings: Settings) -> list[str]:
+    """The providers configured with live (real-customer) credentials."""
+    live = []
+    if settings.stripe_api_key and settings.stripe_api_key.get_secret_value().startswith(STRIPE_LIVE_KEY_PREFIXES):
+        live.append("STRIPE_API_KEY")
+    if settings.easypost_api_key and settings.easypost_api_key.get_secret_value().startswith(EASYPOST_LIVE_KEY_PREFIX):
+        live.append("EASYPOST_API_KEY")
+    if settings.avalara_account_id is not None and settings.avalara_environment.lower() == "production":
+        live.append("AVALARA_ENVIRONMENT")
+    return live
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What production refuses beyond missing settings: open proxies, absent webhook secrets, test keys."""
+    problems = trusted_proxy_problems(settings)
+    if settings.payment_backend == "stripe" and settings.stripe_webhook_secret is None:
+        problems.append("STRIPE_WEBHOOK_SECRET is required with Stripe (3-D Secure checkouts wait for its webhooks)")
+    if settings.shipping_backend == "easypost" and settings.easypost_webhook_secret is None:
+        problems.append("EASYPOST_WEBHOOK_SECRET is required with EasyPost (tracking arrives by webhook)")
+    if settings.stripe_api_key and settings.stripe_api_key.get_secret_value().startswith(STRIPE_TEST_KEY_PREFIXES):
+        problems.append("STRIPE_API_KEY is a test-mode key (sk_test_/rk_test_)")
+    if settings.easypost_api_key and settings.easypost_api_key.get_secret_value().startswith(EASYPOST_TEST_KEY_PREFIX):
+        problems.append("EASYPOST_API_KEY is a test key (EZTK...)")
+    return problems
+
+
+def trusted_proxy_problems(settings: Settings) -> list[str]:
+    min_prefix = {4: settings.trusted_proxies_min_prefix_v4, 6: settings.trusted_proxies_min_prefix_v6}
+    problems = []
+    for entry in (item.strip() for item in settings.trusted_proxies.split(",")):
+        if entry == "*":
+            problems.append("TRUSTED_PROXIES=* (every client could choose the address the fraud checks see)")
+        elif entry:
+            network = ipaddress.ip_network(entry, strict=False)
+            if network.prefixlen < min_prefix[network.version]:
+                problems.append(f"TRUSTED_PROXIES entry {entry} is wider than /{min_prefix[network.version]} "
+                                f"(TRUSTED_PROXIES_MIN_PREFIX_V{network.version})")
+    return problems
 
 
 def provider_setting_problems(settings: Settings) -> list[str]:

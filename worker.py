@@ -1,15 +1,20 @@
 """Temporal worker: registers every workflow and activity on the orderflow task queue."""
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import signal
 from collections.abc import Mapping
+from datetime import timedelta
 from multiprocessing.connection import wait as wait_for_exit
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
+    ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec, ScheduleUpdate,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -18,10 +23,12 @@ from activities.checkout import (
     ShippingActivities, TaxActivities,
 )
 from activities.cart_recovery import CartRecoveryActivities
+from activities.disputes import DisputeActivities
 from activities.fraud import FraudActivities
 from activities.sweeper import run_sweeper
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
@@ -29,12 +36,14 @@ from adapters.factory import Adapters, build_adapters
 from config import DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import make_engine
 from models.fulfillment import FulfillmentPolicy
+from models.reconciliation import ReconciliationInput
 from models.routing import DEFAULT_DISTANCES
 from models.unsubscribe import UnsubscribeLinks
 from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.order_support import OrderSupportWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -43,7 +52,8 @@ from workflows.subscription import SubscriptionWorkflow
 log = structlog.get_logger("orderflow.worker")
 
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
-             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow]
+             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow]
+RECONCILIATION_SCHEDULE_ID = "reconciliation"
 # How long `--processes N` waits for each worker process to finish its tasks after a stop signal.
 STOP_TIMEOUT = 30.0
 
@@ -70,6 +80,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         ReturnActivities(engine, adapters.shipping, support),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
+        DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
     ]
     return [
         getattr(instance, name)
@@ -99,6 +110,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
                           fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links)
+    await ensure_reconciliation_schedule(client, settings)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
     try:
@@ -106,6 +118,33 @@ async def run_worker(settings: Settings | None = None) -> None:
     finally:
         sweeper.cancel()
         await engine.dispose()
+
+
+def reconciliation_schedule(settings: Settings) -> Schedule:
+    """Every RECONCILIATION_INTERVAL_SECONDS; a run still going when the next is due makes it skip."""
+    request = ReconciliationInput(pending_after_seconds=settings.reconciliation_pending_after_seconds,
+                                  batch_size=settings.reconciliation_batch_size)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(ReconciliationWorkflow.run, request, id=RECONCILIATION_SCHEDULE_ID,
+                                           task_queue=settings.task_queue,
+                                           static_summary="Settle lost payment answers, void orphan holds"),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(
+            seconds=settings.reconciliation_interval_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring an existing one to these settings: safe from any number of workers
+    starting at once (one creates, the others update to the same thing)."""
+    schedule = reconciliation_schedule(settings)
+    try:
+        await client.create_schedule(RECONCILIATION_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID).update(
+            lambda current: ScheduleUpdate(schedule=dataclasses.replace(
+                schedule, state=current.description.schedule.state)))  # a pause by ops stays
+    log.info("reconciliation scheduled", every_seconds=settings.reconciliation_interval_seconds)
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

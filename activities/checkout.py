@@ -381,6 +381,13 @@ class OrderActivities:
             return (await order_store.get_order(conn, notice.order_id))["order"]["status"]
 
     @activity.defn
+    async def order_recorded(self, checkout_id: str) -> bool:
+        """Whether the checkout's order exists: create_order completes the checkout row in the order's own
+        transaction, so an unanswered create_order is settled by reading the row."""
+        async with self.engine.connect() as conn:
+            return (await checkout_store.get(conn, checkout_id)).status == "completed"
+
+    @activity.defn
     async def fail_checkout(self, checkout_id: str, code: str, message: str) -> None:
         async with self.engine.begin() as conn:
             finished = await checkout_store.finish(conn, checkout_id, status="failed", error_code=code,

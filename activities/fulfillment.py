@@ -20,7 +20,7 @@ from db.tables import orders
 from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
 from models.errors import Conflict, DomainError
 from models.fulfillment import (
-    FulfillmentPolicy, OrderSnapshot, PlannedShipment, TrackingEvent, shipment_capture_amount,
+    FulfillmentPolicy, OrderSnapshot, PlannedShipment, Reauthorization, TrackingEvent, shipment_capture_amount,
 )
 from models.order_state import OrderStatus
 from models.payments import parcel_capture
@@ -61,15 +61,72 @@ class FulfillmentActivities:
 
     @activity.defn
     @raises_business_errors
+    async def plan_reauthorization(self, order_id: str, attempt: int) -> Reauthorization | None:
+        """The renewal to make, or None once a capture has begun or the order was paid up front."""
+        async with self.engine.connect() as conn:
+            order = await store.order_row(conn, order_id)
+            if await store.any_capture_started(conn, order_id):
+                return None
+            if not await ledger.uncaptured(conn, order.payment_ref, order.total):
+                return None  # paid up front (a subscription renewal's off-session charge)
+        return Reauthorization(
+            order_id=order_id, payment_ref=f"{order_id}:reauth-{attempt}", amount=order.authorized_amount,
+            currency=order.currency, payment_method=order.payment_method or "", old_payment_ref=order.payment_ref,
+            old_authorization=store.current_authorization(order))
+
+    @activity.defn
+    @raises_business_errors
+    async def switch_authorization(self, renewal: Reauthorization, fresh: PaymentAuthorization) -> bool:
+        """Point the order at the new hold, unless a capture or a cancel came first. Idempotent."""
+        async with self.engine.begin() as conn:
+            order = await store.order_row(conn, renewal.order_id, lock=True)
+            if order.payment_ref == renewal.payment_ref:
+                return True  # a retry after the switch committed
+            if (order.payment_ref != renewal.old_payment_ref or order.status == OrderStatus.CANCELLED
+                    or await store.any_capture_started(conn, renewal.order_id)):
+                return False
+            await conn.execute(update(orders).where(orders.c.id == renewal.order_id).values(
+                payment_ref=renewal.payment_ref, authorization_id=fresh.authorization_id,
+                multicapture=fresh.multicapture))
+            await order_store.append_event(
+                conn, renewal.order_id, f"{renewal.payment_ref}:authorized", "payment.reauthorized",
+                data={"authorization_id": fresh.authorization_id,
+                      "replaced": {"payment_ref": renewal.old_payment_ref,
+                                   "authorization_id": renewal.old_authorization.authorization_id}})
+        return True
+
+    @activity.defn
+    async def record_order_alert(self, order_id: str, alert: str) -> None:
+        """Put what ops must finish by hand on the order's event log (GET /orders/{id} shows it)."""
+        async with self.engine.begin() as conn:
+            await order_store.append_event(conn, order_id, f"{order_id}:alert:{alert}", "order.alert",
+                                           data={"alert": alert})
+        log.warning("order needs attention", order_id=order_id, alert=alert)
+
+    @activity.defn
+    @raises_business_errors
     async def renew_authorization(self, order_id: str, attempt: int) -> str:
-        """Replace an authorization about to expire; 'not_needed' once any capture has begun."""
+        """Replace an authorization about to expire; 'not_needed' once any capture has begun.
+
+        Kept only for fulfillments started before the renewal ran in steps (plan_reauthorization,
+        authorize, switch_authorization, void). A retry after its switch voids the hold the switch
+        replaced (recorded on the event), never the order's current one."""
+        payment_ref = f"{order_id}:reauth-{attempt}"
+        async with self.engine.connect() as conn:
+            switched = (await store.order_row(conn, order_id)).payment_ref == payment_ref
+            replaced = switched and await store.replaced_authorization(conn, order_id, f"{payment_ref}:authorized")
+        if switched:  # a retry: an earlier attempt switched, then its void failed. Void what it replaced
+            if replaced:  # unrecorded (switched before the event kept it): the old hold lapses on its own
+                old_ref, old = replaced
+                await self.payments.void_authorization.__wrapped__(self.payments, old_ref, old,
+                                                                   f"{old_ref}:void-expired")
+            return "renewed"
         async with self.engine.begin() as conn:
             order = await store.order_row(conn, order_id, lock=True)
             if await store.any_capture_started(conn, order_id):
                 return "not_needed"
             if not await ledger.uncaptured(conn, order.payment_ref, order.total):
                 return "not_needed"  # paid up front (a subscription renewal's off-session charge)
-            payment_ref = f"{order_id}:reauth-{attempt}"
             try:
                 fresh = await self.payments.authorize_payment.__wrapped__(
                     self.payments, payment_ref, order.authorized_amount, order.currency, order.payment_method or "",
@@ -80,7 +137,9 @@ class FulfillmentActivities:
             await conn.execute(update(orders).where(orders.c.id == order_id).values(
                 payment_ref=payment_ref, authorization_id=fresh.authorization_id, multicapture=fresh.multicapture))
             await order_store.append_event(conn, order_id, f"{payment_ref}:authorized", "payment.reauthorized",
-                                           data={"authorization_id": fresh.authorization_id})
+                                           data={"authorization_id": fresh.authorization_id,
+                                                 "replaced": {"payment_ref": order.payment_ref,
+                                                              "authorization_id": order.authorization_id}})
         old = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
                                    amount=order.authorized_amount, currency=order.currency)
         await self.payments.void_authorization.__wrapped__(self.payments, order.payment_ref, old,
@@ -183,6 +242,14 @@ class ShipmentActivities:
         amount = parcel_capture(amount, uncaptured, multicapture=authorization.multicapture)
         return CaptureInstruction(payment_ref=payment_ref, authorization=authorization, amount=amount,
                                   idempotency_key=f"{shipment_id}:capture")
+
+    @activity.defn
+    @raises_business_errors
+    async def release_refused_capture(self, shipment_id: str) -> int:
+        async with self.engine.begin() as conn:
+            units = await store.release_refused_capture(conn, shipment_id)
+        log.warning("capture refused: parcel released", shipment_id=shipment_id, units=units)
+        return units
 
     @activity.defn
     @raises_business_errors

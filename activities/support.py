@@ -15,6 +15,7 @@ from db import orders as order_store
 from db import payments as ledger
 from db import refunds as refund_store
 from db.tables import orders, shipments
+from models.disputes import refuse_refund_if_disputed
 from models.errors import DomainError
 from models.fulfillment import FulfillmentPolicy
 from models.order_state import transition
@@ -41,6 +42,7 @@ class SupportActivities:
             order = await fulfillment_store.snapshot(conn, command.order_id, FulfillmentPolicy())
             row = (await conn.execute(select(orders.c.tax_total).where(orders.c.id == command.order_id))).one()
             existing = await refund_store.get(conn, command.refund_id)
+            blocking = await refund_store.blocking_dispute(conn, command.order_id)
             totals = await ledger.totals(conn, order.payment_ref)
             done_quantities = await refund_store.refunded_quantities(conn, command.order_id,
                                                                      excluding=command.refund_id)
@@ -51,6 +53,8 @@ class SupportActivities:
                 raise DomainError("this Idempotency-Key was already used for a different refund",
                                   code="idempotency_key_reused")
             return self._result(command, existing.amount, existing.currency, existing.tax_refunded, order.status)
+        if existing is None:  # a refund already claimed finishes under its key whatever happened since
+            refuse_refund_if_disputed(blocking)
         request = command.request
         amount = existing.amount if existing is not None else refund_amount(
             request, order.lines, shipping_total=order.shipping_total,

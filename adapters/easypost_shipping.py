@@ -7,12 +7,14 @@ retried purchase finds the label already bought and returns it. The SDK is synch
 """
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 
 import easypost
 from easypost import errors as ep_errors
 
-from adapters.ports import InvalidWebhook, ProviderUnavailable
+from adapters.ports import InvalidWebhook, ProviderUnavailable, refuse_future_signing
 from models.commerce import Address, Label, PricedCart, ShipmentRequest, ShippingRate
 from models.errors import DomainError
 from models.money import from_major
@@ -140,9 +142,26 @@ def _ep_address(address: Address) -> dict:
 
 
 
-def parse_webhook(body: bytes, signature: str | None, secret: str) -> dict:
-    """Verify EasyPost's X-Hmac-Signature and return the event; ``InvalidWebhook`` otherwise."""
+def parse_webhook(body: bytes, signature: str | None, secret: str, now: float | None = None) -> dict:
+    """Verify EasyPost's X-Hmac-Signature and return the event; ``InvalidWebhook`` otherwise.
+
+    EasyPost signs the body only, with no signing time: the event's own (signed) ``created_at`` and
+    ``updated_at`` stand in for it, and one too far ahead of our clock is refused.
+    """
     try:
-        return easypost.util.validate_webhook(body, {"X-Hmac-Signature": signature or ""}, secret)
+        event = easypost.util.validate_webhook(body, {"X-Hmac-Signature": signature or ""}, secret)
     except (ep_errors.SignatureVerificationError, ValueError) as error:
         raise InvalidWebhook(f"easypost webhook rejected: {error}") from error
+    now = time.time() if now is None else now
+    for field in ("created_at", "updated_at"):
+        if event.get(field):
+            refuse_future_signing("easypost", _timestamp(event[field]), now)
+    return event
+
+
+def _timestamp(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidWebhook(f"easypost webhook rejected: unreadable time {value!r}") from error
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()  # EasyPost times are UTC

@@ -24,6 +24,19 @@ class InvalidWebhook(DomainError):
     http_status = 400
 
 
+# Signatures prove who sent a webhook, not when: the providers' checks only refuse OLD signing times
+# (replays), so a clock far ahead (or a secret leaked to someone minting events for later) would pass.
+WEBHOOK_FUTURE_TOLERANCE_SECONDS = 300  # clock skew we accept between the provider and us
+
+
+def refuse_future_signing(provider: str, signed_at: float, now: float,
+                          tolerance: float = WEBHOOK_FUTURE_TOLERANCE_SECONDS) -> None:
+    """``InvalidWebhook`` when a webhook says it was signed more than ``tolerance`` seconds from now."""
+    if signed_at - now > tolerance:
+        raise InvalidWebhook(f"{provider} webhook rejected: signed {signed_at - now:.0f}s in the future "
+                             f"(tolerance {tolerance:.0f}s)")
+
+
 class PaymentResult:
     """Provider answer to one payment operation.
 

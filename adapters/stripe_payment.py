@@ -16,7 +16,9 @@ import time
 
 import stripe
 
-from adapters.ports import InvalidWebhook, PaymentCustomer, PaymentResult, ProviderUnavailable
+from adapters.ports import (
+    InvalidWebhook, PaymentCustomer, PaymentResult, ProviderUnavailable, refuse_future_signing,
+)
 from models.errors import Conflict, DomainError, PaymentDeclined
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
@@ -230,10 +232,20 @@ def _field(obj, name: str):
     return obj[name] if obj is not None and name in obj else None
 
 
-def parse_webhook(payload: bytes, signature: str | None, secret: str) -> dict:
-    """Verify Stripe's signature header and return the event; ``InvalidWebhook`` otherwise."""
+def parse_webhook(payload: bytes, signature: str | None, secret: str, now: float | None = None) -> dict:
+    """Verify Stripe's signature header and return the event; ``InvalidWebhook`` otherwise.
+
+    Stripe's library refuses signing times older than 5 minutes; we also refuse ones too far ahead.
+    """
     try:
         stripe.Webhook.construct_event(payload, signature or "", secret)
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise InvalidWebhook(f"stripe webhook rejected: {error}") from error
+    refuse_future_signing("stripe", _signed_at(signature or ""), time.time() if now is None else now)
     return json.loads(payload)
+
+
+def _signed_at(header: str) -> int:
+    """The ``t=`` of a Stripe-Signature header (present: construct_event refuses a header without it)."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    return int(parts["t"])

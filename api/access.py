@@ -60,6 +60,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /orders/{order_id}/returns": P.ORDERS_READ,
     "GET /returns/{rma_id}": P.ORDERS_READ,
     # storefront: subscriptions, managed on the customer's behalf like checkouts
+    "GET /subscription-plans": P.CATALOG_READ,  # the active plans, to offer (their discount is public anyway)
     "GET /subscriptions": P.ORDERS_SEARCH,
     "POST /subscriptions": P.CHECKOUTS,
     "GET /subscriptions/{subscription_id}": P.ORDERS_READ,
@@ -109,6 +110,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /admin/inventory/transfers/{transfer_id}/cancel": P.INVENTORY_ADMIN,
     "GET /reports/sales": P.REPORTS,
     "GET /reports/fraud": P.REPORTS,
+    "GET /reports/reconciliation": P.REPORTS,
     # Business figures (checkout volumes, latencies): ops, not public. Scrapers send an ops key
     # (Prometheus `authorization: {credentials_file: …}`).
     "GET /metrics": P.METRICS,
@@ -119,6 +121,10 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "PATCH /admin/catalog/variants/{sku}": P.CATALOG_ADMIN,
     "PUT /admin/catalog/variants/{sku}/prices": P.CATALOG_ADMIN,
     "POST /admin/catalog/import": P.CATALOG_ADMIN,
+    # subscription plans: the only source of a subscription's discount
+    "GET /admin/catalog/subscription-plans": P.CATALOG_ADMIN,
+    "POST /admin/catalog/subscription-plans": P.CATALOG_ADMIN,
+    "PATCH /admin/catalog/subscription-plans/{plan_id}": P.CATALOG_ADMIN,
     # promotions and pricing: catalog admins (prices are part of the catalog)
     "GET /admin/promotions": P.CATALOG_ADMIN,
     "POST /admin/promotions": P.CATALOG_ADMIN,
@@ -159,6 +165,7 @@ ROUTE_OWNERSHIP: dict[str, str] = {
     "GET /products/{product_id}": ANYONE,
     "GET /inventory/{sku}": ANYONE,
     "GET /checkouts/options": ANYONE,
+    "GET /subscription-plans": ANYONE,
     "POST /customers": ANYONE,
     "POST /customers/sessions": ANYONE,
     "POST /carts": ANYONE,  # answers the new cart's token; linked to the customer token if one is sent

@@ -15,7 +15,7 @@ from api.ownership import enforce_ownership
 from api.routes import (
     admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, customer_privacy,
     customers, health, inventory, invoices, kill_switches, metrics, orders, products, reports, returns, shipments,
-    subscriptions, support, transfers, unsubscribe, webhooks,
+    subscription_plans, subscriptions, support, transfers, unsubscribe, webhooks,
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                    admin_promotions, console, subscriptions, metrics, reports, unsubscribe, customers,
                    customer_privacy):
         app.include_router(module.router)
+    app.include_router(subscription_plans.admin)
+    app.include_router(subscription_plans.storefront)
     return app
 
 

@@ -12,7 +12,8 @@ from db import orders as order_store
 from db import payments as ledger
 from db.rows import row_or_404
 from db.tables import (
-    locations, order_lines, orders, reservations, shipment_events, shipment_items, shipments, variants,
+    locations, order_events, order_lines, orders, payment_operations, reservations, shipment_events, shipment_items,
+    shipments, variants,
 )
 from models.commerce import Address, PaymentAuthorization
 from models.errors import Conflict
@@ -42,7 +43,8 @@ async def snapshot(conn: AsyncConnection, order_id: str, policy: FulfillmentPoli
         lines=[OrderLineSnapshot(sku=r.sku, title=r.title, quantity=r.quantity, unit_price=r.unit_price,
                                  line_total=r.line_total, tax=r.tax, weight_grams=r.weight_grams or 0)
                for r in lines],
-        authorization=_authorization(order), payment_ref=order.payment_ref, created_at=order.created_at, policy=policy,
+        authorization=current_authorization(order), payment_ref=order.payment_ref, created_at=order.created_at,
+        policy=policy,
     )
 
 
@@ -139,14 +141,46 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
         amount = compute(captured, uncaptured == [shipment_id])
         await conn.execute(update(shipments).where(shipments.c.id == shipment_id).values(capture_amount=amount))
     amount = (await shipment_row(conn, shipment_id)).capture_amount
-    return amount, _authorization(order), order.payment_ref
+    return amount, current_authorization(order), order.payment_ref
 
 
-def _authorization(order) -> PaymentAuthorization:
+def current_authorization(order) -> PaymentAuthorization:
     """The order's current authorization, and whether the provider lets it be captured in parts."""
     return PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
                                 amount=order.authorized_amount, currency=order.currency,
                                 multicapture=order.multicapture)
+
+
+async def replaced_authorization(conn: AsyncConnection, order_id: str,
+                                  event_id: str) -> tuple[str, PaymentAuthorization] | None:
+    """(payment_ref, authorization) a re-authorization replaced, as its event recorded it; None if unrecorded."""
+    event = (await conn.execute(select(order_events.c.data).where(and_(
+        order_events.c.order_id == order_id, order_events.c.event_id == event_id)))).first()
+    replaced = event.data.get("replaced") if event is not None else None
+    if replaced is None:
+        return None
+    order = await order_row(conn, order_id)
+    return replaced["payment_ref"], PaymentAuthorization(
+        provider=order.payment_provider, authorization_id=replaced["authorization_id"],
+        amount=order.authorized_amount, currency=order.currency)
+
+
+async def release_refused_capture(conn: AsyncConnection, shipment_id: str) -> int:
+    """The provider definitely refused this parcel's capture: forget its capture share (so the
+    order can be cancelled again) and give its allocated stock back. Returns units released. Idempotent."""
+    shipment = await shipment_row(conn, shipment_id, lock=True)
+    await order_row(conn, shipment.order_id, lock=True)  # same lock order as ship(): shipment, then order
+    if shipment.shipped_at is not None:
+        raise Conflict(f"shipment {shipment_id} has shipped", code="already_shipped")
+    await set_status(conn, shipment_id, shipment.status, capture_amount=None)
+    held = list(await conn.execute(
+        select(reservations).where(and_(reservations.c.reservation_key == shipment_id,
+                                        reservations.c.status == "allocated"))
+        .order_by(reservations.c.sku, reservations.c.location_id).with_for_update()
+    ))
+    if held:
+        await inventory.lock_levels(conn, [r.sku for r in held])
+    return await inventory.release_rows(conn, held, status="released", reason="capture_refused")
 
 
 async def any_capture_started(conn: AsyncConnection, order_id: str) -> bool:
@@ -203,17 +237,21 @@ async def shipments_view(conn: AsyncConnection, order_id: str) -> list[dict]:
     by_shipment: dict[str, list] = {}
     for item in items:
         by_shipment.setdefault(item.shipment_id, []).append({"sku": item.sku, "quantity": item.quantity})
-    captured = await ledger.captured_by_key(conn, [f"{r.id}:capture" for r in rows])
+    keys = [f"{r.id}:capture" for r in rows]
+    captured = await ledger.captured_by_key(conn, keys)
+    attempted = set((await conn.execute(select(payment_operations.c.idempotency_key).where(and_(
+        payment_operations.c.idempotency_key.in_(keys), payment_operations.c.kind == "capture")))).scalars())
     return [{**r._asdict(), "items": sorted(by_shipment.get(r.id, []), key=lambda i: i["sku"]),
-             "captured": _shown_captured(r, captured)} for r in rows]
+             "captured": _shown_captured(r, captured, attempted)} for r in rows]
 
 
-def _shown_captured(shipment, captured: dict[str, int]) -> int | None:
+def _shown_captured(shipment, captured: dict[str, int], attempted: set[str]) -> int | None:
     """What the ledger says this parcel's capture took: None before its capture was planned, 0 when it took
-    nothing (failed, or the whole order was captured with another parcel)."""
-    if f"{shipment.id}:capture" in captured:
-        return captured[f"{shipment.id}:capture"]
-    return None if shipment.capture_amount is None else 0
+    nothing (refused, its share then released; or the whole order was captured with another parcel)."""
+    key = f"{shipment.id}:capture"
+    if key in captured:
+        return captured[key]
+    return 0 if key in attempted or shipment.capture_amount is not None else None
 
 
 async def cancel_unshipped(conn: AsyncConnection, order_id: str) -> list[str]:

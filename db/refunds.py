@@ -4,7 +4,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import refunds
+from db.tables import order_events, refunds
 from models.errors import Conflict
 
 
@@ -44,3 +44,25 @@ async def finish(conn: AsyncConnection, refund_id: str, *, status: str, tax_refu
 async def for_order(conn: AsyncConnection, order_id: str) -> list:
     return list(await conn.execute(select(refunds).where(refunds.c.order_id == order_id)
                                    .order_by(refunds.c.created_at, refunds.c.id)))
+
+
+async def blocking_dispute(conn: AsyncConnection, order_id: str) -> str | None:
+    """A dispute on the order that is still open or was lost (a refund would pay twice), or None.
+
+    Read from the order's events, not its status: an order that could not enter ``disputed``
+    (or left it by shipping) still has the dispute.
+    """
+    rows = await conn.execute(
+        select(order_events.c.type, order_events.c.data["dispute_id"].astext, order_events.c.data["outcome"].astext)
+        .where(and_(order_events.c.order_id == order_id,
+                    order_events.c.type.in_(("payment.disputed", "payment.dispute_closed"))))
+        .order_by(order_events.c.seq)
+    )
+    opened: list[str] = []
+    settled: set[str] = set()
+    for kind, dispute_id, outcome in rows:
+        if kind == "payment.disputed":
+            opened.append(dispute_id)
+        elif outcome != "lost":
+            settled.add(dispute_id)
+    return next((dispute_id for dispute_id in opened if dispute_id not in settled), None)

@@ -592,6 +592,16 @@ api_keys = Table(
     CheckConstraint("role IN ('storefront','support','ops','admin')", name="role"),
 )
 
+# Failed authentications (bad API keys, console sign-ins) per client address, in a fixed window that
+# starts at the first failure: shared by every API process and kept across restarts. Only failures
+# write here; a successful request only reads its address's row.
+auth_failures = Table(
+    "auth_failures", metadata,
+    Column("client_address", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # Append-only record of who changed what by hand. No foreign keys: it outlives what it names.
 audit_log = Table(
     "audit_log", metadata,
@@ -627,6 +637,19 @@ console_sessions = Table(
 # ---------------------------------------------------------------- subscriptions
 # The workflow (id ``subscription-<id>``) owns the state; it records every change here, newest
 # ``state_version`` wins, so the API reads a current view without querying the workflow.
+# Admin-defined subscription plans: the only source of a subscription's discount (a storefront names a
+# plan, never an amount). A plan is never deleted (subscriptions point at it); deactivating it stops sign-ups.
+subscription_plans = Table(
+    "subscription_plans", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(120), nullable=False, unique=True),
+    Column("intervals", JSONB, nullable=False),  # the Interval values a subscriber may choose
+    Column("discount_bp", Integer, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _created(), _updated(),
+    CheckConstraint("discount_bp BETWEEN 0 AND 10000", name="discount_bp"),
+)
+
 subscriptions = Table(
     "subscriptions", metadata,
     Column("id", String(40), primary_key=True),
@@ -643,7 +666,9 @@ subscriptions = Table(
     Column("interval", String(20), nullable=False),
     Column("every_n_days", Integer, nullable=True),
     Column("anchor_date", Date, nullable=False),
+    # Copied from the plan at sign-up and kept: a plan's later change applies to new subscriptions only.
     Column("discount_bp", Integer, nullable=False, server_default="0"),
+    Column("plan_id", String(40), ForeignKey("subscription_plans.id"), nullable=True),
     Column("status", String(20), nullable=False, server_default="active"),
     Column("next_renewal_at", DateTime(timezone=True), nullable=True),
     Column("paused_until", DateTime(timezone=True), nullable=True),
@@ -739,3 +764,17 @@ Index("ix_subscriptions_lower_email_created_at", func.lower(subscriptions.c.emai
 Index("ix_carts_created_at", carts.c.created_at)
 Index("ix_refunds_created_at", refunds.c.created_at)
 Index("ix_order_events_type_created_at", order_events.c.type, order_events.c.created_at)
+
+# Reconciliation runs (db/reconciliation.py): the last one is GET /reports/reconciliation.
+reconciliation_runs = Table(
+    "reconciliation_runs", metadata,
+    Column("run_id", String(200), primary_key=True),  # the Temporal workflow id of the run
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("checked", Integer, nullable=False),
+    Column("settled", Integer, nullable=False),
+    Column("voided", Integer, nullable=False),
+    Column("unsettled", Integer, nullable=False),
+    Column("items", JSONB, nullable=False),
+)
+Index("ix_reconciliation_runs_finished_at", reconciliation_runs.c.finished_at)

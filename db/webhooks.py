@@ -32,6 +32,19 @@ async def payment_ref_for(conn: AsyncConnection, provider_ref: str) -> str | Non
     return row.payment_ref if row else None
 
 
+async def payment_ref_for_dispute(conn: AsyncConnection, provider_refs: list[str]) -> str | None:
+    """Which payment a disputed charge belongs to, whatever operation made it: a checkout's
+    authorization, a subscription renewal's off-session charge, a capture..."""
+    refs = [ref for ref in provider_refs if ref]
+    if not refs:
+        return None
+    row = (await conn.execute(
+        select(payment_operations.c.payment_ref).where(payment_operations.c.provider_ref.in_(refs))
+        .order_by(payment_operations.c.created_at).limit(1)
+    )).first()
+    return row.payment_ref if row else None
+
+
 async def order_for_payment(conn: AsyncConnection, payment_ref: str) -> str | None:
     row = (await conn.execute(
         select(orders.c.id).where(or_(orders.c.payment_ref == payment_ref, orders.c.checkout_id == payment_ref))

@@ -77,6 +77,18 @@ class CancelRequest(Frozen):
     actor: str | None = None
 
 
+class Reauthorization(Frozen):
+    """A planned renewal: the new hold to create, and the expiring one it replaces (voided after the switch)."""
+
+    order_id: str
+    payment_ref: str  # the new hold's, derived from the order id and the renewal number
+    amount: int
+    currency: str
+    payment_method: str
+    old_payment_ref: str
+    old_authorization: PaymentAuthorization
+
+
 class TrackingEvent(Frozen):
     event_id: str
     status: TrackingStatus

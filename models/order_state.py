@@ -16,6 +16,7 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     RETURNED = "returned"
     DISPUTED = "disputed"
+    CHARGEBACK = "chargeback"  # a dispute the merchant lost: the bank took the money back
 
 
 S = OrderStatus
@@ -25,14 +26,21 @@ S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.AUTHORIZED, S.CAPTURED, S.CANCELLED}),
     S.AUTHORIZED: frozenset({S.CAPTURED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.CANCELLED, S.DISPUTED}),
-    S.CAPTURED: frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
+    S.CAPTURED: frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED,
+                           S.CHARGEBACK}),
     S.PARTIALLY_FULFILLED: frozenset(
-        {S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}
+        {S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.CHARGEBACK}
     ),
-    S.FULFILLED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
-    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
+    S.FULFILLED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED, S.CHARGEBACK}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED, S.CHARGEBACK}),
     S.RETURNED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
-    S.DISPUTED: frozenset({S.CAPTURED, S.FULFILLED, S.REFUNDED}),
+    # Won (or an inquiry closed): back to the state before the dispute. Lost: chargeback. Never
+    # refunded: the bank holds or took the money. Parcels still ship while a dispute is open.
+    S.DISPUTED: frozenset({S.AUTHORIZED, S.CAPTURED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.PARTIALLY_REFUNDED,
+                           S.CHARGEBACK}),
+    # A lost dispute (also reached from where shipping took a disputed order). Parcels already on
+    # their way still ship; refunds stay refused (models.disputes), whatever the status says.
+    S.CHARGEBACK: frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED}),
     S.REFUNDED: frozenset(),
     S.CANCELLED: frozenset(),
 }

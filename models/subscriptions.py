@@ -81,6 +81,24 @@ class SubscriptionLine(Frozen):
     quantity: int = Field(gt=0, le=MAX_LINE_QUANTITY)
 
 
+class SubscriptionPlan(Frozen):
+    """What an admin offers: the intervals a subscriber may pick and the discount every renewal gets."""
+
+    id: str
+    name: str
+    intervals: list[Interval]
+    discount_bp: int = Field(ge=0, le=10_000)
+    active: bool
+
+    def refusal(self, interval: Interval) -> tuple[str, str] | None:
+        """(code, message) when a subscription on ``interval`` may not join this plan, else None."""
+        if not self.active:
+            return "subscription_plan_inactive", f"plan {self.id} is no longer offered"
+        if interval not in self.intervals:
+            return "interval_not_in_plan", f"plan {self.id} offers {', '.join(self.intervals)}, not {interval}"
+        return None
+
+
 def check_lines(lines: list[SubscriptionLine]) -> list[SubscriptionLine]:
     if not lines:
         raise ValueError("a subscription needs at least one line")

@@ -43,3 +43,14 @@ async def make_api_key(engine: AsyncEngine, role: str = "admin", name: str | Non
     async with engine.begin() as conn:
         _, secret = await create_key(conn, name=name or f"test {role}", role=role, actor=CLI_CALLER)
     return secret
+
+
+async def make_subscription_plan(engine: AsyncEngine, *, discount_bp: int = 1000, active: bool = True,
+                                 intervals: tuple[str, ...] = ("weekly", "monthly", "every_n_days")) -> str:
+    """An admin-defined subscription plan (the only source of a subscription's discount)."""
+    from db import subscription_plans
+
+    async with engine.begin() as conn:
+        plan = await subscription_plans.create(conn, name=f"Plan {uuid.uuid4().hex[:8]}", intervals=list(intervals),
+                                               discount_bp=discount_bp, active=active)
+    return plan.id

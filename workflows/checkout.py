@@ -41,6 +41,7 @@ class CheckoutWorkflow:
         self.review: ReviewDecision | None = None  # support's verdict while held for fraud review
         self.review_open = False
         self.budget = PROVIDER_BUDGET
+        self.failure: CheckoutError | None = None  # what the checkout failed with, once compensating
 
     @workflow.query
     def current_step(self) -> str:
@@ -54,6 +55,18 @@ class CheckoutWorkflow:
 
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
+        try:
+            return await self._checkout(checkout)
+        except ActivityError as failure:
+            # Settling a failed checkout failed past its budget: say so rather than fail the workflow.
+            if self.failure is None or not workflow.patched("compensate-every-step"):
+                raise
+            workflow.logger.error("failed checkout left unsettled: %s", failure_code(failure)[0])
+            self.step = "failed"
+            workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("compensation_failed")])
+            return CheckoutResult(checkout_id=checkout.checkout_id, status="failed", error=self.failure)
+
+    async def _checkout(self, checkout: CheckoutInput) -> CheckoutResult:
         if checkout.provider_budget_seconds:
             self.budget = timedelta(seconds=checkout.provider_budget_seconds)
         try:
@@ -62,7 +75,7 @@ class CheckoutWorkflow:
             error = _business_error(failure)
             unanswered = self.step == "authorizing" and error.code == "checkout_unavailable"
             self.step = "compensating"
-            await self._compensate()
+            undone = await self._compensate(error)
             if unanswered and workflow.patched("settle-unanswered-authorization"):
                 if workflow.patched("look-up-unanswered-authorization"):
                     # The provider never answered: ask it what it did under our key, release a hold it made,
@@ -84,7 +97,9 @@ class CheckoutWorkflow:
                         retry_policy=STEP_RETRY)
             await self._run(OrderActivities.fail_checkout, checkout.checkout_id, error.code, error.message)
             self.step = "failed"
-            workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("failed")])
+            # Ops find what a compensation left undone with `CheckoutStatus = 'compensation_failed'`.
+            status = "compensation_failed" if undone else "failed"
+            workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set(status)])
             workflow.logger.info("checkout failed: %s", error.code)
             return CheckoutResult(checkout_id=checkout.checkout_id, status="failed", error=error)
         self.step = "completed"
@@ -112,9 +127,15 @@ class CheckoutWorkflow:
 
         self.step = "reserving"
         wanted = {line.sku: line.quantity for line in priced.lines}
+        # An unanswered reserve may still have held stock: its release is registered first (releasing
+        # nothing is a no-op). Checkouts before this patch registered it only after an answer.
+        release_first = workflow.patched("release-registered-before-reserving")
+        if release_first:
+            self.compensations.append((InventoryActivities.release_reservation, key))
         reservation = await self._run(InventoryActivities.reserve_inventory, key, wanted, workflow.now(),
                                       checkout.reservation_ttl_seconds)
-        self.compensations.append((InventoryActivities.release_reservation, key))
+        if not release_first:
+            self.compensations.append((InventoryActivities.release_reservation, key))
 
         self.step = "authorizing"
         total = priced.subtotal - priced.discount_total + tax.total + shipping.amount
@@ -135,10 +156,26 @@ class CheckoutWorkflow:
             payment_method=checkout.payment_method if fulfil else None,
         )
         workflow.upsert_search_attributes([sa.ORDER_TOTAL.value_set(draft.total)])
-        order_id = await self._run(OrderActivities.create_order, draft)
+        order_id = await self._create_order(draft)
         if fulfil:
             await self._start_fulfillment(order_id, checkout.email)
         return order_id
+
+    async def _create_order(self, draft: OrderDraft) -> str:
+        """Record the order. An unanswered create_order may have committed it: look before compensating
+        (voiding the payment of a placed order); checkouts before this patch compensated at once."""
+        try:
+            return await self._run(OrderActivities.create_order, draft)
+        except ActivityError as failure:
+            if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched("look-up-unanswered-order"):
+                raise
+            recorded = await workflow.execute_activity_method(
+                OrderActivities.order_recorded, draft.checkout_id, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY)
+            if not recorded:
+                raise
+            workflow.logger.warning("create_order went unanswered but the order %s was recorded", draft.order_id)
+            return draft.order_id
 
     async def _authenticate(self, checkout: CheckoutInput, authorization):
         """3-D Secure: the storefront shows the challenge; Stripe's webhook tells us how it went."""
@@ -227,13 +264,31 @@ class CheckoutWorkflow:
                                                      SearchAttributePair(sa.CUSTOMER_EMAIL, email)]),
         )
 
-    async def _compensate(self) -> None:
+    async def _compensate(self, failure: CheckoutError) -> list[str]:
+        """Undo the steps that succeeded, newest first; one that fails does not stop the others.
+
+        Returns the compensations left undone (after their whole budget, or refused for good).
+        """
+        self.failure = failure
+        undone = []
         for method, *args in reversed(self.compensations):
-            await workflow.execute_activity_method(
-                method, args=args, start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY,
-            )
+            try:
+                await workflow.execute_activity_method(
+                    method, args=args, start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY,
+                )
+            except ActivityError as failure:
+                # Checkouts compensated before this patch stopped at the first failure (and failed).
+                if not workflow.patched("compensate-every-step"):
+                    raise
+                undone.append(method.__name__)
+                workflow.logger.error("checkout compensation %s left undone: %s", method.__name__,
+                                      failure_code(failure)[0])
         self.compensations.clear()
+        # What follows settles the failed checkout (its row holds a MAX_INFLIGHT_CHECKOUTS slot until then):
+        # it retries as long as a compensation (a timeout change only, no new command).
+        self.budget = COMPENSATION_TIMEOUT
+        return undone
 
 
 class CheckoutRefused(Exception):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ParentClosePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -15,9 +16,19 @@ with workflow.unsafe.imports_passed_through():
     from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
+    from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY
     from workflows.shipment import ShipmentWorkflow
 
-FINAL_SHIPMENT_STATES = {"delivered", "delivery_unconfirmed", "capture_failed", "cancelled"}
+FINAL_SHIPMENT_STATES = {"delivered", "delivery_unconfirmed", "capture_failed", "cancelled", "failed"}
+# How long the order waits between tries of a step that must not give up (or an ops retry signal).
+ROUTING_RETRY_PAUSE = timedelta(minutes=15)
+# Patch ids: each guards a change made after histories of running orders were saved.
+CANCEL_DB_FIRST_PATCH = "cancel-database-decides-first"
+REFUSED_CANCEL_PATCH = "refused-cancel-carries-on"
+COMPENSATE_ALL_PATCH = "cancel-runs-every-compensation"
+ROUTING_PERSISTS_PATCH = "routing-persists"
+CHILDREN_OUTLIVE_PATCH = "shipments-outlive-siblings"
+REAUTH_STEPS_PATCH = "reauthorize-in-steps"
 
 
 @workflow.defn
@@ -27,18 +38,28 @@ class FulfillmentWorkflow:
         self.order_id = ""
         self.shipments: dict[str, str] = {}
         self.children: list = []
+        self.alert: str | None = None
+        self.retry_requested = False
 
     @workflow.signal
     def shipment_progress(self, progress: ShipmentProgress) -> None:
         self.shipments[progress.shipment_id] = progress.status
 
+    @workflow.signal
+    def retry(self) -> None:
+        """Ops: try a stuck step (loading, routing) again now."""
+        self.retry_requested = True
+
     @workflow.query
     def state(self) -> dict:
-        return {"status": self.status, "shipments": dict(self.shipments)}
+        return {"status": self.status, "shipments": dict(self.shipments), "alert": self.alert}
 
     def _captured_any(self) -> bool:
         return any(status != "pending" and status not in ("cancelled", "capture_failed")
                    for status in self.shipments.values())
+
+    def _routing_stuck(self) -> bool:
+        return self.alert is not None and self.alert.startswith(("load_failed:", "allocation_failed:"))
 
     def _all_final(self) -> bool:
         return all(status in FINAL_SHIPMENT_STATES for status in self.shipments.values())
@@ -56,28 +77,77 @@ class FulfillmentWorkflow:
         self.status = status
         workflow.upsert_search_attributes([sa.FULFILLMENT_STATUS.value_set(status)])
 
+    async def _set_alert(self, alert: str | None) -> None:
+        self.alert = alert
+        workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(alert) if alert
+                                           else sa.FULFILLMENT_ALERT.value_unset()])
+        if alert:
+            workflow.logger.warning("order %s alert: %s", self.order_id, alert)
+
+    async def _persist(self, alert: str, method, *args):
+        """A step the order cannot do without: long capped retries; past their budget, alert ops
+        (``alert:code``) and go again after a pause or their retry signal. Never fails the order."""
+        while True:
+            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
+            try:
+                result = await workflow.execute_activity_method(
+                    method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
+                    schedule_to_close_timeout=PERSISTENT_BUDGET, retry_policy=PERSISTENT_RETRY)
+            except ActivityError as failure:
+                await self._set_alert(f"{alert}:{failure_code(failure)[0]}")
+                try:
+                    await workflow.wait_condition(lambda: self.retry_requested, timeout=ROUTING_RETRY_PAUSE)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            if self.alert and self.alert.startswith(f"{alert}:"):
+                await self._set_alert(None)
+            return result
+
+    async def _route(self, order_id: str):
+        if workflow.patched(ROUTING_PERSISTS_PATCH):
+            self.order_id = order_id
+            order = await self._persist("load_failed", FulfillmentActivities.load_order, order_id)
+            await self._notify(NotificationActivities.send_order_confirmation, order.order_id)
+            return order, await self._persist("allocation_failed", FulfillmentActivities.allocate_order, order_id)
+        order = await self._act(FulfillmentActivities.load_order, order_id)
+        await self._notify(NotificationActivities.send_order_confirmation, order.order_id)
+        return order, await self._act(FulfillmentActivities.allocate_order, order_id)
+
+    async def _start_shipment(self, order, shipment):
+        # ABANDON: a parcel must live on (and ship what was paid for) whatever happens to its order.
+        close_policy = (ParentClosePolicy.ABANDON if workflow.patched(CHILDREN_OUTLIVE_PATCH)
+                        else ParentClosePolicy.TERMINATE)
+        return await workflow.start_child_workflow(
+            ShipmentWorkflow.run,
+            ShipmentInput(order_id=order.order_id, shipment_id=shipment.shipment_id, policy=order.policy),
+            id=f"shipment-{shipment.shipment_id}",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order.order_id)]),
+            parent_close_policy=close_policy,
+        )
+
+    async def _shipment_results(self) -> list[str]:
+        """Each child's outcome; a child that failed or was terminated is 'failed', not the order's end."""
+        if not workflow.patched(CHILDREN_OUTLIVE_PATCH):
+            return await asyncio.gather(*self.children)
+        results = await asyncio.gather(*self.children, return_exceptions=True)
+        for child, result in zip(self.children, results):
+            if isinstance(result, BaseException):
+                workflow.logger.error("shipment %s failed: %s", child.id, result)
+        return [("failed" if isinstance(result, BaseException) else result) for result in results]
+
     @workflow.run
     async def run(self, request: FulfillmentInput) -> str:
-        order = await self._act(FulfillmentActivities.load_order, request.order_id)
-        await self._notify(NotificationActivities.send_order_confirmation, order.order_id)
-        plan = await self._act(FulfillmentActivities.allocate_order, request.order_id)
+        order, plan = await self._route(request.order_id)
         self.shipments = {shipment.shipment_id: "pending" for shipment in plan}
         workflow.upsert_search_attributes([sa.SHIPMENT_COUNT.value_set(len(plan)), sa.ORDER_ID.value_set(order.order_id)])
         await self._set_status("awaiting_shipment")
         self.order_id = order.order_id
-        self.children = [
-            await workflow.start_child_workflow(
-                ShipmentWorkflow.run,
-                ShipmentInput(order_id=order.order_id, shipment_id=shipment.shipment_id, policy=order.policy),
-                id=f"shipment-{shipment.shipment_id}",
-                search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order.order_id)]),
-            )
-            for shipment in plan
-        ]
+        self.children = [await self._start_shipment(order, shipment) for shipment in plan]
         if not await self._keep_authorization_alive(order):
             return self.status
         # Wait for the children themselves to end (not just their last signal), so none is cut off.
-        results = await asyncio.gather(*self.children)
+        results = await self._shipment_results()
         if self.status in ("cancelling", "cancelled"):  # support cancelled it through the update
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self.status
@@ -103,7 +173,7 @@ class FulfillmentWorkflow:
             outcome = "declined"
             if order.policy.on_authorization_expiry == "reauthorize":
                 attempt += 1
-                outcome = await self._act(FulfillmentActivities.renew_authorization, order.order_id, attempt)
+                outcome = await self._renew_authorization(order.order_id, attempt)
             if outcome == "renewed":
                 deadline = workflow.now() + ttl
             elif outcome == "declined":
@@ -112,11 +182,52 @@ class FulfillmentWorkflow:
                 except ActivityError as failure:
                     code, message = failure_code(failure)
                     workflow.logger.error("cancelling order %s failed: %s %s", self.order_id, code, message)
+                    if workflow.patched(REFUSED_CANCEL_PATCH):
+                        # Refused: a capture won the race (or the database did not answer). Nothing was
+                        # undone, so the order carries on as a normal one; ops see why it was not cancelled.
+                        await self._set_alert(f"expiry_cancel_refused:{code}")
+                        return True
                     await self._set_status(f"cancel_failed:{code}")
                 return False
             else:  # a capture started meanwhile: the authorization is in use
                 break
         return True
+
+    async def _renew_authorization(self, order_id: str, attempt: int) -> str:
+        """'renewed', 'declined' or 'not_needed' (a capture began). Before REAUTH_STEPS_PATCH one
+        activity did it all, and a failed void retried against the new hold."""
+        if not workflow.patched(REAUTH_STEPS_PATCH):
+            return await self._act(FulfillmentActivities.renew_authorization, order_id, attempt)
+        renewal = await self._act(FulfillmentActivities.plan_reauthorization, order_id, attempt)
+        if renewal is None:
+            return "not_needed"
+        try:
+            fresh = await self._act(PaymentActivities.authorize_payment, renewal.payment_ref, renewal.amount,
+                                    renewal.currency, renewal.payment_method, f"{renewal.payment_ref}:authorize")
+        except ActivityError as failure:
+            # Unanswered counts as declined too: the order is cancelled, and the pending ledger entry
+            # (same key) is left for reconciliation to settle.
+            workflow.logger.warning("re-authorizing order %s failed: %s", order_id, failure_code(failure)[0])
+            return "declined"
+        if not await self._act(FulfillmentActivities.switch_authorization, renewal, fresh):
+            # A capture (or a cancel) came first and uses the old hold: the new one is not needed.
+            await self._void_or_alert(renewal.payment_ref, fresh, f"{renewal.payment_ref}:void-unused")
+            return "not_needed"
+        # The old hold comes from workflow state, never re-read: a retry cannot void the new one.
+        await self._void_or_alert(renewal.old_payment_ref, renewal.old_authorization,
+                                  f"{renewal.old_payment_ref}:void-expired")
+        return "renewed"
+
+    async def _void_or_alert(self, payment_ref: str, authorization, key: str) -> bool:
+        try:
+            await workflow.execute_activity_method(
+                PaymentActivities.void_authorization, args=[payment_ref, authorization, key],
+                start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=PERSISTENT_BUDGET,
+                retry_policy=PERSISTENT_RETRY)
+            return True
+        except ActivityError as failure:
+            await self._set_alert(f"void_failed:{failure_code(failure)[0]}")
+            return False
 
     async def _cancel(self, *, reason: str) -> None:
         """Compensate everything not yet shipped: release stock, stop shipments, void payment.
@@ -124,6 +235,8 @@ class FulfillmentWorkflow:
         The database decides first (cancel vs. a capture in flight: exactly one wins), so a
         refused cancel changes nothing. Raises ActivityError when refused.
         """
+        if not workflow.patched(CANCEL_DB_FIRST_PATCH):
+            return await self._cancel_children_first(reason)
         previous = self.status
         await self._set_status("cancelling")
         try:
@@ -132,6 +245,8 @@ class FulfillmentWorkflow:
         except ActivityError:
             await self._set_status(previous)
             raise
+        if workflow.patched(COMPENSATE_ALL_PATCH):
+            return await self._compensate_all(payment_ref)
         for child in self.children:
             await child.signal(ShipmentWorkflow.cancel)
         current = await self._act(FulfillmentActivities.current_authorization, self.order_id)
@@ -140,9 +255,60 @@ class FulfillmentWorkflow:
         await asyncio.gather(*self.children)
         await self._set_status("cancelled")
 
+    async def _compensate_all(self, payment_ref: str) -> None:
+        """After the database cancelled the order: every remaining step runs even if one fails; the
+        order ends cancelled, and what was left undone is an alert (search attribute + order event)."""
+        undone = []
+        for child in self.children:
+            try:
+                await child.signal(ShipmentWorkflow.cancel)
+            except Exception as failure:  # noqa: BLE001  (an ended parcel needs no stop)
+                workflow.logger.warning("stopping shipment %s failed: %s", child.id, failure)
+        try:
+            current = await self._act(FulfillmentActivities.current_authorization, self.order_id)
+        except ActivityError:
+            undone.append("void")
+        else:
+            if not await self._void_or_alert(payment_ref, current.authorization, current.idempotency_key):
+                undone.append("void")
+        if "failed" in await self._shipment_results():
+            undone.append("shipment")
+        await self._set_status("cancelled")
+        if undone:
+            alert = f"cancel_incomplete:{'+'.join(undone)}"
+            await self._set_alert(alert)
+            await best_effort(self._act(FulfillmentActivities.record_order_alert, self.order_id, alert),
+                              "order alert")
+
+    async def _cancel_children_first(self, reason: str) -> None:
+        """The cancel path as first shipped (children stopped before the database decided; a failure
+        only set cancel_failed). Kept so fulfillments that ran it replay."""
+        await self._set_status("cancelling")
+        for child in self.children:
+            await child.signal(ShipmentWorkflow.cancel)
+        try:
+            payment_ref = await self._act(FulfillmentActivities.cancel_order, self.order_id, reason,
+                                          f"{self.order_id}:cancel")
+            current = await self._act(FulfillmentActivities.current_authorization, self.order_id)
+            await self._act(PaymentActivities.void_authorization, payment_ref, current.authorization,
+                            current.idempotency_key)
+        except ActivityError as failure:
+            code, message = failure_code(failure)
+            workflow.logger.error("cancelling order %s failed: %s %s", self.order_id, code, message)
+            await self._set_status(f"cancel_failed:{code}")
+            return
+        await asyncio.gather(*self.children)
+        await self._set_status("cancelled")
+
     @workflow.update
     async def cancel(self, request: CancelRequest) -> str:
         """Support cancels before anything ships; answers the final status or a coded refusal."""
+        # Accepted while the order is still being routed: it applies once the parcels exist,
+        # unless routing is stuck on an ops alert (then the caller is told, not kept waiting).
+        await workflow.wait_condition(lambda: bool(self.children) or self._routing_stuck())
+        if not self.children:
+            raise ApplicationError(f"the order cannot be routed ({self.alert}); ops are alerted, try again later",
+                                   type="order_not_ready", non_retryable=True)
         try:
             await self._cancel(reason=request.reason)
         except ActivityError as failure:
@@ -154,7 +320,5 @@ class FulfillmentWorkflow:
     def _cancel_allowed(self, request: CancelRequest) -> None:
         if self.status in ("cancelling", "cancelled"):
             raise ApplicationError("the order is already cancelled", type="already_cancelled")
-        if not self.children:
-            raise ApplicationError("the order is still being routed; try again in a moment", type="order_not_ready")
         if self._captured_any():
             raise ApplicationError("a parcel of this order has shipped; refund instead", type="already_shipped")

@@ -22,10 +22,21 @@ class SupportInput(Frozen):
     idle_days: int = 30
 
 
+class _RefundInFlight:
+    """A refund whose activity is running: its request, then its outcome for whoever waits on it."""
+
+    def __init__(self, request: RefundRequest):
+        self.request = request
+        self.result: RefundResult | None = None
+        self.failure: ApplicationError | None = None
+        self.done = False
+
+
 @workflow.defn
 class OrderSupportWorkflow:
     def __init__(self) -> None:
         self.refunds: dict[str, tuple[RefundRequest, RefundResult]] = {}
+        self.in_flight: dict[str, _RefundInFlight] = {}
         self.busy = 0
         self.touched = False
 
@@ -51,19 +62,42 @@ class OrderSupportWorkflow:
                 raise ApplicationError("this Idempotency-Key was already used for a different refund",
                                        type="idempotency_key_reused", non_retryable=True)
             return result
+        running = self.in_flight.get(command.refund_id)
+        # Before this patch a second update with the same id ran the refund again (both reached the provider).
+        if running is not None and workflow.patched("refund-in-flight-once"):
+            return await self._outcome_of(running, command)
+        running = self.in_flight[command.refund_id] = _RefundInFlight(command.request)
         self.busy += 1
         try:
-            result = await workflow.execute_activity_method(
+            running.result = await workflow.execute_activity_method(
                 SupportActivities.issue_refund, command, start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
             )
         except ActivityError as failure:
             code, message = failure_code(failure)
-            raise ApplicationError(message, type=code, non_retryable=True) from None
+            running.failure = ApplicationError(message, type=code, non_retryable=True)
+            raise running.failure from None
         finally:
             self.busy -= 1
-        self.refunds[command.refund_id] = (command.request, result)
-        return result
+            running.done = True
+            if self.in_flight.get(command.refund_id) is running:
+                del self.in_flight[command.refund_id]
+        self.refunds[command.refund_id] = (command.request, running.result)
+        return running.result
+
+    async def _outcome_of(self, running: _RefundInFlight, command: RefundCommand) -> RefundResult:
+        """A repeat of a refund still running: wait for its outcome rather than ask the provider twice."""
+        if running.request != command.request:
+            raise ApplicationError("this Idempotency-Key was already used for a different refund",
+                                   type="idempotency_key_reused", non_retryable=True)
+        self.busy += 1
+        try:
+            await workflow.wait_condition(lambda: running.done)
+        finally:
+            self.busy -= 1
+        if running.failure is not None:
+            raise ApplicationError(running.failure.message, type=running.failure.type, non_retryable=True)
+        return running.result
 
     @refund.validator
     def _refund_is_well_formed(self, command: RefundCommand) -> None:

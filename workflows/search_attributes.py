@@ -14,9 +14,14 @@ FULFILLMENT_ALERT = SearchAttributeKey.for_keyword("FulfillmentAlert")
 
 SUBSCRIPTION_STATUS = SearchAttributeKey.for_keyword("SubscriptionStatus")
 NEXT_RENEWAL_AT = SearchAttributeKey.for_datetime("NextRenewalAt")
+SUBSCRIPTION_ALERT = SearchAttributeKey.for_keyword("SubscriptionAlert")
+
+# Set on a reconciliation run that left something unsettled (``unsettled:<count>``).
+RECONCILIATION_ALERT = SearchAttributeKey.for_keyword("ReconciliationAlert")
 
 ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
-       FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT]
+       FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT, SUBSCRIPTION_ALERT,
+       RECONCILIATION_ALERT]
 
 
 def of_order(order_id: str, email: str | None = None) -> TypedSearchAttributes:

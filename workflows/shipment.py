@@ -17,8 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from models.fulfillment import ShipmentInput, ShipmentProgress, TrackingEvent
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
+    from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY
 
 LABEL_ATTEMPT_BUDGET = timedelta(minutes=10)
+# Patch ids: each guards a change made after histories of running shipments were saved.
+CAPTURE_OUTCOME_PATCH = "capture-unknown-retries-same-key"
+AFTER_CAPTURE_PATCH = "steps-after-capture-persist"
 
 
 @workflow.defn
@@ -70,25 +74,101 @@ class ShipmentWorkflow:
         self.status = "packed"
         if not await self._buy_label():
             return await self._finish("cancelled")
-        try:
-            capture = await self._act(ShipmentActivities.prepare_capture, shipment.shipment_id)
-            if capture.amount > 0:  # nothing to capture for no-charge orders (e.g. exchanges)
-                await self._act(PaymentActivities.capture_payment, capture.payment_ref, capture.authorization,
-                                capture.amount, capture.idempotency_key)
-        except ActivityError as failure:
-            code, _ = failure_code(failure)
-            await self._act(ShipmentActivities.refund_label, shipment.shipment_id)
-            if code == "order_cancelled":  # support cancelled the order while this parcel was being labelled
-                return await self._finish("cancelled")
-            await self._set_alert(f"capture_failed:{code}")
-            return await self._finish("capture_failed")
+        if workflow.patched(CAPTURE_OUTCOME_PATCH):
+            refused = await self._capture()
+        else:
+            refused = await self._capture_once()
+        if refused is not None:
+            return await self._finish(refused)
         await self._tell_parent("captured")
-        await self._act(ShipmentActivities.commit_tax, shipment.shipment_id)
-        await self._act(ShipmentActivities.ship, shipment.shipment_id, workflow.now())
+        if workflow.patched(AFTER_CAPTURE_PATCH):  # the money is taken: these steps must not fail the parcel
+            await self._persist("tax_commit_failed", ShipmentActivities.commit_tax, shipment.shipment_id)
+            await self._persist("ship_failed", ShipmentActivities.ship, shipment.shipment_id, workflow.now())
+        else:
+            await self._act(ShipmentActivities.commit_tax, shipment.shipment_id)
+            await self._act(ShipmentActivities.ship, shipment.shipment_id, workflow.now())
         self.status = "shipped"
         await self._tell_parent("shipped")
         await self._notify(NotificationActivities.send_shipped, shipment.order_id, shipment.shipment_id)
         return await self._finish(await self._follow_tracking())
+
+    async def _capture(self) -> str | None:
+        """Take this parcel's share of the payment; None once captured, else how the parcel ends.
+
+        An unknown outcome (the provider never answered) may have captured: it alerts ops and
+        retries the same idempotency key until the provider answers. Only a definite refusal
+        gives the parcel up: its label is refunded, its capture share and stock released.
+        """
+        capture = None
+        while True:
+            self.retry_requested = False
+            try:
+                # Prepared once: a retry repeats the same capture (amount and key), never a new one.
+                capture = capture or await self._act(ShipmentActivities.prepare_capture, self.input.shipment_id)
+                await self._take(capture)
+                break
+            except ActivityError as failure:
+                code, _ = failure_code(failure)
+            if code != "provider_unavailable":
+                return await self._give_up_capture(code)
+            await self._set_alert("capture_unknown")
+            await self._wait_for_ops_retry()
+        if self.alert == "capture_unknown":
+            await self._set_alert(None)
+        return None
+
+    async def _take(self, capture) -> None:
+        if capture.amount > 0:  # nothing to capture for no-charge orders (e.g. exchanges)
+            await self._act(PaymentActivities.capture_payment, capture.payment_ref, capture.authorization,
+                            capture.amount, capture.idempotency_key)
+
+    async def _give_up_capture(self, code: str) -> str:
+        shipment_id = self.input.shipment_id
+        await self._persist("label_refund_failed", ShipmentActivities.refund_label, shipment_id)
+        if code == "order_cancelled":  # support cancelled the order while this parcel was being labelled
+            return "cancelled"
+        # Forget the capture share (so the order can still be cancelled) and give the stock back.
+        await self._persist("capture_release_failed", ShipmentActivities.release_refused_capture, shipment_id)
+        await self._set_alert(f"capture_failed:{code}")
+        return "capture_failed"
+
+    async def _capture_once(self) -> str | None:
+        """Before CAPTURE_OUTCOME_PATCH: any failure, even an unknown outcome, gave the parcel up."""
+        try:
+            await self._take(await self._act(ShipmentActivities.prepare_capture, self.input.shipment_id))
+        except ActivityError as failure:
+            code, _ = failure_code(failure)
+            await self._act(ShipmentActivities.refund_label, self.input.shipment_id)
+            if code == "order_cancelled":
+                return "cancelled"
+            await self._set_alert(f"capture_failed:{code}")
+            return "capture_failed"
+        return None
+
+    async def _persist(self, alert: str, method, *args):
+        """Run a step that must eventually succeed: long capped retries; past their budget, alert
+        ops (``alert:code``) and go again after a pause or their retry signal."""
+        while True:
+            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
+            try:
+                result = await workflow.execute_activity_method(
+                    method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
+                    schedule_to_close_timeout=PERSISTENT_BUDGET, retry_policy=PERSISTENT_RETRY)
+            except ActivityError as failure:
+                await self._set_alert(f"{alert}:{failure_code(failure)[0]}")
+                await self._wait_for_ops_retry()
+                continue
+            if self.alert and self.alert.startswith(f"{alert}:"):
+                await self._set_alert(None)
+            return result
+
+    async def _wait_for_ops_retry(self) -> None:
+        """Pause before another try: ops' retry signal (since the try began), or the carrier retry period."""
+        try:
+            await workflow.wait_condition(lambda: self.retry_requested,
+                                          timeout=timedelta(seconds=self.input.policy.carrier_retry_seconds))
+        except asyncio.TimeoutError:
+            pass
 
     async def _wait_for_packing(self) -> bool:
         """True once packed, False if cancelled first; alerts ops when packing is overdue."""
@@ -133,7 +213,11 @@ class ShipmentWorkflow:
         while True:
             while self.pending_events:
                 event = self.pending_events.pop(0)
-                await self._act(ShipmentActivities.record_tracking, self.input.shipment_id, event)
+                if workflow.patched(AFTER_CAPTURE_PATCH):
+                    await self._persist("tracking_failed", ShipmentActivities.record_tracking,
+                                        self.input.shipment_id, event)
+                else:
+                    await self._act(ShipmentActivities.record_tracking, self.input.shipment_id, event)
                 if event.status == "delivered":
                     self.status = "delivered"
                     if self.alert:
@@ -161,15 +245,22 @@ class ShipmentWorkflow:
         self.alert = alert
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(alert) if alert
                                            else sa.FULFILLMENT_ALERT.value_unset()])
-        await self._act(ShipmentActivities.set_alert, self.input.shipment_id, alert)
+        # Ops must see the alert: no budget, it retries (capped backoff) until the database answers.
+        await workflow.execute_activity_method(ShipmentActivities.set_alert, args=[self.input.shipment_id, alert],
+                                               start_to_close_timeout=timedelta(seconds=60),
+                                               retry_policy=PERSISTENT_RETRY)
         if alert:
             workflow.logger.warning("shipment %s alert: %s", self.input.shipment_id, alert)
 
     async def _tell_parent(self, status: str) -> None:
         parent = workflow.info().parent
-        if parent is not None:
+        if parent is None:
+            return
+        try:
             await workflow.get_external_workflow_handle(parent.workflow_id).signal(
                 "shipment_progress", ShipmentProgress(shipment_id=self.input.shipment_id, status=status))
+        except Exception as failure:  # noqa: BLE001  (children outlive their parent: ABANDON policy)
+            workflow.logger.warning("shipment %s could not tell its order: %s", self.input.shipment_id, failure)
 
     async def _finish(self, outcome: str) -> str:
         self.status = outcome

@@ -8,16 +8,19 @@ answer): pause, resume, skip, change, cancel, payment method.
 Changes apply from the next cycle and nothing is prorated: new quantities are charged at the next
 renewal; a new interval keeps the renewal already scheduled and counts the following ones from it.
 A declined charge is retried on the dunning schedule (a new card retries at once); after the last
-decline the subscription is past_due, then cancelled.
+decline the subscription is past_due, then cancelled. Only a definite decline moves on to a new
+idempotency key: a charge with no answer (its retries spent on timeouts) may have gone through, so it
+is asked again under the same key, with a ``SubscriptionAlert`` and an event saying why, until the
+provider answers. Steps that only touch our database (recording, releasing stock) outlast an outage.
 """
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
@@ -37,8 +40,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.fulfillment import FulfillmentWorkflow
 
 ORDER_NAMESPACE = uuid.UUID("a4c3d1e2-7f60-4b8e-9d2c-5e1f0a9b3c77")
-# A charge keeps retrying its own idempotency key this long before it counts as a failed attempt.
+# A charge keeps retrying its own idempotency key this long before its outcome counts as unknown.
 CHARGE_BUDGET = timedelta(hours=12)
+# Calls retried for hours back off to one try every few minutes instead of hammering the provider.
+LONG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                         maximum_interval=timedelta(minutes=10))
+# An unknown outcome (no answer within the budget) is asked again, under the same key, this often.
+OUTCOME_RECHECK = timedelta(hours=1)
+# Recording state and releasing stock only touch our database: they outlast a database outage of a day.
+BOOKKEEPING_BUDGET = timedelta(days=1)
+# Runs before this patch counted an unknown charge outcome as a decline and died on a bookkeeping failure.
+SETTLE_OUTCOMES = "renewal-outcomes-settled"
 
 
 def renewal_order_id(subscription_id: str, cycle: int) -> str:
@@ -198,11 +210,14 @@ class SubscriptionWorkflow:
         if s.status == "cancelled":  # cancelled while we were pricing: nothing was charged
             await self._release(hold)
             return "cancelled", None, total
-        key = f"{payment_ref}:charge" if charge_no == 1 else f"{payment_ref}:charge-{charge_no}"
+        step = "charge" if charge_no == 1 else f"charge-{charge_no}"
+        key = f"{payment_ref}:{step}"
+        # Fixed now: asking again under the same key must repeat the very same request (a new card waits).
+        charge_args = (payment_ref, s.customer_ref, s.payment_method, total, s.currency, key)
         try:
-            charge = await self._act(SubscriptionActivities.charge_renewal, payment_ref, s.customer_ref,
-                                     s.payment_method, total, s.currency, key, budget=CHARGE_BUDGET)
-        except ActivityError as failure:
+            charge = await self._until_answered(cycle, step, lambda: self._act(
+                SubscriptionActivities.charge_renewal, *charge_args, budget=CHARGE_BUDGET, retry=LONG_RETRY))
+        except ActivityError as failure:  # a definite decline: the next dunning attempt may use a new key
             await self._release(hold)
             return "declined", failure_code(failure)[0], total
         order_id = renewal_order_id(s.subscription_id, cycle)
@@ -210,13 +225,16 @@ class SubscriptionWorkflow:
                            email=s.email, currency=s.currency, shipping_address=s.shipping_address, priced=priced,
                            tax=tax, shipping=shipping, reservation=reservation, authorization=charge,
                            payment_method=s.payment_method)
+        renewal = RenewalOrder(subscription_id=s.subscription_id, cycle=cycle, renewal_date=day,
+                               payment_ref=payment_ref)
         try:
-            await self._act(SubscriptionActivities.create_renewal_order, draft,
-                            RenewalOrder(subscription_id=s.subscription_id, cycle=cycle, renewal_date=day,
-                                         payment_ref=payment_ref))
-        except ActivityError as failure:  # e.g. the hold lapsed: give the money back
-            await self._act(PaymentActivities.refund_payment, payment_ref, charge, total, f"{payment_ref}:refund",
-                            budget=CHARGE_BUDGET)
+            # Idempotent per cycle: a transient failure may hide a committed order, so it is asked again, never
+            # refunded; only a refusal (e.g. the hold lapsed) gives the money back.
+            await self._until_answered(cycle, "order", lambda: self._act(
+                SubscriptionActivities.create_renewal_order, draft, renewal, budget=BOOKKEEPING_BUDGET,
+                retry=LONG_RETRY))
+        except ActivityError as failure:
+            await self._give_back(cycle, payment_ref, charge, total)
             await self._release(hold)
             return "failed", failure_code(failure)[0], total
         await workflow.start_child_workflow(
@@ -227,13 +245,71 @@ class SubscriptionWorkflow:
         )
         return "renewed", None, total
 
-    async def _release(self, hold: str) -> None:
-        await self._act(InventoryActivities.release_reservation, hold)
+    async def _give_back(self, cycle: int, payment_ref: str, charge, total: int) -> None:
+        """Refund a cycle's charge under the cycle's one refund key (a repeat replays it, never refunds twice).
 
-    async def _act(self, method, *args, budget: timedelta = PROVIDER_BUDGET):
+        A refusal (e.g. the charge is disputed) leaves the money with us: it raises an alert, not the workflow."""
+        try:
+            await self._until_answered(cycle, "refund", lambda: self._act(
+                PaymentActivities.refund_payment, payment_ref, charge, total, f"{payment_ref}:refund",
+                budget=CHARGE_BUDGET, retry=LONG_RETRY))
+        except ActivityError as failure:
+            if not workflow.patched(SETTLE_OUTCOMES):
+                raise
+            code = failure_code(failure)[0]
+            workflow.logger.error("renewal refund of %s refused (%s): refund it by hand", payment_ref, code)
+            await self._alert("refund_failed", SubscriptionEvent(
+                event_id=f"cycle-{cycle}:refund-failed", type="refund_failed",
+                data={"cycle": cycle, "amount": total, "code": code}))
+
+    async def _until_answered(self, cycle: int, step: str, call: Callable[[], Awaitable]):
+        """Run a call whose effect may have happened until it answers; only a definite refusal raises.
+
+        An unknown outcome (its retry budget spent without an answer) is asked again under the same
+        key after ``OUTCOME_RECHECK``; meanwhile the subscription carries an alert and an event says why.
+        """
+        unknown = False
+        while True:
+            try:
+                result = await call()
+            except ActivityError as failure:
+                if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched(SETTLE_OUTCOMES):
+                    raise
+                if not unknown:
+                    unknown = True
+                    workflow.logger.error("renewal %s of cycle %s has an unknown outcome: asking again", step, cycle)
+                    await self._alert(f"{step}_outcome_unknown", SubscriptionEvent(
+                        event_id=f"cycle-{cycle}:{step}:outcome-unknown", type="outcome_unknown",
+                        data={"cycle": cycle, "step": step, "recheck_every_seconds": OUTCOME_RECHECK.total_seconds()}))
+                await workflow.sleep(OUTCOME_RECHECK)
+                continue
+            if unknown:
+                await self._alert(None, SubscriptionEvent(
+                    event_id=f"cycle-{cycle}:{step}:outcome-known", type="outcome_known",
+                    data={"cycle": cycle, "step": step}))
+            return result
+
+    async def _alert(self, alert: str | None, event: SubscriptionEvent) -> None:
+        """Set (or clear, with None) the SubscriptionAlert ops filter on, and record why."""
+        workflow.upsert_search_attributes([
+            sa.SUBSCRIPTION_ALERT.value_set(alert) if alert else sa.SUBSCRIPTION_ALERT.value_unset()])
+        await self._record(event)
+
+    async def _release(self, hold: str) -> None:
+        try:
+            await self._act(InventoryActivities.release_reservation, hold, budget=BOOKKEEPING_BUDGET,
+                            retry=LONG_RETRY)
+        except ActivityError as failure:
+            if not workflow.patched(SETTLE_OUTCOMES):
+                raise
+            # The hold is not lost: the reservation sweeper frees it when it expires.
+            workflow.logger.error("stock hold %s not released (%s): it lapses at its expiry", hold,
+                                  failure_code(failure)[0])
+
+    async def _act(self, method, *args, budget: timedelta = PROVIDER_BUDGET, retry: RetryPolicy = STEP_RETRY):
         return await workflow.execute_activity_method(
             method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
-            schedule_to_close_timeout=budget, retry_policy=STEP_RETRY,
+            schedule_to_close_timeout=budget, retry_policy=retry,
         )
 
     # ---------------------------------------------------------------- state
@@ -250,7 +326,15 @@ class SubscriptionWorkflow:
             sa.SUBSCRIPTION_STATUS.value_set(self.s.status),
             sa.NEXT_RENEWAL_AT.value_set(upcoming) if upcoming else sa.NEXT_RENEWAL_AT.value_unset(),
         ])
-        await self._act(SubscriptionActivities.record, view(self.s, self.dunning), event)
+        try:
+            await self._act(SubscriptionActivities.record, view(self.s, self.dunning), event,
+                            budget=BOOKKEEPING_BUDGET, retry=LONG_RETRY)
+        except ActivityError as failure:
+            if not workflow.patched(SETTLE_OUTCOMES):
+                raise
+            # The row catches up at the next record (newest version wins); this event is lost: say so.
+            workflow.logger.error("subscription %s not recorded (%s): event %s lost", self.s.subscription_id,
+                                  failure_code(failure)[0], event.event_id if event else None)
 
     def _unpause(self) -> None:
         """Renewals that fell due while paused are skipped: the next one is today or later."""

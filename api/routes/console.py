@@ -18,11 +18,12 @@ from api.console_web import (
     COOKIE, LOGIN_COOKIE, CheckedSession, ConsoleRoute, Session, flash, now, page, redirect_with_flash,
     safe_next, tokens_match,
 )
+from api.auth import TooManyFailures, authenticate
 from api.deps import AppSettings, Engine, Temporal
 from api.errors import ApiError
 from api.routes.returns import decide_return
 from api.routes.support import issue_refund, request_cancel
-from db import api_keys, audit, fulfillment, refunds
+from db import audit, fulfillment, refunds
 from db import console as console_db
 from db import orders as order_store
 from db import returns as return_store
@@ -47,15 +48,21 @@ async def login_page(request: Request, next: str = "/console", m: str = ""):
 
 
 @router.post("/login")
-async def login(request: Request, engine: Engine, api_key: Text = "", csrf: Text = "", next: Text = "/console"):
+async def login(request: Request, engine: Engine, settings: AppSettings, api_key: Text = "", csrf: Text = "", next: Text = "/console"):
     """Trade a support (or higher) API key for a session cookie."""
     if not tokens_match(csrf, request.cookies.get(LOGIN_COOKIE, "")):
         return _login_form(request, safe_next(next), "The sign-in form expired; please try again.", status=400)
-    async with engine.begin() as conn:
-        caller = await api_keys.authenticate(conn, api_key.strip(), now())
-        if caller is not None and caller.may(Permission.CONSOLE):
-            token, session = await console_db.open_session(conn, caller, now())
-            await audit.record(conn, caller, "console.login", target=caller.key_id)
+    try:
+        async with engine.begin() as conn:
+            caller = await authenticate(conn, request, settings, api_key.strip())
+            if caller is not None and caller.may(Permission.CONSOLE):
+                token, session = await console_db.open_session(conn, caller, now())
+                await audit.record(conn, caller, "console.login", target=caller.key_id)
+    except TooManyFailures as refused:
+        response = _login_form(request, safe_next(next), f"Too many failed sign-ins from your address; try again "
+                               f"in {refused.retry_after} seconds.", status=429)
+        response.headers.update(refused.headers)
+        return response
     if caller is None:
         return _login_form(request, safe_next(next), "That API key is not valid (unknown or revoked).", status=401)
     if not caller.may(Permission.CONSOLE):

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import ReadConn
 from api.schemas import ErrorResponse
+from db import reconciliation as reconciliation_store
 from db import reports as store
+from models.reconciliation import ReconciliationReport
 from models.reports import FraudReport, SalesReport, check_range, month_bounds, sales_csv
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -34,3 +36,10 @@ async def fraud_report(conn: ReadConn, month: str = Query(description="YYYY-MM (
     """Chargeback rate of a month (disputes / orders) and how its checkouts were screened and reviewed."""
     start, next_month = month_bounds(month)
     return await store.fraud(conn, month, start, next_month)
+
+
+@router.get("/reconciliation", response_model=ReconciliationReport)
+async def reconciliation_report(conn: ReadConn) -> ReconciliationReport:
+    """The last reconciliation run: when, how many operations it checked, settled and voided, and what it
+    could not settle (``unsettled`` items need a human; the run also carries `ReconciliationAlert`)."""
+    return ReconciliationReport(last_run=await reconciliation_store.last_run(conn))

@@ -51,9 +51,10 @@ async def mark_packed(shipment_id: str, engine: Engine, temporal: Temporal, call
 @router.post("/{shipment_id}/retry-carrier", status_code=status.HTTP_202_ACCEPTED,
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def retry_carrier(shipment_id: str, engine: Engine, temporal: Temporal, caller: CurrentCaller) -> dict:
-    """Ops fixed the carrier problem: try buying the label again now instead of at the next timer."""
+    """Ops fixed a provider problem (carrier, payment, tax, database): retry the stuck step now, not at the
+    next timer. A parcel alerted after its label (capture_unknown, tax_commit_failed…) is retried too."""
     return await _audited_signal(engine, temporal, caller, shipment_id, ShipmentWorkflow.retry_carrier,
-                                 "shipment.retry_carrier", allowed={"packed"})
+                                 "shipment.retry_carrier", allowed={"packed", "label_purchased", "shipped", "in_transit"})
 
 
 async def _audited_signal(engine, temporal, caller, shipment_id: str, signal, action: str, *,

@@ -4,11 +4,12 @@ import hashlib
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
@@ -24,6 +25,7 @@ from api.errors import ApiError
 from api.ownership import OptionalCustomer
 from api.schemas import CustomerEmail, ErrorResponse, PageAfter, PageSize
 from db import audit, catalog, customers
+from db import subscription_plans as plans
 from db import subscriptions as store
 from models.commerce import Address
 from models.errors import DomainError
@@ -31,7 +33,8 @@ from models.ids import public_id
 from models.money import normalize_currency
 from models.subscriptions import (
     CancelRequest, ChangeRequest, Interval, PauseRequest, PaymentMethodRequest, Schedule, SubscriptionEvent,
-    SubscriptionLine, SubscriptionPolicy, SubscriptionState, check_lines, next_period, next_renewal, renewal_at,
+    SubscriptionLine, SubscriptionPlan, SubscriptionPolicy, SubscriptionState, check_lines, next_period,
+    next_renewal, renewal_at,
 )
 from workflows import search_attributes as sa
 from workflows.subscription import SubscriptionWorkflow
@@ -54,8 +57,12 @@ class SubscriptionCreate(BaseModel):
     interval: Interval
     n: int | None = Field(None, ge=1, le=365, description="Days between renewals, for interval every_n_days")
     anchor_date: date = Field(description="Date of the first renewal; later ones count from it")
-    discount_percent: Decimal = Field(Decimal(0), ge=0, le=100, decimal_places=2)
+    plan_id: str | None = Field(None, max_length=40, description="A plan from GET /subscription-plans: its "
+                                "discount applies to every renewal; none = catalog prices")
     currency: str = Field("USD", min_length=3, max_length=3)
+    # Retired: a storefront once set its own discount here. Still parsed (hidden from the schema) so that
+    # a caller sending it gets a clear 422 price_not_accepted instead of a generic validation error.
+    discount_percent: SkipJsonSchema[Any] = Field(None, exclude=True)
 
     @field_validator("lines")
     @classmethod
@@ -97,7 +104,8 @@ class SubscriptionOut(BaseModel):
     interval: Interval
     n: int | None
     anchor_date: date
-    discount_percent: Decimal
+    discount_percent: Decimal = Field(description="From the plan at sign-up (subscriptions before plans keep theirs)")
+    plan_id: str | None
     payment_method: str
     next_renewal_at: datetime | None
     paused_until: datetime | None
@@ -140,6 +148,13 @@ async def _assert_sellable(conn, lines: list[SubscriptionLine], currency: str) -
         raise DomainError(f"not for sale: {', '.join(missing)}", code="sku_not_sellable", details={"skus": missing})
 
 
+def _assert_plan_allows(plan: SubscriptionPlan | None, interval: Interval) -> None:
+    refusal = plan.refusal(interval) if plan else None
+    if refusal:
+        code, message = refusal
+        raise DomainError(message, code=code, details={"plan_id": plan.id})
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionOut,
              responses={400: {"model": ErrorResponse}, **Errors})
 async def create_subscription(body: SubscriptionCreate, engine: Engine, temporal: Temporal, settings: AppSettings,
@@ -149,21 +164,26 @@ async def create_subscription(body: SubscriptionCreate, engine: Engine, temporal
     the same body returns the same subscription; another body is 409 ``idempotency_key_reused``."""
     if not idempotency_key or not idempotency_key.strip():
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID)")
+    if body.discount_percent is not None:
+        raise ApiError(422, "price_not_accepted", "a subscription's discount comes from its plan: send plan_id "
+                       "(GET /subscription-plans), never a discount")
     subscription_id, workflow_id = subscription_ids(idempotency_key)
     schedule = Schedule(interval=body.interval, every_n_days=body.n, anchor=body.anchor_date)
     period = next_period(schedule, datetime.now(UTC).date())
     async with engine.begin() as conn:
+        plan = await plans.get(conn, body.plan_id) if body.plan_id else None
         row, created = await store.claim(
             conn, subscription_id=subscription_id, idempotency_key=idempotency_key,
             request_hash=hashlib.sha256(body.model_dump_json().encode()).hexdigest(), workflow_id=workflow_id,
             email=body.email, currency=body.currency, payment_method=body.payment_method,
             shipping_address=body.shipping_address.model_dump(mode="json"),
             lines=[line.model_dump() for line in body.lines], interval=body.interval, every_n_days=body.n,
-            anchor_date=body.anchor_date, discount_bp=int(body.discount_percent * 100),
+            anchor_date=body.anchor_date, plan_id=body.plan_id, discount_bp=plan.discount_bp if plan else 0,
             next_renewal_at=renewal_at(schedule, period),
         )
         customer_ref = row.customer_ref
-        if created:
+        if created:  # a replay stands even if its plan has since been withdrawn
+            _assert_plan_allows(plan, body.interval)
             await _assert_sellable(conn, body.lines, row.currency)
             try:
                 customer = await gateway.create_customer(email=body.email, payment_method=body.payment_method,
@@ -228,6 +248,7 @@ async def _out(engine, subscription_id: str) -> SubscriptionOut:
     return SubscriptionOut(
         id=row.id, status=row.status, email=row.email, currency=row.currency, lines=row.lines, interval=row.interval,
         n=row.every_n_days, anchor_date=row.anchor_date, discount_percent=Decimal(row.discount_bp) / 100,
+        plan_id=row.plan_id,
         payment_method=row.payment_method, next_renewal_at=row.next_renewal_at, paused_until=row.paused_until,
         skip_next=row.skip_next, cancel_at_period_end=row.cancel_at_period_end, cancel_reason=row.cancel_reason,
         dunning=row.dunning,
@@ -321,10 +342,17 @@ async def cancel(subscription_id: str, engine: Engine, temporal: Temporal, calle
 @router.patch("/{subscription_id}", response_model=SubscriptionOut, responses=Errors)
 async def change(subscription_id: str, body: ChangeRequest, engine: Engine, temporal: Temporal,
                  caller: CurrentCaller) -> SubscriptionOut:
-    """New lines and/or interval, from the next cycle on (nothing is prorated)."""
-    if body.lines is not None:
-        async with engine.connect() as conn:
-            await _assert_sellable(conn, body.lines, (await store.get(conn, subscription_id)).currency)
+    """New lines and/or interval, from the next cycle on (nothing is prorated). A plan's subscription keeps
+    to the plan's intervals: its discount was offered for those."""
+    async with engine.connect() as conn:
+        row = await store.get(conn, subscription_id)
+        if body.lines is not None:
+            await _assert_sellable(conn, body.lines, row.currency)
+        if body.interval is not None and row.plan_id:
+            plan = await plans.get(conn, row.plan_id)
+            if body.interval not in plan.intervals:
+                raise DomainError(f"plan {plan.id} offers {', '.join(plan.intervals)}, not {body.interval}",
+                                  code="interval_not_in_plan", details={"plan_id": plan.id})
     return await _update(engine, temporal, caller, subscription_id, "change", SubscriptionWorkflow.change, body)
 
 

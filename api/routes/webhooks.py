@@ -18,6 +18,7 @@ from api.errors import ApiError
 from db import fulfillment as shipments
 from db import webhooks as inbox
 from models.commerce import DisputeNotice
+from models.disputes import UPDATE_KINDS, DisputeUpdate
 from models.fulfillment import TrackingEvent
 from workflows import search_attributes as sa
 from workflows.checkout import CheckoutWorkflow
@@ -91,30 +92,44 @@ async def _stripe_action(conn, temporal: Client, settings, event: dict) -> str:
         signal = (CheckoutWorkflow.payment_authentication_failed if kind.endswith("payment_failed")
                   else CheckoutWorkflow.payment_authenticated)
         return await _signal(temporal, f"checkout-{payment_ref}", signal)
-    if kind == "charge.dispute.created":
-        return await _open_dispute(conn, temporal, settings, obj)
+    if kind in DISPUTE_EVENTS:
+        return await _dispute(conn, temporal, settings, obj, DISPUTE_EVENTS[kind])
     return "ignored"
 
 
-async def _open_dispute(conn, temporal: Client, settings, dispute: dict) -> str:
-    payment_ref = await inbox.payment_ref_for(conn, dispute.get("payment_intent") or "")
+# What each Stripe dispute event tells the dispute workflow (None: it opened; "closed": its status says how).
+DISPUTE_EVENTS = {"charge.dispute.created": None, "charge.dispute.closed": "closed",
+                  "charge.dispute.funds_withdrawn": "funds_withdrawn",
+                  "charge.dispute.funds_reinstated": "funds_reinstated"}
+
+
+async def _dispute(conn, temporal: Client, settings, dispute: dict, update_kind: str | None) -> str:
+    """Start the dispute's workflow (any event may be the first we get) and pass it the update, if any."""
+    payment_ref = await inbox.payment_ref_for_dispute(conn, [dispute.get("payment_intent"), dispute.get("charge")])
     order_id = await inbox.order_for_payment(conn, payment_ref) if payment_ref else None
     if order_id is None:
         return "unknown_payment"
     notice = DisputeNotice(dispute_id=dispute["id"], order_id=order_id, amount=int(dispute.get("amount", 0)),
                            currency=str(dispute.get("currency", "")).upper(), reason=dispute.get("reason") or "unknown")
+    update = None
+    if update_kind is not None:
+        kind = dispute.get("status") if update_kind == "closed" else update_kind
+        if kind not in UPDATE_KINDS:
+            return "ignored"
+        update = DisputeUpdate(dispute_id=notice.dispute_id, kind=kind)
     try:
         await temporal.start_workflow(
             DisputeWorkflow.run, notice, id=f"dispute-{notice.dispute_id}", task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="dispute_updated" if update else None, start_signal_args=[update] if update else [],
             search_attributes=sa.of_order(order_id),
             static_summary=f"Dispute {notice.dispute_id} on order {order_id}: {notice.reason}",
             memo={"order_id": order_id, "amount": notice.amount, "currency": notice.currency, "reason": notice.reason},
         )
-    except WorkflowAlreadyStartedError:
-        pass
-    return "dispute_recorded"
+    except WorkflowAlreadyStartedError:  # it ended: the dispute is closed, a late event changes nothing
+        return "dispute_closed"
+    return "dispute_recorded" if update is None else f"dispute_{update.kind}"
 
 
 async def _easypost_action(conn, temporal: Client, settings, event: dict) -> str:

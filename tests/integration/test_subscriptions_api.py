@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from db.tables import payment_operations
 from models.fulfillment import TrackingEvent
-from tests.factories import make_location, make_sku
+from tests.factories import make_location, make_sku, make_subscription_plan
 from tests.integration.checkout_helpers import ADDRESS
 from tests.integration.checkout_helpers import eventually, order_with_shipments
 from workflows.shipment import ShipmentWorkflow
@@ -16,7 +16,7 @@ from workflows.shipment import ShipmentWorkflow
 def body(sku: str, **overrides) -> dict:
     return {"email": "ada@example.com", "payment_method": "pm_card_visa", "shipping_address": ADDRESS,
             "lines": [{"sku": sku, "quantity": 1}], "interval": "monthly",
-            "anchor_date": datetime.now(UTC).date().isoformat(), "discount_percent": 12.5, **overrides}
+            "anchor_date": datetime.now(UTC).date().isoformat(), **overrides}
 
 
 async def create(api, payload: dict, key: str | None = None):
@@ -35,17 +35,17 @@ async def first_renewal(api, subscription_id: str) -> dict:
 
 async def test_create_is_idempotent_per_key(api, engine):
     sku = await make_sku(engine, stock={await make_location(engine): 5})
-    key = str(uuid.uuid4())
-    first = await create(api, body(sku), key)
+    key, plan_id = str(uuid.uuid4()), await make_subscription_plan(engine, discount_bp=1250)
+    first = await create(api, body(sku, plan_id=plan_id), key)
     assert first.status_code == 201, first.text
     subscription = first.json()
     assert subscription["id"].startswith("sub_") and subscription["status"] == "active"
     assert float(subscription["discount_percent"]) == 12.5 and subscription["next_renewal_at"]
 
-    replay = await create(api, body(sku), key)
+    replay = await create(api, body(sku, plan_id=plan_id), key)
     assert replay.json()["id"] == subscription["id"] and replay.headers["Idempotent-Replayed"] == "true"
 
-    reused = await create(api, body(sku, lines=[{"sku": sku, "quantity": 2}]), key)
+    reused = await create(api, body(sku, plan_id=plan_id, lines=[{"sku": sku, "quantity": 2}]), key)
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
 
     missing = await api.post("/subscriptions", json=body(sku))
@@ -92,7 +92,7 @@ async def test_updates_answer_with_validator_refusals(api, engine):
 
 async def test_renewal_order_ships_without_a_second_capture_and_can_be_refunded(api, temporal_env, engine):
     sku = await make_sku(engine, price=2000, stock={await make_location(engine): 5})
-    subscription = await first_renewal(api, (await create(api, body(sku, discount_percent=0))).json()["id"])
+    subscription = await first_renewal(api, (await create(api, body(sku))).json()["id"])
     (renewal,) = subscription["renewals"]
     payment_ref = f"{subscription['id']}:cycle-1"
     order = await order_with_shipments(api, renewal["order_id"], 1)

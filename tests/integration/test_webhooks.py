@@ -3,7 +3,9 @@
 import hashlib
 import hmac
 import json
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -35,8 +37,9 @@ def settings(database_url, task_queue) -> Settings:
                     stripe_webhook_secret=STRIPE_SECRET, easypost_webhook_secret=EASYPOST_SECRET)
 
 
-def easypost_event(tracking_code: str, status: str, event_id: str) -> bytes:
-    return json.dumps({"id": event_id, "object": "Event", "description": "tracker.updated",
+def easypost_event(tracking_code: str, status: str, event_id: str, created_at: str | None = None) -> bytes:
+    stamped = {"created_at": created_at} if created_at else {}
+    return json.dumps({"id": event_id, "object": "Event", "description": "tracker.updated", **stamped,
                        "result": {"object": "Tracker", "tracking_code": tracking_code, "status": status,
                                   "tracking_details": [{"status": status, "message": f"now {status}",
                                                         "datetime": "2026-11-24T10:00:00Z"}]}}).encode()
@@ -74,6 +77,19 @@ async def test_bad_or_missing_signatures_are_rejected(api):
     body = easypost_event("X", "delivered", "evt_1")
     bad = await api.post("/webhooks/easypost", content=body, headers=easypost_headers(body, secret="nope"))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_signature"
+
+
+async def test_webhooks_signed_too_far_in_the_future_are_rejected(api):
+    """A valid signature with a signing time an hour ahead (Stripe's library only refuses old ones)."""
+    payload = stripe_event("customer.created", {"id": "cus_future"})
+    ahead = await post_stripe(api, payload, stripe_headers(payload, timestamp=int(time.time()) + 3600))
+    assert ahead.status_code == 400 and ahead.json()["error"]["code"] == "invalid_signature"
+    skewed = await post_stripe(api, payload, stripe_headers(payload, timestamp=int(time.time()) + 60))
+    assert skewed.status_code == 200  # a minute of clock skew is within tolerance
+    future = datetime.now(UTC) + timedelta(hours=1)
+    body = easypost_event("X", "delivered", "evt_future", created_at=future.isoformat().replace("+00:00", "Z"))
+    response = await api.post("/webhooks/easypost", content=body, headers=easypost_headers(body))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_signature"
 
 
 async def test_unknown_event_types_are_acknowledged_and_ignored(api):
@@ -127,14 +143,17 @@ async def test_dispute_marks_the_order_disputed_once(api, temporal_env, engine):
     assert (await post_stripe(api, payload)).json() == {"status": "dispute_recorded"}
     assert (await post_stripe(api, payload)).json() == {"status": "duplicate"}
 
+    async def disputed_order():  # the dispute workflow records it, then waits for the close
+        order = (await api.get(f"/orders/{done['order_id']}")).json()
+        return order if order["status"] == "disputed" else None
+
+    order = await eventually(disputed_order)
+    assert order, "the order never became disputed"
     handle = temporal_env.client.get_workflow_handle(f"dispute-{dispute['id']}")
-    assert await handle.result() == "disputed"
     description = await handle.describe()  # ops find it by the order, and see why at a glance
     assert description.typed_search_attributes.get(sa.ORDER_ID) == done["order_id"]
     assert await description.memo() == {"order_id": done["order_id"], "amount": 1000, "currency": "USD",
                                         "reason": "fraudulent"}
-    order = (await api.get(f"/orders/{done['order_id']}")).json()
-    assert order["status"] == "disputed"
     assert [e["type"] for e in order["events"]].count("payment.disputed") == 1
 
 

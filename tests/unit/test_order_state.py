@@ -23,6 +23,9 @@ def test_every_state_has_a_transition_entry():
         (S.PARTIALLY_REFUNDED, S.REFUNDED),
         (S.FULFILLED, S.RETURNED),
         (S.CAPTURED, S.DISPUTED),
+        (S.DISPUTED, S.FULFILLED),  # won: back where it was
+        (S.DISPUTED, S.CHARGEBACK),  # lost
+        (S.CHARGEBACK, S.FULFILLED),  # a parcel already on its way still ships
     ],
 )
 def test_allowed_transitions(current, target):
@@ -38,6 +41,9 @@ def test_allowed_transitions(current, target):
         (S.FULFILLED, S.CANCELLED),
         (S.AUTHORIZED, S.REFUNDED),  # nothing was captured, so nothing can be refunded
         (S.RETURNED, S.FULFILLED),
+        (S.DISPUTED, S.REFUNDED),  # the bank holds the money: a refund would pay twice
+        (S.CHARGEBACK, S.PARTIALLY_REFUNDED),
+        (S.CHARGEBACK, S.CAPTURED),
     ],
 )
 def test_illegal_transitions_are_refused_with_a_clear_error(current, target):

@@ -71,11 +71,13 @@ def test_normalise_email():
 
 
 # Everything else production needs, so that only the unsubscribe settings vary.
+RANDOM_SECRET = "9f86d081884c7d659a2feaa0c55ad015"
 PRODUCTION = {"_env_file": None, "environment": "production", "database_url": "postgresql://db/x",
               "temporal_address": "temporal:7233", "smtp_host": "smtp.example", "stripe_api_key": "sk_live_123",
+              "stripe_webhook_secret": "whsec_abc", "easypost_webhook_secret": "easypost-hook-secret",
               "avalara_account_id": "123", "avalara_license_key": "key", "easypost_api_key": "ek",
               "ship_from_name": "Shop", "ship_from_line1": "1 Main St", "ship_from_city": "SF",
-              "ship_from_postal_code": "94105", "ship_from_country": "US", "customer_token_secret": "c" * 40}
+              "ship_from_postal_code": "94105", "ship_from_country": "US", "customer_token_secret": "7f3a9c1e5b2d8f4a6c0e9b3d7a1f5c2e"}
 
 
 @pytest.fixture
@@ -96,8 +98,8 @@ def test_development_falls_back_to_the_dev_secret_and_the_api_address(clean_env)
     ({"public_base_url": "https://shop.example"}, "production needs UNSUBSCRIBE_SECRET"),
     ({"public_base_url": "https://shop.example", "unsubscribe_secret": "too-short"}, "UNSUBSCRIBE_SECRET"),
     ({"public_base_url": "https://shop.example", "unsubscribe_secret": DEV_UNSUBSCRIBE_SECRET}, "UNSUBSCRIBE_SECRET"),
-    ({"unsubscribe_secret": "s" * 40}, "production needs PUBLIC_BASE_URL"),
-    ({"unsubscribe_secret": "s" * 40, "public_base_url": "http://shop.example"}, "PUBLIC_BASE_URL"),
+    ({"unsubscribe_secret": RANDOM_SECRET}, "production needs PUBLIC_BASE_URL"),
+    ({"unsubscribe_secret": RANDOM_SECRET, "public_base_url": "http://shop.example"}, "PUBLIC_BASE_URL"),
 ])
 def test_production_fails_fast_without_unsubscribe_settings(clean_env, overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -105,8 +107,8 @@ def test_production_fails_fast_without_unsubscribe_settings(clean_env, overrides
 
 
 def test_production_starts_with_a_secret_and_an_https_base(clean_env):
-    settings = Settings(**PRODUCTION, unsubscribe_secret="s" * 40, public_base_url="https://shop.example")
-    assert settings.unsubscribe_key == "s" * 40 and settings.public_url == "https://shop.example"
+    settings = Settings(**PRODUCTION, unsubscribe_secret=RANDOM_SECRET, public_base_url="https://shop.example")
+    assert settings.unsubscribe_key == RANDOM_SECRET and settings.public_url == "https://shop.example"
 
 
 def test_public_base_url_must_be_http(clean_env):

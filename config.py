@@ -299,10 +299,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _customer_tokens_need_a_real_secret(self) -> "Settings":
-        # Production, or live providers anywhere: the development constant is public, so anyone could mint
-        # a token for any customer or order.
+        # The development constant is public: with it anyone could mint a token for any customer or order.
         secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else ""
-        if self.environment == "production" or live_providers(self):
+        if self.environment == "production":
             weakness = "is the development secret" if secret in ("", DEV_CUSTOMER_TOKEN_SECRET) else \
                 weak_secret_reason(secret)
             if weakness:

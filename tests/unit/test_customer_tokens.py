@@ -49,7 +49,7 @@ def test_passwords_are_argon2_and_checked():
 
 @pytest.mark.parametrize("secret", [None, "short", DEV_CUSTOMER_TOKEN_SECRET])
 def test_production_refuses_a_missing_short_or_development_token_secret(secret):
-    settings = {**PRODUCTION, "unsubscribe_secret": "u" * 40, "public_base_url": "https://shop.example",
+    settings = {**PRODUCTION, "unsubscribe_secret": "0c4e8a2f6b1d9e3a7c5f0b8d2e6a4c1f", "public_base_url": "https://shop.example",
                 "customer_token_secret": secret}
     with pytest.raises(ValueError, match="CUSTOMER_TOKEN_SECRET"):
         Settings(**settings)

@@ -92,8 +92,13 @@ def _token_required() -> ApiError:
                     f"send the signed-in customer's token in {CUSTOMER_TOKEN} (POST /customers/sessions)")
 
 
-def proofs_of(request: Request, settings: AppSettings) -> Proofs:
-    return Proofs(settings.customer_tokens, request)
+async def proofs_of(request: Request, settings: AppSettings, engine: Engine) -> Proofs:
+    proofs = Proofs(settings.customer_tokens, request)
+    if proofs.customer_id is not None:
+        async with engine.connect() as conn:
+            if not await store.is_live(conn, proofs.customer_id):
+                proofs.customer_id = None  # erased since the token was minted: it names nobody now
+    return proofs
 
 
 RequestProofs = Annotated[Proofs, Depends(proofs_of)]

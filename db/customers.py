@@ -26,6 +26,12 @@ async def get(conn: AsyncConnection, customer_id: str):
     return row
 
 
+async def is_live(conn: AsyncConnection, customer_id: str) -> bool:
+    """Exists and not erased: what a customer token's name must still be."""
+    query = select(customers.c.id).where(customers.c.id == customer_id, customers.c.erased_at.is_(None))
+    return (await conn.execute(query)).first() is not None
+
+
 async def for_checkout(conn: AsyncConnection, email: str) -> str:
     """The customer an email belongs to, created (without a password) on its first order."""
     await conn.execute(insert(customers).values(id=public_id("customer"), email=normalise_email(email))

@@ -1,21 +1,25 @@
 """Customer accounts: sign-up and sign-in (a customer token for the storefront), and self-service under /me."""
 
-from datetime import UTC, datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import TooManyFailures
 from api.deps import AppSettings, Engine, ReadConn
 from api.errors import ApiError
 from api.ownership import CurrentCustomer
 from api.routes.subscriptions import SubscriptionPage, SubscriptionSummaryOut
 from api.schemas import ErrorResponse, OrderPage, OrderSummaryOut, PageAfter, PageSize
+from db import auth_failures
 from db import customers as store
 from models.commerce import Address
 from models.customers import (
     CustomerOut, SavedAddress, Session, SignIn, SignUp, hash_password, needs_rehash, password_matches,
 )
+from models.unsubscribe import normalise_email
 
 router = APIRouter(tags=["customers"])
 log = structlog.get_logger("orderflow.api.customers")
@@ -46,14 +50,30 @@ async def sign_up(body: SignUp, engine: Engine, settings: AppSettings, response:
     return _session(settings, row)
 
 
-@router.post("/customers/sessions", response_model=Session, responses=_ERRORS)
+def _throttle_key(email: str) -> str:
+    """Failures count per account, not per address: a headless store's shoppers all arrive from the
+    storefront's servers. Hashed, so the throttle table holds no email (it fits its 64 characters)."""
+    return "customer:" + hashlib.sha256(normalise_email(email).encode()).hexdigest()[:40]
+
+
+@router.post("/customers/sessions", response_model=Session,
+             responses={**_ERRORS, 429: {"model": ErrorResponse, "description": "Too many failed sign-ins for this "
+                                         "account: retry after `Retry-After` seconds"}})
 async def sign_in(body: SignIn, engine: Engine, settings: AppSettings, response: Response) -> Session:
-    """A customer token for the right email and password; one answer for every failure."""
+    """A customer token for the right email and password; one answer for every failure. After
+    AUTH_FAILURE_LIMIT failures within AUTH_FAILURE_WINDOW_SECONDS the account answers 429."""
+    key, now = _throttle_key(body.email), datetime.now(UTC)
+    window = timedelta(seconds=settings.auth_failure_window_seconds)
     async with engine.connect() as conn:
+        wait = await auth_failures.retry_after(conn, key, now, limit=settings.auth_failure_limit, window=window)
         row = await store.by_email(conn, body.email)
+    if wait is not None:
+        raise TooManyFailures(wait)
     live = row is not None and row.erased_at is None
     if not await run_in_threadpool(password_matches, row.password_hash if live else None, body.password):
-        log.info("customer sign-in refused")
+        async with engine.begin() as conn:
+            failures = await auth_failures.record_failure(conn, key, now, window=window)
+        log.warning("customer sign-in refused", failures=failures, throttle_key=key)
         raise ApiError(401, "invalid_credentials", "the email or password is wrong")
     if needs_rehash(row.password_hash):
         rehashed = await run_in_threadpool(hash_password, body.password)

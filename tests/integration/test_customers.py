@@ -317,3 +317,34 @@ async def test_a_storefront_may_not_export_or_erase(api_as, world):
     storefront = api_as("storefront")
     assert (await storefront.get(f"/customers/{world['owner_id']}/export")).status_code == 403
     assert (await storefront.post(f"/customers/{world['owner_id']}/erase", json={"reason": "x"})).status_code == 403
+
+
+async def test_failed_sign_ins_lock_the_account_for_a_while(api_as, settings):
+    storefront = api_as("storefront")
+    email = f"guessed-{uuid.uuid4().hex[:6]}@example.com"
+    await sign_up(storefront, email)
+    other = f"bystander-{uuid.uuid4().hex[:6]}@example.com"
+    await sign_up(storefront, other)
+    for attempt in range(settings.auth_failure_limit):
+        wrong = await storefront.post("/customers/sessions", json={"email": email, "password": f"guess {attempt}"})
+        assert wrong.status_code == 401, wrong.text
+    locked = await storefront.post("/customers/sessions", json={"email": email.upper(), "password": PASSWORD})
+    assert locked.status_code == 429 and error_code(locked) == "too_many_failed_logins"
+    assert 0 < int(locked.headers["Retry-After"]) <= settings.auth_failure_window_seconds
+    assert (await storefront.post("/customers/sessions", json={"email": other, "password": PASSWORD})).status_code == 200
+
+
+async def test_an_erased_customers_token_names_nobody(api_as):
+    storefront = api_as("storefront")
+    email = f"gone-{uuid.uuid4().hex[:6]}@example.com"
+    customer_id, token = await sign_up(storefront, email)
+    cart_id = (await storefront.post("/carts", json={}, headers=as_customer(token))).json()["id"]
+    assert (await storefront.get(f"/carts/{cart_id}", headers=as_customer(token))).status_code == 200
+
+    erased = await api_as("support").post(f"/customers/{customer_id}/erase", json={"reason": "ticket 9"})
+    assert erased.status_code == 200, erased.text
+    me = await storefront.get("/me", headers=as_customer(token))
+    assert me.status_code == 401 and error_code(me) == "customer_token_required"
+    assert (await storefront.get(f"/carts/{cart_id}", headers=as_customer(token))).status_code == 404
+    signed_in = await storefront.post("/customers/sessions", json={"email": email, "password": PASSWORD})
+    assert signed_in.status_code == 401

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import public_id
     from models.returns import Decision, Inspection, ReturnInput, accepted_units, check_inspection
     from workflows import search_attributes as sa
-    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
+    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
     from workflows.fulfillment import FulfillmentWorkflow
 
 
@@ -49,6 +49,26 @@ class ReturnWorkflow:
 
     @workflow.run
     async def run(self, rma: ReturnInput) -> str:
+        try:
+            return await self._handle(rma)
+        except ActivityError as failure:
+            # Returns started before this branch existed failed here; replaying them must fail the same way.
+            if not workflow.patched("return-step-failure-alert"):
+                raise
+            return await self._needs_attention(rma, failure)
+
+    async def _needs_attention(self, rma: ReturnInput, failure: ActivityError) -> str:
+        """A step failed for good: end visibly (FulfillmentAlert, status) instead of failing the workflow,
+        so ops find the return and nothing is left to retry blindly. No money moves before the refund step."""
+        code, message = failure_code(failure)
+        workflow.logger.error("return %s stopped at %s: %s %s", rma.rma_id, self.status, code, message)
+        workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_failed:{code}")])
+        stopped_at, self.status = self.status, "needs_attention"
+        await best_effort(self._act(ReturnActivities.set_return_status, rma.rma_id, "needs_attention",
+                                    f"stopped while {stopped_at}: {code}: {message}", None), "return status")
+        return self.status
+
+    async def _handle(self, rma: ReturnInput) -> str:
         self.lines = rma.lines
         policy = rma.policy
         if not await self._waited(lambda: self.decision is not None, policy.approval_seconds):

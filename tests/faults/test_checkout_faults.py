@@ -1,0 +1,87 @@
+"""Checkout under faults: every activity, in every fault mode; the money invariants hold afterwards."""
+
+from dataclasses import replace
+
+import pytest
+
+from db import money_invariants as gather
+from models.money_invariants import violations
+from tests.faults.flows import finished, start_stack, stocked_sku, views
+from tests.faults.harness import MODES, FaultInjector
+from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
+
+WORKFLOW = "CheckoutWorkflow"
+# What a clean approved checkout runs, and what a declined one runs after the decline (its compensations).
+APPROVED = ["begin_checkout", "price_cart", "quote_shipping", "quote_tax", "screen_checkout", "reserve_inventory",
+            "authorize_payment", "create_order"]
+DECLINED = ["release_reservation", "reopen_cart", "fail_checkout"]
+
+KNOWN = {  # (scenario, activity, mode): why it fails today
+    ("declined", "release_reservation", "business"):
+        "remaining after issue 11 item 8's fix: a release refused for good leaves the checkout's hold reserved "
+        "until the reservation sweeper expires it (RESERVATION_TTL_SECONDS); prompt release or an ops alert "
+        "is the checkout owner's call",
+}
+
+
+def cases():
+    for scenario, activities in (("approved", APPROVED), ("declined", DECLINED)):
+        for name in activities:
+            for mode in MODES:
+                marks = [pytest.mark.xfail(strict=True, reason=KNOWN[(scenario, name, mode)])] \
+                    if (scenario, name, mode) in KNOWN else []
+                yield pytest.param(scenario, name, mode, id=f"{scenario}-{name}-{mode}", marks=marks)
+
+
+@pytest.fixture
+async def run_checkout(time_env, engine, database_url, tmp_path):
+    async def run(injector: FaultInjector, payment_method: str):
+        stack = await start_stack(time_env, engine, database_url, tmp_path, injector)
+        async with stack.worker, stack.api:
+            sku, baseline = await stocked_sku(engine)
+            started = await start_checkout(stack.api, checkout_body(await cart_with(stack.api, {sku: 2}),
+                                                                    payment_method=payment_method))
+            assert started.status_code == 202, started.text
+            checkout_id = started.json()["checkout_id"]
+            result = await finished(time_env, f"checkout-{checkout_id}")
+            async with engine.connect() as conn:
+                facts = await gather.checkout_facts(conn, checkout_id, provider=tuple(stack.gateway.effects),
+                                                    stock_before=baseline)
+            # The fulfillment matrix judges the order's workflows; here: the checkout's, and that an
+            # order it left behind has a workflow at all (else nobody ever ships, captures or releases it).
+            flows = await views(stack, [f"checkout-{checkout_id}"])
+            if facts.order is not None:
+                flows += await views(stack, [f"order-{facts.order.order_id}"], only_existence=True)
+            facts = replace(facts, workflows=flows)
+            return result, facts, stack
+    return run
+
+
+async def test_a_clean_run_covers_the_matrix(run_checkout):
+    """The matrix follows the code: a clean run's activities are exactly those listed above."""
+    injector = FaultInjector()
+    _, facts, _ = await run_checkout(injector, "pm_card_visa")
+    assert injector.activities(WORKFLOW) == APPROVED
+    assert violations(facts) == []
+
+    declined = FaultInjector()
+    result, facts, _ = await run_checkout(declined, "pm_card_chargeDeclined")
+    ran = declined.activities(WORKFLOW)
+    assert ran[ran.index("authorize_payment") + 1:] == DECLINED
+    assert violations(facts) == []
+
+
+@pytest.mark.parametrize("scenario,activity_type,mode", cases())
+async def test_checkout_fault(run_checkout, scenario, activity_type, mode):
+    injector = FaultInjector(activity_type, mode, (WORKFLOW,))
+    payment_method = "pm_card_visa" if scenario == "approved" else "pm_card_chargeDeclined"
+    result, facts, stack = await run_checkout(injector, payment_method)
+
+    assert injector.injected, f"{activity_type} never ran"
+    found = violations(facts)
+    assert not found, "\n".join(map(str, found))
+    assert stack.gateway.count("authorize") <= 1, "one checkout, one authorization"
+    if scenario == "approved" and mode in ("transient", "unknown_once"):
+        assert result["status"] == "completed", f"a retried step completes the checkout: {result}"
+    if scenario == "approved" and mode == "business":
+        assert (result["status"], result["error"]["code"]) == ("failed", "injected_failure"), result

@@ -99,8 +99,10 @@ async def workflow_view(stack: Stack, workflow_id: str, only_existence: bool = F
     reason = attributes.get(sa.FULFILLMENT_ALERT)
     if attributes.get(sa.FULFILLMENT_STATUS) in VISIBLE_FULFILLMENT_WAITS:
         reason = reason or attributes.get(sa.FULFILLMENT_STATUS)
-    if workflow_id.startswith("subscription-") and attributes.get(sa.SUBSCRIPTION_STATUS):
-        reason = reason or f"subscription {attributes.get(sa.SUBSCRIPTION_STATUS)}"
+    if workflow_id.startswith("subscription-"):
+        reason = reason or attributes.get(sa.SUBSCRIPTION_ALERT)
+        if attributes.get(sa.SUBSCRIPTION_STATUS):
+            reason = reason or f"subscription {attributes.get(sa.SUBSCRIPTION_STATUS)}"
     if workflow_id.startswith("shipment-") and not reason:
         async with stack.engine.connect() as conn:
             row = (await conn.execute(select(shipments.c.status)

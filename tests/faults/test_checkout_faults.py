@@ -1,11 +1,15 @@
 """Checkout under faults: every activity, in every fault mode; the money invariants hold afterwards."""
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
+from activities.sweeper import sweep_once
+from config import Settings
 from db import money_invariants as gather
 from models.money_invariants import violations
+from workflows import search_attributes as sa
 from tests.faults.flows import finished, start_stack, stocked_sku, views
 from tests.faults.harness import MODES, FaultInjector
 from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
@@ -16,12 +20,9 @@ APPROVED = ["begin_checkout", "price_cart", "quote_shipping", "quote_tax", "scre
             "authorize_payment", "create_order"]
 DECLINED = ["release_reservation", "reopen_cart", "fail_checkout"]
 
-KNOWN = {  # (scenario, activity, mode): why it fails today
-    ("declined", "release_reservation", "business"):
-        "remaining after issue 11 item 8's fix: a release refused for good leaves the checkout's hold reserved "
-        "until the reservation sweeper expires it (RESERVATION_TTL_SECONDS); prompt release or an ops alert "
-        "is the checkout owner's call",
-}
+KNOWN: dict[tuple[str, str, str], str] = {}  # (scenario, activity, mode): why it fails today
+# Settings.reservation_ttl_seconds (RESERVATION_TTL_SECONDS): how long a checkout's stock hold lasts.
+RESERVATION_TTL = timedelta(seconds=Settings.model_fields["reservation_ttl_seconds"].default)
 
 
 def cases():
@@ -35,7 +36,8 @@ def cases():
 
 @pytest.fixture
 async def run_checkout(time_env, engine, database_url, tmp_path):
-    async def run(injector: FaultInjector, payment_method: str):
+    async def run(injector: FaultInjector, payment_method: str, settle=None):
+        """``settle(stack, checkout_id, baseline)`` runs after the checkout ends, before the facts are read."""
         stack = await start_stack(time_env, engine, database_url, tmp_path, injector)
         async with stack.worker, stack.api:
             sku, baseline = await stocked_sku(engine)
@@ -44,6 +46,8 @@ async def run_checkout(time_env, engine, database_url, tmp_path):
             assert started.status_code == 202, started.text
             checkout_id = started.json()["checkout_id"]
             result = await finished(time_env, f"checkout-{checkout_id}")
+            if settle:
+                await settle(stack, checkout_id, baseline)
             async with engine.connect() as conn:
                 facts = await gather.checkout_facts(conn, checkout_id, provider=tuple(stack.gateway.effects),
                                                     stock_before=baseline)
@@ -75,7 +79,9 @@ async def test_a_clean_run_covers_the_matrix(run_checkout):
 async def test_checkout_fault(run_checkout, scenario, activity_type, mode):
     injector = FaultInjector(activity_type, mode, (WORKFLOW,))
     payment_method = "pm_card_visa" if scenario == "approved" else "pm_card_chargeDeclined"
-    result, facts, stack = await run_checkout(injector, payment_method)
+    refused_release = (scenario, activity_type, mode) == ("declined", "release_reservation", "business")
+    result, facts, stack = await run_checkout(injector, payment_method,
+                                              settle=_swept_after_expiry if refused_release else None)
 
     assert injector.injected, f"{activity_type} never ran"
     found = violations(facts)
@@ -85,3 +91,15 @@ async def test_checkout_fault(run_checkout, scenario, activity_type, mode):
         assert result["status"] == "completed", f"a retried step completes the checkout: {result}"
     if scenario == "approved" and mode == "business":
         assert (result["status"], result["error"]["code"]) == ("failed", "injected_failure"), result
+
+
+async def _swept_after_expiry(stack, checkout_id: str, baseline) -> None:
+    """A release refused for good: the checkout says so (CheckoutStatus=compensation_failed) and the hold
+    stays until its expiry, when the reservation sweeper frees it (the invariants then see the stock back)."""
+    described = await stack.env.client.get_workflow_handle(f"checkout-{checkout_id}").describe()
+    assert described.typed_search_attributes.get(sa.CHECKOUT_STATUS) == "compensation_failed"
+    assert await sweep_once(stack.engine, now=await stack.env.get_current_time()) == 0, "held until it expires"
+    async with stack.engine.connect() as conn:
+        assert await gather.stock_of_skus(conn, [level.sku for level in baseline]) != baseline, "still held"
+    await stack.env.sleep(RESERVATION_TTL + timedelta(minutes=1))
+    assert await sweep_once(stack.engine, now=await stack.env.get_current_time()) == 2, "the sweeper frees both units"

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.customer_tokens import CustomerTokens
 from models.unsubscribe import UnsubscribeLinks
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -285,8 +286,37 @@ class Settings(BaseSettings):
                              "UNSUBSCRIBE_SECRET (e.g. `openssl rand -hex 32`)")
         return self
 
+    # ---- Customer, guest-order and cart tokens the storefront presents (models/customer_tokens.py) ----
+    # HMAC-SHA256 under CUSTOMER_TOKEN_SECRET; development and tests fall back to DEV_CUSTOMER_TOKEN_SECRET,
+    # production refuses to start without a random value of at least 32 characters.
+    customer_token_secret: SecretStr | None = None
+    customer_token_ttl_seconds: int = Field(7 * 24 * 3600, ge=300)
+
+    @field_validator("customer_token_secret", mode="before")
+    @classmethod
+    def _blank_customer_token_secret_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _customer_tokens_need_a_real_secret(self) -> "Settings":
+        # The development constant is public: with it anyone could mint a token for any customer or order.
+        secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else ""
+        if self.environment == "production":
+            weakness = "is the development secret" if secret in ("", DEV_CUSTOMER_TOKEN_SECRET) else \
+                weak_secret_reason(secret)
+            if weakness:
+                raise ValueError(f"CUSTOMER_TOKEN_SECRET: a random value of at least {MIN_SECRET_LENGTH} characters "
+                                 f"is needed (e.g. `openssl rand -hex 32`); this one {weakness}")
+        return self
+
+    @property
+    def customer_tokens(self) -> CustomerTokens:
+        secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else None
+        return CustomerTokens(secret or DEV_CUSTOMER_TOKEN_SECRET, self.customer_token_ttl_seconds)
+
 
 DEV_UNSUBSCRIBE_SECRET = "orderflow-development-unsubscribe-secret"  # never accepted in production
+DEV_CUSTOMER_TOKEN_SECRET = "orderflow-development-customer-token-secret"  # never accepted in production
 
 
 STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")

@@ -5,6 +5,13 @@ so adding a route means deciding who may call it. ``PUBLIC`` routes take no API 
 probes for load balancers, webhooks, which prove themselves with the provider's signature, and
 unsubscribe links, which prove themselves with their signed token.
 The OpenAPI docs are not API routes and need no entry.
+
+``ROUTE_OWNERSHIP`` is the second half of the rule: whose resource a storefront key may touch on
+each route it is allowed. A storefront acts FOR a shopper, so it must present the owner's proof
+(``api/ownership.py`` checks it): the customer token of the owner (``X-Customer-Token``), the guest
+order token (``X-Order-Token``) or the guest cart token (``X-Cart-Token``). A resource that is not
+the caller's answers the same 404 as a missing one. Roles holding ``Permission.ANY_CUSTOMER``
+(support and above) act for anyone and skip the check.
 """
 
 from models.auth import Permission as P
@@ -63,6 +70,19 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /subscriptions/{subscription_id}/skip": P.CHECKOUTS,
     "POST /subscriptions/{subscription_id}/cancel": P.CHECKOUTS,
     "POST /subscriptions/{subscription_id}/payment-method": P.CHECKOUTS,
+    # storefront: customer accounts (sign-up, sign-in) and a signed-in customer's self-service
+    "POST /customers": P.CHECKOUTS,
+    "POST /customers/sessions": P.CHECKOUTS,
+    "GET /me": P.ORDERS_READ,
+    "GET /me/orders": P.ORDERS_READ,
+    "GET /me/subscriptions": P.ORDERS_READ,
+    "GET /me/addresses": P.ORDERS_READ,
+    "POST /me/addresses": P.CHECKOUTS,
+    "DELETE /me/addresses/{address_id}": P.CHECKOUTS,
+    # support: privacy requests (GDPR/CCPA), audited
+    "GET /customers": P.CUSTOMER_PRIVACY,  # find a customer by email
+    "GET /customers/{customer_id}/export": P.CUSTOMER_PRIVACY,
+    "POST /customers/{customer_id}/erase": P.CUSTOMER_PRIVACY,
     # support
     "POST /orders/{order_id}/cancel": P.ORDERS_SUPPORT,
     "POST /orders/{order_id}/refunds": P.ORDERS_SUPPORT,
@@ -127,6 +147,63 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /admin/api-keys": P.API_KEYS,
     "POST /admin/api-keys/{key_id}/revoke": P.API_KEYS,
 }
+
+
+# Whose resource a storefront may reach on each route it is allowed (the proof it must present).
+ANYONE = "anyone"  # no one's resource: catalog, options, creating a cart, sign-up/in
+CART = "cart"  # {cart_id}: the cart token, or the customer token of the cart's customer
+CART_IN_BODY = "cart_in_body"  # POST /checkouts: the same proof for the body's cart_id (checked by the route)
+CHECKOUT = "checkout"  # {checkout_id}: the proof of the checkout's cart
+ORDER = "order"  # {order_id}: the guest order token, or the customer token of the order's customer
+RETURN = "return"  # {rma_id}: the proof of the return's order
+SUBSCRIPTION = "subscription"  # {subscription_id}: the customer token of the subscription's customer
+SELF = "self"  # /me…: a customer token, for every role (there is no "me" without one)
+FOR_SIGNED_IN = "for_signed_in"  # POST /subscriptions: belongs to the token's customer (required for a storefront)
+
+ROUTE_OWNERSHIP: dict[str, str] = {
+    "GET /products": ANYONE,
+    "GET /products/{product_id}": ANYONE,
+    "GET /inventory/{sku}": ANYONE,
+    "GET /checkouts/options": ANYONE,
+    "GET /subscription-plans": ANYONE,
+    "POST /customers": ANYONE,
+    "POST /customers/sessions": ANYONE,
+    "POST /carts": ANYONE,  # answers the new cart's token; linked to the customer token if one is sent
+    "GET /carts/{cart_id}": CART,
+    "POST /carts/{cart_id}/lines": CART,
+    "PATCH /carts/{cart_id}/lines/{line_id}": CART,
+    "DELETE /carts/{cart_id}/lines/{line_id}": CART,
+    "POST /carts/{cart_id}/discount-codes": CART,
+    "DELETE /carts/{cart_id}/discount-codes/{code}": CART,
+    "PUT /carts/{cart_id}/email": CART,
+    "POST /checkouts": CART_IN_BODY,
+    "GET /checkouts/{checkout_id}": CHECKOUT,
+    "GET /orders/{order_id}": ORDER,
+    "GET /orders/{order_id}/invoice.pdf": ORDER,
+    "GET /orders/{order_id}/refunds": ORDER,
+    "POST /orders/{order_id}/returns": ORDER,
+    "GET /orders/{order_id}/returns": ORDER,
+    "GET /returns/{rma_id}": RETURN,
+    "POST /subscriptions": FOR_SIGNED_IN,
+    "GET /subscriptions/{subscription_id}": SUBSCRIPTION,
+    "PATCH /subscriptions/{subscription_id}": SUBSCRIPTION,
+    "POST /subscriptions/{subscription_id}/pause": SUBSCRIPTION,
+    "POST /subscriptions/{subscription_id}/resume": SUBSCRIPTION,
+    "POST /subscriptions/{subscription_id}/skip": SUBSCRIPTION,
+    "POST /subscriptions/{subscription_id}/cancel": SUBSCRIPTION,
+    "POST /subscriptions/{subscription_id}/payment-method": SUBSCRIPTION,
+    "GET /me": SELF,
+    "GET /me/orders": SELF,
+    "GET /me/subscriptions": SELF,
+    "GET /me/addresses": SELF,
+    "POST /me/addresses": SELF,
+    "DELETE /me/addresses/{address_id}": SELF,
+}
+
+
+def ownership_for(method: str, path: str) -> str:
+    """Whose resource the route touches; routes a storefront may not call act for anyone."""
+    return ROUTE_OWNERSHIP.get(f"{method} {path}", ANYONE)
 
 
 def permission_for(method: str, path: str) -> P | None:

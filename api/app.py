@@ -11,10 +11,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors
 from api.auth import authorize
 from api.middleware import InputGuardMiddleware, RequestContextMiddleware
+from api.ownership import enforce_ownership
 from api.routes import (
-    admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, health, inventory,
-    invoices, kill_switches, metrics, orders, products, reports, returns, shipments, subscription_plans, subscriptions,
-    support, transfers, unsubscribe, webhooks,
+    admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, customer_privacy,
+    customers, health, inventory, invoices, kill_switches, metrics, orders, products, reports, returns, shipments,
+    subscription_plans, subscriptions, support, transfers, unsubscribe, webhooks,
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
@@ -53,8 +54,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                     "Errors are `{\"error\": {\"code\", \"message\"}}` with a stable machine-readable code. "
                     "Every route but health checks and webhooks needs an API key (`Authorization: Bearer …`); "
                     "who may call what is listed in `api/access.py`.",
-        # Every API route runs it: authentication and the route's permission check.
-        dependencies=[Depends(authorize)], responses=COMMON_ERRORS,
+        # Every API route runs them: authentication and the route's permission check, then whose resource
+        # a storefront may touch (api/ownership.py).
+        dependencies=[Depends(authorize), Depends(enforce_ownership)], responses=COMMON_ERRORS,
     )
     app.state.settings = settings
     if engine is not None and temporal is not None:
@@ -71,7 +73,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # transfers before admin_inventory: /admin/inventory/transfers/… is never taken for /admin/inventory/{sku}/….
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, transfers, admin_inventory,
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
-                   admin_promotions, console, subscriptions, metrics, reports, unsubscribe):
+                   admin_promotions, console, subscriptions, metrics, reports, unsubscribe, customers,
+                   customer_privacy):
         app.include_router(module.router)
     app.include_router(subscription_plans.admin)
     app.include_router(subscription_plans.storefront)

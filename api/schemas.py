@@ -103,6 +103,8 @@ class CheckoutOut(BaseModel):
     step: str | None = None
     next_action: dict | None = Field(None, description="3-D Secure challenge for the storefront (client_secret)")
     error: ErrorDetail | None = None
+    order_token: str | None = Field(None, description="Once completed: the guest's proof for the order, "
+                                    "sent as `X-Order-Token` to read it (status, invoice, refunds, returns)")
 
 
 # ---- orders

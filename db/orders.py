@@ -9,11 +9,16 @@ from db import checkouts as checkout_store
 from db import inventory
 from db import promotions as promotion_store
 from db.rows import newest_first, of_customer
-from db.tables import order_events, order_lines, orders
+from db.tables import carts, order_events, order_lines, orders
 from models.commerce import OrderDraft
 from models.errors import NotFound
 from models.ids import public_id
 from models.order_state import OrderStatus, transition
+
+
+def _cart_customer(cart_id: str):
+    """The order belongs to whoever the cart belonged to (None for a guest cart or a renewal)."""
+    return select(carts.c.customer_id).where(carts.c.id == cart_id).scalar_subquery()
 
 
 async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str) -> bool:
@@ -31,6 +36,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
             payment_ref=payment_ref, payment_provider=draft.authorization.provider,
             authorization_id=draft.authorization.authorization_id, authorized_amount=draft.authorization.amount,
             payment_method=draft.payment_method, multicapture=draft.authorization.multicapture,
+            customer_id=_cart_customer(draft.cart_id),
         ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
     )
     if inserted.first() is None:

@@ -109,6 +109,10 @@ async def create_renewal_order(conn: AsyncConnection, draft: OrderDraft, *, subs
     if created:
         await conn.execute(subscription_orders.insert().values(
             subscription_id=subscription_id, cycle=cycle, order_id=draft.order_id, renewal_date=renewal_date))
+        # A renewal belongs to the subscription's customer.
+        await conn.execute(update(orders).where(orders.c.id == draft.order_id).values(
+            customer_id=select(subscriptions.c.customer_id).where(subscriptions.c.id == subscription_id)
+            .scalar_subquery()))
         await append_event(conn, subscription_id, SubscriptionEvent(
             event_id=f"cycle-{cycle}:renewed", type="renewed",
             data={"cycle": cycle, "order_id": draft.order_id, "total": draft.total, "currency": draft.currency}))

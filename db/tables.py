@@ -171,6 +171,46 @@ low_stock_alerts = Table(
 Index("uq_low_stock_alerts_open_sku", low_stock_alerts.c.sku, unique=True,
       postgresql_where=text("resolved_at IS NULL"))
 
+# ---------------------------------------------------------------- customers
+# A shopper (db/customers.py): created at checkout by email or at sign-up (then with an argon2 password hash).
+# Erasure (GDPR/CCPA) anonymises the row in place and stamps erased_at; the id stays for the financial records.
+customers = Table(
+    "customers", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("password_hash", Text, nullable=True),  # None: created by a guest checkout, no sign-in
+    Column("marketing_consent", Boolean, nullable=False, server_default=text("false")),
+    Column("erased_at", DateTime(timezone=True), nullable=True),
+    _created(), _updated(),
+)
+# One record per address, whatever its case.
+Index("uq_customers_lower_email", func.lower(customers.c.email), unique=True)
+
+customer_addresses = Table(
+    "customer_addresses", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("address", JSONB, nullable=False),  # models.commerce.Address
+    _created(),
+)
+
+# Saved payment methods, by the provider's reference only (never card data).
+customer_payment_methods = Table(
+    "customer_payment_methods", metadata,
+    Column("customer_id", String(40), ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("provider", String(30), primary_key=True),
+    Column("provider_ref", String(200), primary_key=True),  # e.g. the Stripe customer holding the method
+    Column("payment_method", String(200), nullable=True),
+    _created(),
+)
+
+
+def _customer() -> Column:
+    """Who a cart, order or subscription belongs to; None for rows made before customers existed."""
+    return Column("customer_id", String(40), ForeignKey("customers.id"), nullable=True, index=True)
+
+
 # ---------------------------------------------------------------- carts
 carts = Table(
     "carts", metadata,
@@ -184,6 +224,7 @@ carts = Table(
     Column("customer_group", String(50), nullable=True),
     Column("market", String(20), nullable=True),
     Column("channel", String(30), nullable=True),
+    _customer(),
     _created(), _updated(),
     CheckConstraint("status IN ('open','checking_out','checked_out')", name="status"),
 )
@@ -326,6 +367,7 @@ orders = Table(
     # Whether the provider lets this authorization be captured in several parts (Stripe multicapture);
     # without it the first parcel captures the whole order (a partial single capture releases the rest).
     Column("multicapture", Boolean, nullable=False, server_default=text("false")),
+    _customer(),
     _created(), _updated(),
     CheckConstraint("total = subtotal - discount_total + tax_total + shipping_total", name="total_adds_up"),
 )
@@ -635,6 +677,7 @@ subscriptions = Table(
     Column("cancel_reason", String(60), nullable=True),
     Column("dunning", JSONB, nullable=True),  # models.subscriptions.DunningState while a charge is being retried
     Column("state_version", BigInteger, nullable=False, server_default="0"),
+    _customer(),
     _created(), _updated(),
     CheckConstraint("status IN ('active','paused','past_due','cancelled')", name="status"),
     CheckConstraint("interval IN ('weekly','monthly','every_n_days')", name="interval"),

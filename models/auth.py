@@ -21,6 +21,8 @@ class Permission(StrEnum):
     ORDERS_SUPPORT = "orders:support"  # cancel, refund, approve or reject returns
     ORDERS_SEARCH = "orders:search"  # list any customer's orders and subscriptions: support, not a storefront
     AUDIT_READ = "audit:read"
+    ANY_CUSTOMER = "customers:any"  # act for any customer without their token (api/ownership.py): support
+    CUSTOMER_PRIVACY = "customers:privacy"  # export or erase everything held about a customer
     CONSOLE = "console"
     KILL_SWITCHES = "kill_switches"
     WAREHOUSE = "warehouse"  # shipments packed or carrier retried, returns received and inspected
@@ -38,7 +40,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     "storefront": frozenset({Permission.CATALOG_READ, Permission.INVENTORY_READ, Permission.CARTS,
                              Permission.CHECKOUTS, Permission.ORDERS_READ, Permission.RETURNS_REQUEST}),
     "support": frozenset({Permission.ORDERS_SUPPORT, Permission.ORDERS_SEARCH, Permission.AUDIT_READ,
-                          Permission.CONSOLE}),
+                          Permission.CONSOLE, Permission.ANY_CUSTOMER, Permission.CUSTOMER_PRIVACY}),
     "ops": frozenset({Permission.KILL_SWITCHES, Permission.WAREHOUSE, Permission.INVENTORY_ADMIN,
                       Permission.METRICS, Permission.REPORTS}),
     "admin": frozenset({Permission.CATALOG_ADMIN, Permission.API_KEYS, Permission.UNCLASSIFIED}),

@@ -14,7 +14,7 @@ PREFIXES = {
     "payment": "pay", "shipment": "shp", "import": "imp", "event": "evt", "low_stock_alert": "lsa",
     "api_key": "key", "audit": "aud", "transfer": "trf",
     "refund": "rf", "return": "rma",
-    "subscription": "sub", "subscription_plan": "plan",
+    "subscription": "sub", "subscription_plan": "plan", "customer": "cus", "customer_address": "adr",
 }
 
 _ID_RE = re.compile(r"^([a-z]+)_([a-z2-7]{26})$")

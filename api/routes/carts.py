@@ -2,16 +2,18 @@
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.cart_recovery import start_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
+from api.ownership import CART_TOKEN, OptionalCustomer
 from api.schemas import (
     CartCodeOut, CartCreate, CartDiscountOut, CartLineOut, CartOut, DiscountCodeAdd, ErrorResponse, LineAdd, LineUpdate,
 )
 from db import carts as store
+from db import customers
 from db import pricing
 from db import promotions
 from models.errors import DomainError
@@ -47,9 +49,13 @@ async def _cart_out(conn: AsyncConnection, cart_id: str) -> CartOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CartOut)
-async def create_cart(body: CartCreate, engine: Engine, temporal: Temporal, settings: AppSettings) -> CartOut:
-    """A cart created with an email gets abandoned-cart reminders until it checks out."""
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CartOut, responses={201: {"headers": {
+    CART_TOKEN: {"description": "The guest's proof for this cart: send it back on every call about the cart",
+                 "schema": {"type": "string"}}}}})
+async def create_cart(body: CartCreate, engine: Engine, temporal: Temporal, settings: AppSettings,
+                      customer_id: OptionalCustomer, response: Response) -> CartOut:
+    """A cart created with an email gets abandoned-cart reminders until it checks out. It belongs to the
+    customer of `X-Customer-Token` if one is sent; either way `X-Cart-Token` in the answer proves it."""
     try:
         currency = normalize_currency(body.currency)
     except ValueError as exc:
@@ -57,7 +63,10 @@ async def create_cart(body: CartCreate, engine: Engine, temporal: Temporal, sett
     async with engine.begin() as conn:
         cart_id = await store.create_cart(conn, currency, body.email,
                                           market=body.market.upper() if body.market else None, channel=body.channel)
+        if customer_id is not None:
+            await customers.link_cart(conn, cart_id, customer_id)
         out = await _cart_out(conn, cart_id)
+    response.headers[CART_TOKEN] = settings.customer_tokens.cart_token(cart_id)
     if body.email:
         await start_reminders(temporal, settings, cart_id, body.email)
     return out

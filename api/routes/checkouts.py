@@ -18,13 +18,16 @@ from api.cart_recovery import stop_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
 from api.metrics import CHECKOUTS
+from api.ownership import RequestProofs, acts_for_anyone, assert_may_use_cart
 from api.schemas import CheckoutCreate, CheckoutOptions, CheckoutOut, ErrorDetail, ErrorResponse
 from config import Settings
 from db import audit
 from db import carts as cart_store
 from db import checkouts as store
+from db import customers
 from db import switches
 from models.commerce import CheckoutInput
+from models.customer_tokens import CustomerTokens
 from models.errors import Conflict, DomainError
 from models.fraud import FraudPolicy, ReviewDecision
 from models.ids import public_id
@@ -117,6 +120,13 @@ async def _assert_cart_checkoutable(conn, cart_id: str) -> None:
         raise DomainError("the cart is empty", code="cart_empty")
 
 
+async def _link_customer(conn, body: CheckoutCreate, signed_in: str | None) -> None:
+    """The order will belong to the cart's customer: the signed-in one, or else the one the email names
+    (created on a first order). A cart someone already owns keeps its owner."""
+    if await customers.cart_owner(conn, body.cart_id) is None:
+        await customers.link_cart(conn, body.cart_id, signed_in or await customers.for_checkout(conn, body.email))
+
+
 @router.post(
     "", status_code=status.HTTP_202_ACCEPTED, response_model=CheckoutOut,
     responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 400: {"model": ErrorResponse},
@@ -124,7 +134,7 @@ async def _assert_cart_checkoutable(conn, cart_id: str) -> None:
                      "`Retry-After` seconds (a replayed Idempotency-Key is always answered)"}},
 )
 async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Temporal, settings: AppSettings,
-                         request: Request, response: Response,
+                         request: Request, response: Response, caller: CurrentCaller, proofs: RequestProofs,
                          idempotency_key: IdempotencyKey = None) -> CheckoutOut:
     """Start a checkout. Replaying the same Idempotency-Key and body returns the same checkout."""
     if not idempotency_key or not idempotency_key.strip():
@@ -132,6 +142,8 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
     checkout_id, order_id, workflow_id = checkout_ids(idempotency_key)
     bound = log.bind(checkout_id=checkout_id, workflow_id=workflow_id, cart_id=body.cart_id)
     async with engine.begin() as conn:
+        if not acts_for_anyone(caller):
+            await assert_may_use_cart(conn, proofs, body.cart_id)
         row, created = await store.claim(
             conn, checkout_id=checkout_id, order_id=order_id, idempotency_key=idempotency_key,
             request_hash=body_hash(body), cart_id=body.cart_id, email=body.email, workflow_id=workflow_id,
@@ -140,6 +152,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
             await _assert_capacity(conn, settings.max_inflight_checkouts)
             await _assert_methods_enabled(conn, body)
             await _assert_cart_checkoutable(conn, body.cart_id)
+            await _link_customer(conn, body, proofs.customer_id)
         if row.status == "pending":
             # Started inside the transaction: if starting fails nothing is recorded and the client may retry.
             await _start_workflow(temporal, settings.task_queue, workflow_id, CheckoutInput(
@@ -157,7 +170,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
     CHECKOUTS.labels("started" if created else "replayed").inc()
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return _checkout_out(row)
+    return _checkout_out(row, tokens=settings.customer_tokens)
 
 
 async def _start_workflow(client: Client, task_queue: str, workflow_id: str, checkout: CheckoutInput) -> None:
@@ -179,18 +192,22 @@ async def _start_workflow(client: Client, task_queue: str, workflow_id: str, che
         pass  # it already ran to completion under this id: the record will show the outcome
 
 
-def _checkout_out(row, step: str | None = None, next_action: dict | None = None) -> CheckoutOut:
+def _checkout_out(row, step: str | None = None, next_action: dict | None = None, *,
+                  tokens: CustomerTokens | None = None) -> CheckoutOut:
+    """With ``tokens``, a completed checkout carries the guest's order token (the caller proved the cart)."""
     error = ErrorDetail(code=row.error_code, message=row.error_message or "") if row.error_code else None
-    return CheckoutOut(checkout_id=row.id, status=row.status,
-                       order_id=row.order_id if row.status == "completed" else None, step=step, error=error,
-                       next_action=next_action)
+    completed = row.status == "completed"
+    return CheckoutOut(checkout_id=row.id, status=row.status, order_id=row.order_id if completed else None,
+                       step=step, error=error, next_action=next_action,
+                       order_token=tokens.order_token(row.order_id) if completed and tokens else None)
 
 
 @router.get("/{checkout_id}", response_model=CheckoutOut, responses={404: {"model": ErrorResponse}})
-async def get_checkout(checkout_id: str, conn: ReadConn, temporal: Temporal) -> CheckoutOut:
+async def get_checkout(checkout_id: str, conn: ReadConn, temporal: Temporal, settings: AppSettings) -> CheckoutOut:
+    """Pending (with its step), failed (with the error) or completed (with the order and its guest token)."""
     row = await store.get(conn, checkout_id)
     if row.status != "pending":
-        return _checkout_out(row)
+        return _checkout_out(row, tokens=settings.customer_tokens)
     return _checkout_out(row, *await _progress(temporal, row.workflow_id))
 
 

@@ -22,8 +22,9 @@ from api import updates
 from api.auth import CurrentCaller
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
+from api.ownership import OptionalCustomer
 from api.schemas import CustomerEmail, ErrorResponse, PageAfter, PageSize
-from db import audit, catalog
+from db import audit, catalog, customers
 from db import subscription_plans as plans
 from db import subscriptions as store
 from models.commerce import Address
@@ -158,7 +159,7 @@ def _assert_plan_allows(plan: SubscriptionPlan | None, interval: Interval) -> No
              responses={400: {"model": ErrorResponse}, **Errors})
 async def create_subscription(body: SubscriptionCreate, engine: Engine, temporal: Temporal, settings: AppSettings,
                               caller: CurrentCaller, gateway: Gateway, response: Response,
-                              idempotency_key: IdempotencyKey = None) -> SubscriptionOut:
+                              signed_in: OptionalCustomer, idempotency_key: IdempotencyKey = None) -> SubscriptionOut:
     """Save the payment method with the provider and start renewing. Replaying the Idempotency-Key with
     the same body returns the same subscription; another body is 409 ``idempotency_key_reused``."""
     if not idempotency_key or not idempotency_key.strip():
@@ -192,6 +193,8 @@ async def create_subscription(body: SubscriptionCreate, engine: Engine, temporal
                                "retry with the same Idempotency-Key") from error
             customer_ref = customer.customer_ref
             await store.set_customer(conn, subscription_id, provider=gateway.name, customer_ref=customer_ref)
+            await _link_customer(conn, subscription_id, signed_in or await customers.for_checkout(conn, body.email),
+                                 provider=gateway.name, provider_ref=customer_ref, payment_method=body.payment_method)
             await store.append_event(conn, subscription_id, SubscriptionEvent(
                 event_id="created", type="created", data={"interval": body.interval, "n": body.n,
                                                           "anchor_date": body.anchor_date.isoformat()}))
@@ -210,6 +213,13 @@ async def create_subscription(body: SubscriptionCreate, engine: Engine, temporal
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return await _out(engine, subscription_id)
+
+
+async def _link_customer(conn, subscription_id: str, customer_id: str, **payment_method) -> None:
+    """The subscription belongs to the signed-in customer (a storefront must send one, api/access.py) or,
+    when support creates it, to the email's; the saved method joins the customer's payment methods."""
+    await customers.link_subscription(conn, subscription_id, customer_id)
+    await customers.save_payment_method(conn, customer_id, **payment_method)
 
 
 async def _start(client: Client, task_queue: str, workflow_id: str, state: SubscriptionState) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 18:59:58.825289
+Create Date: 2026-11-30 19:13:31.993191
 """
 from alembic import op
 import sqlalchemy as sa
@@ -54,21 +54,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('client_address', name=op.f('pk_auth_failures'))
     )
     op.create_index(op.f('ix_auth_failures_window_started_at'), 'auth_failures', ['window_started_at'], unique=False)
-    op.create_table('carts',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('status', sa.String(length=20), server_default='open', nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=True),
-    sa.Column('checkout_id', sa.String(length=40), nullable=True),
-    sa.Column('customer_group', sa.String(length=50), nullable=True),
-    sa.Column('market', sa.String(length=20), nullable=True),
-    sa.Column('channel', sa.String(length=30), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status IN ('open','checking_out','checked_out')", name=op.f('ck_carts_status')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_carts'))
-    )
-    op.create_index('ix_carts_created_at', 'carts', ['created_at'], unique=False)
     op.create_table('checkouts',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
@@ -96,6 +81,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('customer_group', 'email', name=op.f('pk_customer_group_members'))
     )
     op.create_index(op.f('ix_customer_group_members_email'), 'customer_group_members', ['email'], unique=False)
+    op.create_table('customers',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=True),
+    sa.Column('password_hash', sa.Text(), nullable=True),
+    sa.Column('marketing_consent', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
+    )
+    op.create_index('uq_customers_lower_email', 'customers', [sa.literal_column('lower(email)')], unique=True)
     op.create_table('email_suppressions',
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('reason', sa.String(length=40), nullable=False),
@@ -189,38 +186,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_locations')),
     sa.UniqueConstraint('code', name=op.f('uq_locations_code'))
     )
-    op.create_table('orders',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('checkout_id', sa.String(length=40), nullable=False),
-    sa.Column('cart_id', sa.String(length=40), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('status', sa.String(length=30), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('subtotal', sa.BigInteger(), nullable=False),
-    sa.Column('discount_total', sa.BigInteger(), nullable=False),
-    sa.Column('tax_total', sa.BigInteger(), nullable=False),
-    sa.Column('shipping_total', sa.BigInteger(), nullable=False),
-    sa.Column('total', sa.BigInteger(), nullable=False),
-    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('shipping_method', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('tax_provider', sa.String(length=30), nullable=False),
-    sa.Column('tax_document', sa.String(length=100), nullable=True),
-    sa.Column('payment_ref', sa.String(length=100), nullable=False),
-    sa.Column('payment_provider', sa.String(length=30), nullable=False),
-    sa.Column('authorization_id', sa.String(length=200), nullable=False),
-    sa.Column('authorized_amount', sa.BigInteger(), nullable=False),
-    sa.Column('payment_method', sa.String(length=200), nullable=True),
-    sa.Column('multicapture', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('total = subtotal - discount_total + tax_total + shipping_total', name=op.f('ck_orders_total_adds_up')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
-    sa.UniqueConstraint('checkout_id', name=op.f('uq_orders_checkout_id'))
-    )
-    op.create_index('ix_orders_created_at', 'orders', ['created_at'], unique=False)
-    op.create_index(op.f('ix_orders_email'), 'orders', ['email'], unique=False)
-    op.create_index('ix_orders_lower_email_created_at', 'orders', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
-    op.create_index('ix_orders_status_created_at', 'orders', ['status', 'created_at'], unique=False)
     op.create_table('payment_operations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
@@ -316,17 +281,24 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('provider', 'event_id', name=op.f('pk_webhook_inbox'))
     )
-    op.create_table('cart_reminders',
-    sa.Column('cart_id', sa.String(length=40), nullable=False),
-    sa.Column('reminder', sa.Integer(), nullable=False),
-    sa.Column('recipient', sa.String(length=320), nullable=False),
-    sa.Column('message_id', sa.String(length=300), nullable=False),
-    sa.Column('sent_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('reminder > 0', name=op.f('ck_cart_reminders_reminder')),
-    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_cart_reminders_cart_id_carts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('cart_id', 'reminder', name=op.f('pk_cart_reminders'))
+    op.create_table('carts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.String(length=20), server_default='open', nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=True),
+    sa.Column('checkout_id', sa.String(length=40), nullable=True),
+    sa.Column('customer_group', sa.String(length=50), nullable=True),
+    sa.Column('market', sa.String(length=20), nullable=True),
+    sa.Column('channel', sa.String(length=30), nullable=True),
+    sa.Column('customer_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('open','checking_out','checked_out')", name=op.f('ck_carts_status')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_carts_customer_id_customers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_carts'))
     )
-    op.create_index('ix_cart_reminders_sent_at', 'cart_reminders', ['sent_at'], unique=False)
+    op.create_index('ix_carts_created_at', 'carts', ['created_at'], unique=False)
+    op.create_index(op.f('ix_carts_customer_id'), 'carts', ['customer_id'], unique=False)
     op.create_table('console_sessions',
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('key_id', sa.String(length=40), nullable=False),
@@ -338,6 +310,24 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_console_sessions_expires_at'), 'console_sessions', ['expires_at'], unique=False)
     op.create_index(op.f('ix_console_sessions_key_id'), 'console_sessions', ['key_id'], unique=False)
+    op.create_table('customer_addresses',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_addresses_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_addresses'))
+    )
+    op.create_index(op.f('ix_customer_addresses_customer_id'), 'customer_addresses', ['customer_id'], unique=False)
+    op.create_table('customer_payment_methods',
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('provider', sa.String(length=30), nullable=False),
+    sa.Column('provider_ref', sa.String(length=200), nullable=False),
+    sa.Column('payment_method', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_payment_methods_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', 'provider', 'provider_ref', name=op.f('pk_customer_payment_methods'))
+    )
     op.create_table('discount_codes',
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('promotion_id', sa.String(length=40), nullable=False),
@@ -355,6 +345,176 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code', name=op.f('pk_discount_codes'))
     )
     op.create_index(op.f('ix_discount_codes_promotion_id'), 'discount_codes', ['promotion_id'], unique=False)
+    op.create_table('orders',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('checkout_id', sa.String(length=40), nullable=False),
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('subtotal', sa.BigInteger(), nullable=False),
+    sa.Column('discount_total', sa.BigInteger(), nullable=False),
+    sa.Column('tax_total', sa.BigInteger(), nullable=False),
+    sa.Column('shipping_total', sa.BigInteger(), nullable=False),
+    sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('shipping_method', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('tax_provider', sa.String(length=30), nullable=False),
+    sa.Column('tax_document', sa.String(length=100), nullable=True),
+    sa.Column('payment_ref', sa.String(length=100), nullable=False),
+    sa.Column('payment_provider', sa.String(length=30), nullable=False),
+    sa.Column('authorization_id', sa.String(length=200), nullable=False),
+    sa.Column('authorized_amount', sa.BigInteger(), nullable=False),
+    sa.Column('payment_method', sa.String(length=200), nullable=True),
+    sa.Column('multicapture', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint('total = subtotal - discount_total + tax_total + shipping_total', name=op.f('ck_orders_total_adds_up')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_orders_customer_id_customers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
+    sa.UniqueConstraint('checkout_id', name=op.f('uq_orders_checkout_id'))
+    )
+    op.create_index('ix_orders_created_at', 'orders', ['created_at'], unique=False)
+    op.create_index(op.f('ix_orders_customer_id'), 'orders', ['customer_id'], unique=False)
+    op.create_index(op.f('ix_orders_email'), 'orders', ['email'], unique=False)
+    op.create_index('ix_orders_lower_email_created_at', 'orders', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
+    op.create_index('ix_orders_status_created_at', 'orders', ['status', 'created_at'], unique=False)
+    op.create_table('reservations',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('reservation_key', sa.String(length=100), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('active','committed','allocated','consumed','released','expired')", name=op.f('ck_reservations_status')),
+    sa.CheckConstraint('quantity > 0', name=op.f('ck_reservations_quantity')),
+    sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_reservations_location_id_locations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reservations')),
+    sa.UniqueConstraint('reservation_key', 'sku', 'location_id', name='uq_reservations_key_sku_location')
+    )
+    op.create_index('ix_reservations_active_expiry', 'reservations', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'active'"))
+    op.create_table('subscriptions',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('workflow_id', sa.String(length=200), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('payment_provider', sa.String(length=30), nullable=True),
+    sa.Column('customer_ref', sa.String(length=200), nullable=True),
+    sa.Column('payment_method', sa.String(length=200), nullable=False),
+    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('lines', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('interval', sa.String(length=20), nullable=False),
+    sa.Column('every_n_days', sa.Integer(), nullable=True),
+    sa.Column('anchor_date', sa.Date(), nullable=False),
+    sa.Column('discount_bp', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('plan_id', sa.String(length=40), nullable=True),
+    sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
+    sa.Column('next_renewal_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('paused_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('skip_next', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('cancel_at_period_end', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('cancel_reason', sa.String(length=60), nullable=True),
+    sa.Column('dunning', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('state_version', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("(interval = 'every_n_days') = (every_n_days IS NOT NULL)", name=op.f('ck_subscriptions_every_n_days')),
+    sa.CheckConstraint("interval IN ('weekly','monthly','every_n_days')", name=op.f('ck_subscriptions_interval')),
+    sa.CheckConstraint("status IN ('active','paused','past_due','cancelled')", name=op.f('ck_subscriptions_status')),
+    sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscriptions_discount_bp')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_subscriptions_customer_id_customers')),
+    sa.ForeignKeyConstraint(['plan_id'], ['subscription_plans.id'], name=op.f('fk_subscriptions_plan_id_subscription_plans')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscriptions_idempotency_key'))
+    )
+    op.create_index(op.f('ix_subscriptions_customer_id'), 'subscriptions', ['customer_id'], unique=False)
+    op.create_index(op.f('ix_subscriptions_email'), 'subscriptions', ['email'], unique=False)
+    op.create_index('ix_subscriptions_lower_email_created_at', 'subscriptions', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
+    op.create_table('variants',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('options', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('gtin', sa.String(length=14), nullable=True),
+    sa.Column('mpn', sa.String(length=100), nullable=True),
+    sa.Column('isbn', sa.String(length=13), nullable=True),
+    sa.Column('weight_grams', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
+    sa.Column('reorder_point', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_variants_status')),
+    sa.CheckConstraint('reorder_point >= 0', name=op.f('ck_variants_reorder_point')),
+    sa.CheckConstraint('weight_grams >= 0', name=op.f('ck_variants_weight')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_variants_product_id_products'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_variants')),
+    sa.UniqueConstraint('gtin', name=op.f('uq_variants_gtin')),
+    sa.UniqueConstraint('sku', name=op.f('uq_variants_sku'))
+    )
+    op.create_index(op.f('ix_variants_product_id'), 'variants', ['product_id'], unique=False)
+    op.create_table('cart_discount_codes',
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_cart_discount_codes_cart_id_carts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['code'], ['discount_codes.code'], name=op.f('fk_cart_discount_codes_code_discount_codes'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('cart_id', 'code', name=op.f('pk_cart_discount_codes'))
+    )
+    op.create_table('cart_lines',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('unit_price', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint('quantity > 0', name=op.f('ck_cart_lines_quantity')),
+    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_cart_lines_cart_id_carts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['sku'], ['variants.sku'], name=op.f('fk_cart_lines_sku_variants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cart_lines')),
+    sa.UniqueConstraint('cart_id', 'sku', name='uq_cart_lines_cart_sku')
+    )
+    op.create_table('cart_reminders',
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('reminder', sa.Integer(), nullable=False),
+    sa.Column('recipient', sa.String(length=320), nullable=False),
+    sa.Column('message_id', sa.String(length=300), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint('reminder > 0', name=op.f('ck_cart_reminders_reminder')),
+    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_cart_reminders_cart_id_carts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('cart_id', 'reminder', name=op.f('pk_cart_reminders'))
+    )
+    op.create_index('ix_cart_reminders_sent_at', 'cart_reminders', ['sent_at'], unique=False)
+    op.create_table('code_redemptions',
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['code'], ['discount_codes.code'], name=op.f('fk_code_redemptions_code_discount_codes'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('code', 'order_id', name=op.f('pk_code_redemptions'))
+    )
+    op.create_index('ix_code_redemptions_code_email', 'code_redemptions', ['code', 'email'], unique=False)
+    op.create_table('low_stock_alerts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('atp_at_alert', sa.Integer(), nullable=False),
+    sa.Column('reorder_point', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['sku'], ['variants.sku'], name=op.f('fk_low_stock_alerts_sku_variants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_low_stock_alerts'))
+    )
+    op.create_index(op.f('ix_low_stock_alerts_sku'), 'low_stock_alerts', ['sku'], unique=False)
+    op.create_index('uq_low_stock_alerts_open_sku', 'low_stock_alerts', ['sku'], unique=True, postgresql_where=sa.text('resolved_at IS NULL'))
     op.create_table('notifications',
     sa.Column('order_id', sa.String(length=40), nullable=False),
     sa.Column('kind', sa.String(length=100), nullable=False),
@@ -403,6 +563,25 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_promotions_order_id_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('order_id', 'promotion_id', name=op.f('pk_order_promotions'))
     )
+    op.create_table('price_list_prices',
+    sa.Column('price_list_id', sa.String(length=40), nullable=False),
+    sa.Column('variant_id', sa.String(length=40), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint('amount >= 0', name=op.f('ck_price_list_prices_amount')),
+    sa.ForeignKeyConstraint(['price_list_id'], ['price_lists.id'], name=op.f('fk_price_list_prices_price_list_id_price_lists'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['variant_id'], ['variants.id'], name=op.f('fk_price_list_prices_variant_id_variants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('price_list_id', 'variant_id', name=op.f('pk_price_list_prices'))
+    )
+    op.create_table('prices',
+    sa.Column('variant_id', sa.String(length=40), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint('amount >= 0', name=op.f('ck_prices_amount')),
+    sa.ForeignKeyConstraint(['variant_id'], ['variants.id'], name=op.f('fk_prices_variant_id_variants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('variant_id', 'currency', name=op.f('pk_prices'))
+    )
     op.create_table('refunds',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('order_id', sa.String(length=40), nullable=False),
@@ -424,24 +603,6 @@ def upgrade() -> None:
     )
     op.create_index('ix_refunds_created_at', 'refunds', ['created_at'], unique=False)
     op.create_index(op.f('ix_refunds_order_id'), 'refunds', ['order_id'], unique=False)
-    op.create_table('reservations',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('reservation_key', sa.String(length=100), nullable=False),
-    sa.Column('sku', sa.String(length=64), nullable=False),
-    sa.Column('location_id', sa.String(length=40), nullable=False),
-    sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
-    sa.Column('order_id', sa.String(length=40), nullable=True),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status IN ('active','committed','allocated','consumed','released','expired')", name=op.f('ck_reservations_status')),
-    sa.CheckConstraint('quantity > 0', name=op.f('ck_reservations_quantity')),
-    sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_reservations_location_id_locations')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_reservations')),
-    sa.UniqueConstraint('reservation_key', 'sku', 'location_id', name='uq_reservations_key_sku_location')
-    )
-    op.create_index('ix_reservations_active_expiry', 'reservations', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'active'"))
     op.create_table('returns',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('order_id', sa.String(length=40), nullable=False),
@@ -486,146 +647,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('tracking_code', name=op.f('uq_shipments_tracking_code'))
     )
     op.create_index(op.f('ix_shipments_order_id'), 'shipments', ['order_id'], unique=False)
-    op.create_table('subscriptions',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('idempotency_key', sa.String(length=255), nullable=False),
-    sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('workflow_id', sa.String(length=200), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('payment_provider', sa.String(length=30), nullable=True),
-    sa.Column('customer_ref', sa.String(length=200), nullable=True),
-    sa.Column('payment_method', sa.String(length=200), nullable=False),
-    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('lines', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('interval', sa.String(length=20), nullable=False),
-    sa.Column('every_n_days', sa.Integer(), nullable=True),
-    sa.Column('anchor_date', sa.Date(), nullable=False),
-    sa.Column('discount_bp', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('plan_id', sa.String(length=40), nullable=True),
-    sa.Column('status', sa.String(length=20), server_default='active', nullable=False),
-    sa.Column('next_renewal_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('paused_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('skip_next', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('cancel_at_period_end', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('cancel_reason', sa.String(length=60), nullable=True),
-    sa.Column('dunning', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-    sa.Column('state_version', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("(interval = 'every_n_days') = (every_n_days IS NOT NULL)", name=op.f('ck_subscriptions_every_n_days')),
-    sa.CheckConstraint("interval IN ('weekly','monthly','every_n_days')", name=op.f('ck_subscriptions_interval')),
-    sa.CheckConstraint("status IN ('active','paused','past_due','cancelled')", name=op.f('ck_subscriptions_status')),
-    sa.CheckConstraint('discount_bp BETWEEN 0 AND 10000', name=op.f('ck_subscriptions_discount_bp')),
-    sa.ForeignKeyConstraint(['plan_id'], ['subscription_plans.id'], name=op.f('fk_subscriptions_plan_id_subscription_plans')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
-    sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscriptions_idempotency_key'))
-    )
-    op.create_index(op.f('ix_subscriptions_email'), 'subscriptions', ['email'], unique=False)
-    op.create_index('ix_subscriptions_lower_email_created_at', 'subscriptions', [sa.literal_column('lower(email)'), 'created_at'], unique=False)
-    op.create_table('variants',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('product_id', sa.String(length=40), nullable=False),
-    sa.Column('sku', sa.String(length=64), nullable=False),
-    sa.Column('title', sa.String(length=300), nullable=False),
-    sa.Column('options', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
-    sa.Column('gtin', sa.String(length=14), nullable=True),
-    sa.Column('mpn', sa.String(length=100), nullable=True),
-    sa.Column('isbn', sa.String(length=13), nullable=True),
-    sa.Column('weight_grams', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
-    sa.Column('reorder_point', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_variants_status')),
-    sa.CheckConstraint('reorder_point >= 0', name=op.f('ck_variants_reorder_point')),
-    sa.CheckConstraint('weight_grams >= 0', name=op.f('ck_variants_weight')),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_variants_product_id_products'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_variants')),
-    sa.UniqueConstraint('gtin', name=op.f('uq_variants_gtin')),
-    sa.UniqueConstraint('sku', name=op.f('uq_variants_sku'))
-    )
-    op.create_index(op.f('ix_variants_product_id'), 'variants', ['product_id'], unique=False)
-    op.create_table('cart_discount_codes',
-    sa.Column('cart_id', sa.String(length=40), nullable=False),
-    sa.Column('code', sa.String(length=64), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_cart_discount_codes_cart_id_carts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['code'], ['discount_codes.code'], name=op.f('fk_cart_discount_codes_code_discount_codes'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('cart_id', 'code', name=op.f('pk_cart_discount_codes'))
-    )
-    op.create_table('cart_lines',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('cart_id', sa.String(length=40), nullable=False),
-    sa.Column('sku', sa.String(length=64), nullable=False),
-    sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('unit_price', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('quantity > 0', name=op.f('ck_cart_lines_quantity')),
-    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_cart_lines_cart_id_carts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['sku'], ['variants.sku'], name=op.f('fk_cart_lines_sku_variants')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_cart_lines')),
-    sa.UniqueConstraint('cart_id', 'sku', name='uq_cart_lines_cart_sku')
-    )
-    op.create_table('code_redemptions',
-    sa.Column('code', sa.String(length=64), nullable=False),
-    sa.Column('order_id', sa.String(length=40), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['code'], ['discount_codes.code'], name=op.f('fk_code_redemptions_code_discount_codes'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('code', 'order_id', name=op.f('pk_code_redemptions'))
-    )
-    op.create_index('ix_code_redemptions_code_email', 'code_redemptions', ['code', 'email'], unique=False)
-    op.create_table('low_stock_alerts',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('sku', sa.String(length=64), nullable=False),
-    sa.Column('atp_at_alert', sa.Integer(), nullable=False),
-    sa.Column('reorder_point', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['sku'], ['variants.sku'], name=op.f('fk_low_stock_alerts_sku_variants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_low_stock_alerts'))
-    )
-    op.create_index(op.f('ix_low_stock_alerts_sku'), 'low_stock_alerts', ['sku'], unique=False)
-    op.create_index('uq_low_stock_alerts_open_sku', 'low_stock_alerts', ['sku'], unique=True, postgresql_where=sa.text('resolved_at IS NULL'))
-    op.create_table('price_list_prices',
-    sa.Column('price_list_id', sa.String(length=40), nullable=False),
-    sa.Column('variant_id', sa.String(length=40), nullable=False),
-    sa.Column('amount', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('amount >= 0', name=op.f('ck_price_list_prices_amount')),
-    sa.ForeignKeyConstraint(['price_list_id'], ['price_lists.id'], name=op.f('fk_price_list_prices_price_list_id_price_lists'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['variant_id'], ['variants.id'], name=op.f('fk_price_list_prices_variant_id_variants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('price_list_id', 'variant_id', name=op.f('pk_price_list_prices'))
-    )
-    op.create_table('prices',
-    sa.Column('variant_id', sa.String(length=40), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('amount', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('amount >= 0', name=op.f('ck_prices_amount')),
-    sa.ForeignKeyConstraint(['variant_id'], ['variants.id'], name=op.f('fk_prices_variant_id_variants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('variant_id', 'currency', name=op.f('pk_prices'))
-    )
-    op.create_table('shipment_events',
-    sa.Column('shipment_id', sa.String(length=40), nullable=False),
-    sa.Column('event_id', sa.String(length=200), nullable=False),
-    sa.Column('status', sa.String(length=30), nullable=False),
-    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('detail', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], name=op.f('fk_shipment_events_shipment_id_shipments'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('shipment_id', 'event_id', name=op.f('pk_shipment_events'))
-    )
-    op.create_table('shipment_items',
-    sa.Column('shipment_id', sa.String(length=40), nullable=False),
-    sa.Column('sku', sa.String(length=64), nullable=False),
-    sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.CheckConstraint('quantity > 0', name=op.f('ck_shipment_items_quantity')),
-    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], name=op.f('fk_shipment_items_shipment_id_shipments'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('shipment_id', 'sku', name=op.f('pk_shipment_items'))
-    )
     op.create_table('stock',
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('location_id', sa.String(length=40), nullable=False),
@@ -691,55 +712,86 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('subscription_id', 'cycle', name=op.f('pk_subscription_orders')),
     sa.UniqueConstraint('order_id', name=op.f('uq_subscription_orders_order_id'))
     )
+    op.create_table('shipment_events',
+    sa.Column('shipment_id', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], name=op.f('fk_shipment_events_shipment_id_shipments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('shipment_id', 'event_id', name=op.f('pk_shipment_events'))
+    )
+    op.create_table('shipment_items',
+    sa.Column('shipment_id', sa.String(length=40), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity > 0', name=op.f('ck_shipment_items_quantity')),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], name=op.f('fk_shipment_items_shipment_id_shipments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('shipment_id', 'sku', name=op.f('pk_shipment_items'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('shipment_items')
+    op.drop_table('shipment_events')
     op.drop_table('subscription_orders')
     op.drop_table('subscription_events')
     op.drop_index('ix_stock_transfers_status_created_at', table_name='stock_transfers')
     op.drop_index(op.f('ix_stock_transfers_sku'), table_name='stock_transfers')
     op.drop_table('stock_transfers')
     op.drop_table('stock')
-    op.drop_table('shipment_items')
-    op.drop_table('shipment_events')
-    op.drop_table('prices')
-    op.drop_table('price_list_prices')
-    op.drop_index('uq_low_stock_alerts_open_sku', table_name='low_stock_alerts', postgresql_where=sa.text('resolved_at IS NULL'))
-    op.drop_index(op.f('ix_low_stock_alerts_sku'), table_name='low_stock_alerts')
-    op.drop_table('low_stock_alerts')
-    op.drop_index('ix_code_redemptions_code_email', table_name='code_redemptions')
-    op.drop_table('code_redemptions')
-    op.drop_table('cart_lines')
-    op.drop_table('cart_discount_codes')
-    op.drop_index(op.f('ix_variants_product_id'), table_name='variants')
-    op.drop_table('variants')
-    op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
-    op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
-    op.drop_table('subscriptions')
     op.drop_index(op.f('ix_shipments_order_id'), table_name='shipments')
     op.drop_table('shipments')
     op.drop_index(op.f('ix_returns_order_id'), table_name='returns')
     op.drop_table('returns')
-    op.drop_index('ix_reservations_active_expiry', table_name='reservations', postgresql_where=sa.text("status = 'active'"))
-    op.drop_table('reservations')
     op.drop_index(op.f('ix_refunds_order_id'), table_name='refunds')
     op.drop_index('ix_refunds_created_at', table_name='refunds')
     op.drop_table('refunds')
+    op.drop_table('prices')
+    op.drop_table('price_list_prices')
     op.drop_table('order_promotions')
     op.drop_index(op.f('ix_order_lines_order_id'), table_name='order_lines')
     op.drop_table('order_lines')
     op.drop_index('ix_order_events_type_created_at', table_name='order_events')
     op.drop_table('order_events')
     op.drop_table('notifications')
+    op.drop_index('uq_low_stock_alerts_open_sku', table_name='low_stock_alerts', postgresql_where=sa.text('resolved_at IS NULL'))
+    op.drop_index(op.f('ix_low_stock_alerts_sku'), table_name='low_stock_alerts')
+    op.drop_table('low_stock_alerts')
+    op.drop_index('ix_code_redemptions_code_email', table_name='code_redemptions')
+    op.drop_table('code_redemptions')
+    op.drop_index('ix_cart_reminders_sent_at', table_name='cart_reminders')
+    op.drop_table('cart_reminders')
+    op.drop_table('cart_lines')
+    op.drop_table('cart_discount_codes')
+    op.drop_index(op.f('ix_variants_product_id'), table_name='variants')
+    op.drop_table('variants')
+    op.drop_index('ix_subscriptions_lower_email_created_at', table_name='subscriptions')
+    op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
+    op.drop_index(op.f('ix_subscriptions_customer_id'), table_name='subscriptions')
+    op.drop_table('subscriptions')
+    op.drop_index('ix_reservations_active_expiry', table_name='reservations', postgresql_where=sa.text("status = 'active'"))
+    op.drop_table('reservations')
+    op.drop_index('ix_orders_status_created_at', table_name='orders')
+    op.drop_index('ix_orders_lower_email_created_at', table_name='orders')
+    op.drop_index(op.f('ix_orders_email'), table_name='orders')
+    op.drop_index(op.f('ix_orders_customer_id'), table_name='orders')
+    op.drop_index('ix_orders_created_at', table_name='orders')
+    op.drop_table('orders')
     op.drop_index(op.f('ix_discount_codes_promotion_id'), table_name='discount_codes')
     op.drop_table('discount_codes')
+    op.drop_table('customer_payment_methods')
+    op.drop_index(op.f('ix_customer_addresses_customer_id'), table_name='customer_addresses')
+    op.drop_table('customer_addresses')
     op.drop_index(op.f('ix_console_sessions_key_id'), table_name='console_sessions')
     op.drop_index(op.f('ix_console_sessions_expires_at'), table_name='console_sessions')
     op.drop_table('console_sessions')
-    op.drop_index('ix_cart_reminders_sent_at', table_name='cart_reminders')
-    op.drop_table('cart_reminders')
+    op.drop_index(op.f('ix_carts_customer_id'), table_name='carts')
+    op.drop_index('ix_carts_created_at', table_name='carts')
+    op.drop_table('carts')
     op.drop_table('webhook_inbox')
     op.drop_table('subscription_plans')
     op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
@@ -750,11 +802,6 @@ def downgrade() -> None:
     op.drop_table('price_lists')
     op.drop_index(op.f('ix_payment_operations_payment_ref'), table_name='payment_operations')
     op.drop_table('payment_operations')
-    op.drop_index('ix_orders_status_created_at', table_name='orders')
-    op.drop_index('ix_orders_lower_email_created_at', table_name='orders')
-    op.drop_index(op.f('ix_orders_email'), table_name='orders')
-    op.drop_index('ix_orders_created_at', table_name='orders')
-    op.drop_table('orders')
     op.drop_table('locations')
     op.drop_table('local_card_requests')
     op.drop_index(op.f('ix_local_card_intents_reference'), table_name='local_card_intents')
@@ -768,13 +815,13 @@ def downgrade() -> None:
     op.drop_index('ix_fraud_screenings_client_ip_created', table_name='fraud_screenings')
     op.drop_table('fraud_screenings')
     op.drop_table('email_suppressions')
+    op.drop_index('uq_customers_lower_email', table_name='customers')
+    op.drop_table('customers')
     op.drop_index(op.f('ix_customer_group_members_email'), table_name='customer_group_members')
     op.drop_table('customer_group_members')
     op.drop_index('ix_checkouts_pending', table_name='checkouts', postgresql_where=sa.text("status = 'pending'"))
     op.drop_index(op.f('ix_checkouts_cart_id'), table_name='checkouts')
     op.drop_table('checkouts')
-    op.drop_index('ix_carts_created_at', table_name='carts')
-    op.drop_table('carts')
     op.drop_index(op.f('ix_auth_failures_window_started_at'), table_name='auth_failures')
     op.drop_table('auth_failures')
     op.drop_index(op.f('ix_audit_log_order_id'), table_name='audit_log')

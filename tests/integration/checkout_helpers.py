@@ -21,12 +21,23 @@ ADDRESS = {"name": "Ada Lovelace", "line1": "1 Main St", "city": "San Francisco"
            "postal_code": "94105", "country": "US"}
 
 
+# What a storefront keeps for its guests: each cart's X-Cart-Token, which a storefront key must send back
+# about that cart and its checkout (api/ownership.py); other roles need none.
+_cart_tokens: dict[str, str] = {}
+
+
+def cart_headers(cart_id: str) -> dict[str, str]:
+    return {"X-Cart-Token": _cart_tokens[cart_id]} if cart_id in _cart_tokens else {}
+
+
 async def cart_with(api: AsyncClient, lines: dict[str, int], currency: str = "USD") -> str:
     created = await api.post("/carts", json={"currency": currency})
     assert created.status_code == 201, created.text
     cart_id = created.json()["id"]
+    _cart_tokens[cart_id] = created.headers["X-Cart-Token"]
     for sku, quantity in lines.items():
-        added = await api.post(f"/carts/{cart_id}/lines", json={"sku": sku, "quantity": quantity})
+        added = await api.post(f"/carts/{cart_id}/lines", json={"sku": sku, "quantity": quantity},
+                               headers=cart_headers(cart_id))
         assert added.status_code == 201, added.text
     return cart_id
 
@@ -37,13 +48,17 @@ def checkout_body(cart_id: str, payment_method: str = "pm_card_visa", **override
 
 
 async def start_checkout(api: AsyncClient, body: dict, key: str | None = None):
-    return await api.post("/checkouts", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+    headers = {"Idempotency-Key": key or str(uuid.uuid4()), **cart_headers(body.get("cart_id", ""))}
+    started = await api.post("/checkouts", json=body, headers=headers)
+    if started.status_code == 202 and body.get("cart_id") in _cart_tokens:
+        _cart_tokens[started.json()["checkout_id"]] = _cart_tokens[body["cart_id"]]
+    return started
 
 
-async def finished_checkout(api: AsyncClient, temporal: Client, checkout_id: str) -> dict:
+async def finished_checkout(api: AsyncClient, temporal: Client, checkout_id: str, cart_id: str | None = None) -> dict:
     """Wait for the checkout workflow to end (no polling), then read the API's view of it."""
     await temporal.get_workflow_handle(f"checkout-{checkout_id}").result()
-    response = await api.get(f"/checkouts/{checkout_id}")
+    response = await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(cart_id or checkout_id))
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -23,7 +23,7 @@ from models.fraud import FraudAssessment
 from tests.conftest import api_client
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import ADDRESS, atp, cart_with, checkout_body, finished_checkout, start_checkout
-from tests.integration.checkout_helpers import eventually
+from tests.integration.checkout_helpers import cart_headers, eventually
 from tests.integration.test_replay import HISTORIES, replayer
 from workflows import search_attributes as sa
 
@@ -189,11 +189,12 @@ async def test_screening_records_the_client_ip_only_trusted_proxies_report(api_a
     client = api_client(api_app, role_keys["storefront"], peer=peer)
     try:
         sku = await _stocked_sku(engine)
-        started = await client.post("/checkouts", json=checkout_body(await cart_with(client, {sku: 1})),
-                                    headers={"Idempotency-Key": str(uuid.uuid4()), "X-Forwarded-For": forwarded_for})
+        cart_id = await cart_with(client, {sku: 1})
+        started = await client.post("/checkouts", json=checkout_body(cart_id), headers={
+            "Idempotency-Key": str(uuid.uuid4()), "X-Forwarded-For": forwarded_for, **cart_headers(cart_id)})
         assert started.status_code == 202, started.text
         checkout_id = started.json()["checkout_id"]
-        await finished_checkout(client, temporal_env.client, checkout_id)
+        await finished_checkout(client, temporal_env.client, checkout_id, cart_id)
     finally:
         await client.aclose()
     assert (await _screening(engine, checkout_id)).client_ip == recorded

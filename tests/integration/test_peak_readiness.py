@@ -11,7 +11,9 @@ from db.engine import make_engine
 from db.tables import checkouts
 from tests.conftest import api_client
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import ADDRESS, cart_with, checkout_body, finished_checkout, start_checkout
+from tests.integration.checkout_helpers import (
+    ADDRESS, cart_headers, cart_with, checkout_body, finished_checkout, start_checkout,
+)
 
 HOSTILE = ["'; DROP TABLE orders; --", "Robert'); DELETE FROM carts WHERE ('1'='1", "🛒🔥 Ünïcödé ✓",
            "شارع الملك فهد ١٢", "עברית ‏RTL‎ mark", "\\u0000 is not a NUL", "𝕏" * 50]
@@ -95,7 +97,7 @@ async def test_health_and_readiness(api_as, settings, temporal_env):
 
 async def test_metrics_are_ops_only_and_labelled_by_route_template(api_as, sku):
     cart_id = await cart_with(api_as("storefront"), {sku: 1})
-    assert (await api_as("storefront").get(f"/carts/{cart_id}")).status_code == 200
+    assert (await api_as("storefront").get(f"/carts/{cart_id}", headers=cart_headers(cart_id))).status_code == 200
     assert (await api_as(None).get("/metrics")).status_code == 401
     assert (await api_as("support").get("/metrics")).status_code == 403
     scraped = await api_as("ops").get("/metrics")

@@ -17,7 +17,7 @@ from api.app import create_app
 from db.tables import carts, orders, payment_operations, reservations
 from tests.conftest import api_client
 from tests.factories import make_api_key, make_location, make_sku
-from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
+from tests.integration.checkout_helpers import atp, cart_headers, cart_with, checkout_body, start_checkout
 
 
 class SwitchableGateway:
@@ -100,12 +100,13 @@ async def test_checkout_waits_out_an_outage_and_completes(api_with_budget, engin
     started = await start_checkout(api, checkout_body(await cart_with(api, {sku: 1})))
     checkout_id = started.json()["checkout_id"]
     await _wait_for(lambda: outage.refused >= 3, 20, "three refused authorization attempts")
-    assert (await api.get(f"/checkouts/{checkout_id}")).json()["status"] == "pending"
+    assert (await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))).json()["status"] == "pending"
 
     outage.down = False  # the provider is back
     result = await asyncio.wait_for(temporal_env.client.get_workflow_handle(f"checkout-{checkout_id}").result(), 30)
     assert result["status"] == "completed", result
-    assert (await api.get(f"/checkouts/{checkout_id}")).json()["status"] == "completed"
+    shown = await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))
+    assert shown.json()["status"] == "completed"
     succeeded = select(func.count()).select_from(payment_operations).where(
         payment_operations.c.payment_ref == checkout_id, payment_operations.c.status == "succeeded")
     assert await _scalar(engine, succeeded) == 1
@@ -122,7 +123,7 @@ async def test_outage_past_the_budget_fails_and_compensates(api_with_budget, eng
     assert result["status"] == "failed" and result["error"]["code"] == "checkout_unavailable", result
     assert outage.refused >= 2  # it did retry within the budget
 
-    shown = (await api.get(f"/checkouts/{checkout_id}")).json()
+    shown = (await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))).json()
     assert shown["status"] == "failed" and shown["error"]["code"] == "checkout_unavailable"
     assert await atp(api, sku) == 5  # stock released
     assert await _scalar(engine, select(func.count()).select_from(reservations).where(

@@ -23,7 +23,17 @@ def subscription(sku: str, **overrides) -> dict:
 
 
 async def subscribe(client, payload: dict):
+    await _sign_in_a_shopper(client)
     return await client.post("/subscriptions", json=payload, headers={"Idempotency-Key": str(uuid.uuid4())})
+
+
+async def _sign_in_a_shopper(client) -> None:
+    """A storefront subscribes a signed-in customer (api/access.py): here each client acts for one shopper."""
+    if "X-Customer-Token" not in client.headers:
+        created = await client.post("/customers", json={"email": f"plans-{uuid.uuid4().hex[:8]}@example.com",
+                                                         "password": "correct horse battery"})
+        assert created.status_code == 201, created.text
+        client.headers["X-Customer-Token"] = created.json()["customer_token"]
 
 
 async def test_a_storefront_cannot_set_its_own_discount(api_as, engine):

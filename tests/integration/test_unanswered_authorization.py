@@ -19,7 +19,7 @@ from api.app import create_app
 from db.tables import local_card_intents, payment_operations
 from tests.conftest import api_client
 from tests.factories import make_api_key, make_location, make_sku
-from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
+from tests.integration.checkout_helpers import atp, cart_headers, cart_with, checkout_body, start_checkout
 from tests.integration.test_replay import HISTORIES, replayer
 
 
@@ -109,7 +109,7 @@ async def test_a_hold_the_provider_made_is_found_and_released(api, engine, tempo
     assert await _provider_hold(engine, checkout_id) == "canceled"  # the card's hold is gone
     assert await _ledger(engine, checkout_id) == [("authorize", "succeeded"), ("void", "succeeded")]
     assert "hold it placed on the card was released" in result["error"]["message"]
-    shown = (await api.get(f"/checkouts/{checkout_id}")).json()
+    shown = (await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))).json()
     assert shown["error"]["message"] == result["error"]["message"]
 
 

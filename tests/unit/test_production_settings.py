@@ -13,6 +13,7 @@ PRODUCTION = {"_env_file": None, "environment": "production", "database_url": "p
               "ship_from_name": "Shop", "ship_from_line1": "1 Main St", "ship_from_city": "SF",
               "ship_from_postal_code": "94105", "ship_from_country": "US",
               "unsubscribe_secret": RANDOM_SECRET, "public_base_url": "https://shop.example",
+              "customer_token_secret": RANDOM_SECRET[::-1],
               "trusted_proxies": "10.1.0.0/16,fd00:1:2::/48"}
 
 

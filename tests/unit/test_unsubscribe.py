@@ -77,7 +77,7 @@ PRODUCTION = {"_env_file": None, "environment": "production", "database_url": "p
               "stripe_webhook_secret": "whsec_abc", "easypost_webhook_secret": "easypost-hook-secret",
               "avalara_account_id": "123", "avalara_license_key": "key", "easypost_api_key": "ek",
               "ship_from_name": "Shop", "ship_from_line1": "1 Main St", "ship_from_city": "SF",
-              "ship_from_postal_code": "94105", "ship_from_country": "US"}
+              "ship_from_postal_code": "94105", "ship_from_country": "US", "customer_token_secret": "7f3a9c1e5b2d8f4a6c0e9b3d7a1f5c2e"}
 
 
 @pytest.fixture

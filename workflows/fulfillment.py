@@ -234,7 +234,8 @@ class FulfillmentWorkflow:
     async def _release_unanswered(self, payment_ref: str, key: str) -> None:
         try:
             outcome = await workflow.execute_activity_method(
-                PaymentActivities.settle_unanswered_authorization, args=[payment_ref, key, f"{payment_ref}:void-unused"],
+                PaymentActivities.settle_unanswered_authorization,
+                args=[payment_ref, key, f"{payment_ref}:void-unused"],
                 start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=PERSISTENT_BUDGET,
                 retry_policy=PERSISTENT_RETRY)
         except ActivityError as failure:

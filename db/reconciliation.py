@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import checkouts, orders, payment_operations, reconciliation_runs
+from models.order_state import OrderStatus
 from models.reconciliation import LedgerOperation, ReconciliationRun
 
 _FIELDS = (payment_operations.c.idempotency_key, payment_operations.c.payment_ref, payment_operations.c.kind,
@@ -38,23 +39,33 @@ def _void_of(payment_ref, statuses: tuple[str, ...]):
 
 
 async def orphan_holds(conn: AsyncConnection, older_than: datetime, limit: int) -> list[LedgerOperation]:
-    """Authorizations the provider holds for a checkout that failed, with no order and no live void.
+    """Authorizations the provider still holds for nothing: no live void, nothing captured, and either
+    a checkout that failed without an order, or an order that was cancelled.
 
-    A failed checkout voids its hold itself; these are the ones whose void never happened
-    (its answer was lost, or the compensation gave up).
+    A failed checkout or a cancelled order voids its hold itself; these are the ones whose void never
+    happened (its answer was lost, it was refused, or the compensation gave up).
     """
     ops = payment_operations
     no_order = ~exists().where(or_(orders.c.checkout_id == ops.c.payment_ref,
                                    orders.c.payment_ref == ops.c.payment_ref))
     checkout_failed = exists().where(and_(checkouts.c.id == ops.c.payment_ref, checkouts.c.status == "failed"))
+    order_cancelled = exists().where(and_(orders.c.payment_ref == ops.c.payment_ref,
+                                          orders.c.status == OrderStatus.CANCELLED.value))
     rows = await conn.execute(
         select(*_FIELDS).where(and_(
             ops.c.kind == "authorize", ops.c.status == "succeeded", ops.c.provider_ref.is_not(None),
-            ops.c.created_at < older_than, no_order, checkout_failed,
+            ops.c.created_at < older_than, or_(and_(no_order, checkout_failed), order_cancelled),
             ~_void_of(ops.c.payment_ref, ("pending", "succeeded")),
+            ~_capture_of(ops.c.payment_ref),
         )).order_by(ops.c.created_at).limit(limit)
     )
     return [_operation(row) for row in rows]
+
+
+def _capture_of(payment_ref):
+    captures = payment_operations.alias("captures")
+    return exists().where(and_(captures.c.payment_ref == payment_ref, captures.c.kind == "capture",
+                               captures.c.status.in_(("pending", "succeeded"))))
 
 
 async def record_run(conn: AsyncConnection, run: ReconciliationRun) -> None:

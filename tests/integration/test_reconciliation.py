@@ -23,7 +23,7 @@ from activities.reconciliation import ReconciliationActivities
 from adapters.ports import PaymentResult, ProviderUnavailable
 from config import Settings
 from db import payments as ledger
-from db.tables import checkouts, payment_operations
+from db.tables import checkouts, orders, payment_operations
 from models.reconciliation import ReconciliationInput, ReconciliationRun
 from tests.integration.checkout_helpers import eventually
 from worker import RECONCILIATION_SCHEDULE_ID, WORKFLOWS, run_worker
@@ -214,3 +214,39 @@ async def _delete(handle) -> None:
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
+
+
+async def order_on(engine, payment_ref: str, status: str) -> str:
+    """An order drawing on ``payment_ref`` (only what the orphan query reads matters here)."""
+    order_id = f"ord_{uuid.uuid4().hex[:12]}"
+    async with engine.begin() as conn:
+        await conn.execute(orders.insert().values(
+            id=order_id, checkout_id=f"chk_{uuid.uuid4().hex[:12]}", cart_id="cart_x", email="a@example.com",
+            status=status, currency="USD", subtotal=1000, discount_total=0, tax_total=0, shipping_total=0,
+            total=1000, shipping_address={}, shipping_method={}, tax_provider="local", payment_ref=payment_ref,
+            payment_provider="local", authorization_id="pi_x", authorized_amount=1000))
+    return order_id
+
+
+async def test_a_cancelled_orders_hold_whose_void_failed_is_voided_and_live_orders_are_left_alone(
+        temporal_env, task_queue, engine, provider, worker):
+    # Cancelled, but its void was refused for good (the order workflow raised cancel_incomplete:void).
+    cancelled_ref = f"chk_{uuid.uuid4().hex[:12]}"
+    await pending(engine, "authorize", cancelled_ref, provider_ref="pi_cancelled", settle=True)
+    await order_on(engine, cancelled_ref, "cancelled")
+    refused = await pending(engine, "void", cancelled_ref, amount=1000)
+    async with engine.begin() as conn:
+        await ledger.complete(conn, refused, status="failed", error_code="injected")
+    # An order still waiting to ship, and a cancelled one whose hold was already voided: not orphans.
+    live_ref, voided_ref = f"chk_{uuid.uuid4().hex[:12]}", f"chk_{uuid.uuid4().hex[:12]}"
+    for ref, status in ((live_ref, "authorized"), (voided_ref, "cancelled")):
+        await pending(engine, "authorize", ref, provider_ref=f"pi_{ref}", settle=True)
+        await order_on(engine, ref, status)
+    await pending(engine, "void", voided_ref, amount=1000, settle=True)
+    provider.voids.clear()
+
+    run, _ = await reconcile(temporal_env, task_queue)
+
+    assert provider.voids == [("pi_cancelled", f"{cancelled_ref}:orphan-void")]
+    assert await status_of(engine, f"{cancelled_ref}:orphan-void") == "succeeded"
+    assert run.voided == 1

@@ -5,9 +5,12 @@ from datetime import timedelta
 
 import pytest
 
+from sqlalchemy import func, select
+
 from activities.sweeper import sweep_once
 from config import Settings
 from db import money_invariants as gather
+from db.tables import reservations
 from models.money_invariants import violations
 from workflows import search_attributes as sa
 from tests.faults.flows import finished, start_stack, stocked_sku, views
@@ -98,8 +101,12 @@ async def _swept_after_expiry(stack, checkout_id: str, baseline) -> None:
     stays until its expiry, when the reservation sweeper frees it (the invariants then see the stock back)."""
     described = await stack.env.client.get_workflow_handle(f"checkout-{checkout_id}").describe()
     assert described.typed_search_attributes.get(sa.CHECKOUT_STATUS) == "compensation_failed"
-    assert await sweep_once(stack.engine, now=await stack.env.get_current_time()) == 0, "held until it expires"
     async with stack.engine.connect() as conn:
+        expires_at = (await conn.execute(select(func.max(reservations.c.expires_at))
+                                         .where(reservations.c.reservation_key == checkout_id))).scalar()
         assert await gather.stock_of_skus(conn, [level.sku for level in baseline]) != baseline, "still held"
+    assert expires_at is not None
+    assert await sweep_once(stack.engine, now=expires_at - timedelta(seconds=1)) == 0, "held until it expires"
     await stack.env.sleep(RESERVATION_TTL + timedelta(minutes=1))
-    assert await sweep_once(stack.engine, now=await stack.env.get_current_time()) == 2, "the sweeper frees both units"
+    now = await stack.env.get_current_time()
+    assert now > expires_at and await sweep_once(stack.engine, now=now) == 2, "the sweeper frees both units"

@@ -81,11 +81,11 @@ KNOWN: dict[tuple[str, str, str], str] = {  # (scenario, activity, mode): why it
         "issue 11 item 8: cancel_order cancelled the order but never answered; the workflow takes it as refused "
         "(expiry_cancel_refused alert) and never voids the authorization",
     **{("expired", "current_authorization", mode): "issue 11 item 8: the order is cancelled and ops see "
-       "cancel_incomplete:void, but the hold stays on the card: reconciliation only voids holds of failed checkouts"
+       "cancel_incomplete:void, but the hold stays on the card: the case does not run reconciliation, whose orphan-hold sweep (e1a9287) should void it"
        for mode in BOTH},
     ("expired", "void_authorization", "business"):
         "issue 11 item 8: a void refused for good leaves the hold on the card (cancel_incomplete:void alert); "
-        "reconciliation only voids holds of failed checkouts",
+        "the case does not run reconciliation, whose orphan-hold sweep (e1a9287) should void it",
 }
 
 

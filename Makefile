@@ -12,7 +12,7 @@ dev: $(STAMP)
 	$(BIN)/orderflow dev
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	tests/run_suite.sh $(BIN)/python
 
 bench: $(STAMP)
 	$(BIN)/python bench/checkout.py $(BENCH_ARGS)

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.tables import (
     carts, checkouts, customer_addresses, customer_payment_methods, customers, orders, returns, subscriptions,
 )
-from db.rows import newest_first
+from db.rows import newest_first, row_or_404
 from models.errors import Conflict, NotFound
 from models.ids import public_id
 from models.unsubscribe import normalise_email
@@ -98,39 +98,28 @@ async def link_subscription(conn: AsyncConnection, subscription_id: str, custome
 
 async def cart_owner(conn: AsyncConnection, cart_id: str) -> str | None:
     """The customer a cart belongs to (None: a guest's); 404 when there is no such cart."""
-    row = (await conn.execute(select(carts.c.customer_id).where(carts.c.id == cart_id))).first()
-    if row is None:
-        raise NotFound(f"cart {cart_id} not found", code="cart_not_found")
-    return row.customer_id
+    return (await row_or_404(conn, carts, cart_id, what="cart", code="cart_not_found",
+                             columns=(carts.c.customer_id,))).customer_id
 
 
 async def checkout_cart(conn: AsyncConnection, checkout_id: str) -> str:
-    row = (await conn.execute(select(checkouts.c.cart_id).where(checkouts.c.id == checkout_id))).first()
-    if row is None:
-        raise NotFound(f"checkout {checkout_id} not found", code="checkout_not_found")
-    return row.cart_id
+    return (await row_or_404(conn, checkouts, checkout_id, what="checkout", code="checkout_not_found",
+                             columns=(checkouts.c.cart_id,))).cart_id
 
 
 async def order_owner(conn: AsyncConnection, order_id: str) -> str | None:
-    row = (await conn.execute(select(orders.c.customer_id).where(orders.c.id == order_id))).first()
-    if row is None:
-        raise NotFound(f"order {order_id} not found", code="order_not_found")
-    return row.customer_id
+    return (await row_or_404(conn, orders, order_id, what="order", code="order_not_found",
+                             columns=(orders.c.customer_id,))).customer_id
 
 
 async def return_order(conn: AsyncConnection, rma_id: str) -> str:
-    row = (await conn.execute(select(returns.c.order_id).where(returns.c.id == rma_id))).first()
-    if row is None:
-        raise NotFound(f"return {rma_id} not found", code="return_not_found")
-    return row.order_id
+    return (await row_or_404(conn, returns, rma_id, what="return", code="return_not_found",
+                             columns=(returns.c.order_id,))).order_id
 
 
 async def subscription_owner(conn: AsyncConnection, subscription_id: str) -> str | None:
-    row = (await conn.execute(select(subscriptions.c.customer_id)
-                              .where(subscriptions.c.id == subscription_id))).first()
-    if row is None:
-        raise NotFound(f"subscription {subscription_id} not found", code="subscription_not_found")
-    return row.customer_id
+    return (await row_or_404(conn, subscriptions, subscription_id, what="subscription",
+                             code="subscription_not_found", columns=(subscriptions.c.customer_id,))).customer_id
 
 
 # ---- a customer's own orders and subscriptions, newest first

@@ -6,8 +6,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from models.errors import DomainError, NotFound
 
 
-async def row_or_404(conn: AsyncConnection, table: Table, row_id: str, *, what: str, code: str, lock: bool = False):
-    query = select(table).where(table.c.id == row_id)
+async def row_or_404(conn: AsyncConnection, table: Table, row_id: str, *, what: str, code: str, lock: bool = False,
+                     columns: tuple = ()):
+    """The row (only ``columns`` of it, if given) whose id is ``row_id``; NotFound ``code`` otherwise."""
+    query = select(*(columns or (table,))).where(table.c.id == row_id)
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise NotFound(f"{what} {row_id} not found", code=code)

@@ -62,7 +62,9 @@ async def run_carrier(engine: AsyncEngine, sender: WebhookSender, schedule: dict
     while True:
         try:
             for delivery in await advance_parcels(engine, sender, schedule):
-                (log.info if delivery.accepted else log.warning)("tracking webhook sent", sent=str(delivery))
+                (log.info if delivery.accepted else log.warning)(
+                    "tracking webhook sent", shipment_id=delivery.subject, tracking=delivery.event_type,
+                    event_id=delivery.event_id, http_status=delivery.status_code, answer=delivery.answer)
         except Exception as error:  # noqa: BLE001  the API or database restarting: try again next round
             log.warning("local carrier round failed", error=f"{type(error).__name__}: {error}")
         await asyncio.sleep(poll_seconds)

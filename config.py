@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     # Development: seconds between the local carrier's tracking updates after a parcel ships (each after the
     # previous one), sent as signed EasyPost webhooks by `orderflow dev`; a status left out is skipped, {} stops it.
     local_carrier_schedule: dict[Literal["pre_transit", "in_transit", "out_for_delivery", "delivered"],
-                                 NonNegativeFloat] = {"pre_transit": 2, "in_transit": 3, "out_for_delivery": 3, "delivered": 3}
+                                 NonNegativeFloat] = {"pre_transit": 2, "in_transit": 3, "out_for_delivery": 3,
+                                                      "delivered": 3}
     # How an order shipped in several parcels is captured. A card authorization is captured once unless it
     # asked for multicapture: "multicapture" asks for it and, where the card's multicapture status is not
     # available, falls back to capturing the whole order with the first parcel; "capture_all_first" never asks.

@@ -129,6 +129,21 @@ async def test_the_carrier_reports_on_its_schedule_once_each(api, temporal_env, 
     assert await delivered_order(api, done["order_id"])
 
 
+async def test_an_update_the_api_refused_is_sent_again_before_the_later_ones(api, temporal_env, engine, sender):
+    """The API down or refusing (here: a wrong secret, 400): nothing is lost and the order is kept."""
+    done, shipment = await shipped_parcel(api, temporal_env, engine)
+    late = (await _shipped_at(engine, shipment["id"])) + timedelta(days=1)
+    refused_sender = WebhookSender(api, stripe_secret=STRIPE_SECRET, easypost_secret="not-the-api-secret")
+    refused = [d for d in await advance_parcels(engine, refused_sender, SCHEDULE, now=late)
+               if d.subject == shipment["id"]]
+    assert [(d.event_type, d.status_code) for d in refused] == [("tracker.updated pre_transit", 400)]
+
+    resent = [d for d in await advance_parcels(engine, sender, SCHEDULE, now=late) if d.subject == shipment["id"]]
+    assert [d.event_type.split()[-1] for d in resent if d.accepted] == [
+        "pre_transit", "in_transit", "out_for_delivery", "delivered"]
+    assert await temporal_env.client.get_workflow_handle(f"shipment-{shipment['id']}").result() == "delivered"
+
+
 async def test_a_test_address_meets_the_carrier_exception_and_is_never_delivered(api, temporal_env, engine, sender):
     done, shipment = await shipped_parcel(api, temporal_env, engine, {**ADDRESS, "line1": "1 Return To Sender Way"})
     shipped_at = await _shipped_at(engine, shipment["id"])

@@ -7,9 +7,9 @@ import sys
 
 import httpx
 
+from adapters.local.shipping import EASYPOST_STATUSES
 from config import Settings, get_settings
 from models.errors import DomainError
-from simulate.world import EASYPOST_STATUSES
 
 # Which local stand-in each command plays: it must be the one the stack uses.
 PLAYS = {"deliver": "shipping", "tracking": "shipping", "carrier": "shipping", "3ds": "payment",
@@ -27,7 +27,8 @@ def register_simulate_commands(subparsers) -> None:
     deliver.add_argument("shipment_id")
     tracking = actions.add_parser("tracking", help="the local carrier reports a tracking status")
     tracking.add_argument("shipment_id")
-    tracking.add_argument("status", choices=EASYPOST_STATUSES)
+    tracking.add_argument("status", choices=EASYPOST_STATUSES, metavar="STATUS",
+                          help=f"an EasyPost tracking status: {', '.join(EASYPOST_STATUSES)}")
     three_ds = actions.add_parser("3ds", help="the card holder completes or fails a 3-D Secure challenge")
     three_ds.add_argument("checkout_id")
     _one_of(three_ds, "outcome", ("succeed", "fail"))

@@ -12,13 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.local.card_network import CardNetwork, event_id
-from adapters.local.shipping import CARRIER
+from adapters.local.shipping import CARRIER, EASYPOST_STATUSES
 from db.tables import orders, payment_operations, shipments
 from models.errors import DomainError
 from simulate.webhooks import Sent, WebhookSender
 
-EASYPOST_STATUSES = ("pre_transit", "in_transit", "out_for_delivery", "available_for_pickup", "delivered",
-                     "return_to_sender", "failure", "cancelled", "error", "unknown")
 DISPUTE_ACTIONS = ("open", "won", "lost")
 
 

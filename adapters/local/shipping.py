@@ -19,6 +19,8 @@ CARRIER = "LocalPost"
 # EasyPost's statuses. Test addresses, like Stripe's test cards: a parcel whose first address line is
 # one of these meets that exception when it would have gone out for delivery.
 TRACKING_PATH = ("pre_transit", "in_transit", "out_for_delivery", "delivered")
+EASYPOST_STATUSES = (*TRACKING_PATH[:3], "available_for_pickup", "delivered", "return_to_sender", "failure",
+                     "cancelled", "error", "unknown")
 EXCEPTION_ADDRESSES = {"1 failure way": "failure", "1 return to sender way": "return_to_sender"}
 
 

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.customer_tokens import CustomerTokens
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # Whether the local card simulator grants multicapture when an authorization asks for it (Stripe grants it
     # on IC+ accounts only); false rehearses the capture_all_first fallback of SPLIT_CAPTURE_POLICY=multicapture.
     local_payment_multicapture: bool = True
+    # Development: seconds between the local carrier's tracking updates after a parcel ships (each after the
+    # previous one), sent as signed EasyPost webhooks by `orderflow dev`; a status left out is skipped, {} stops it.
+    local_carrier_schedule: dict[Literal["pre_transit", "in_transit", "out_for_delivery", "delivered"],
+                                 NonNegativeFloat] = {"pre_transit": 2, "in_transit": 3, "out_for_delivery": 3,
+                                                      "delivered": 3}
     # How an order shipped in several parcels is captured. A card authorization is captured once unless it
     # asked for multicapture: "multicapture" asks for it and, where the card's multicapture status is not
     # available, falls back to capturing the whole order with the first parcel; "capture_all_first" never asks.

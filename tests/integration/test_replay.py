@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from adapters.local.card_network import CardNetwork
 from db import payments as ledger
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
@@ -73,6 +74,7 @@ async def scenario_three_d_secure(api, temporal, engine) -> dict[str, str]:
     assert await eventually(waiting_for_card_holder)
     async with engine.connect() as conn:
         (authorize,) = [op for op in await ledger.operations_for(conn, checkout_id) if op.kind == "authorize"]
+    await CardNetwork(engine).answer_challenge(authorize.provider_ref, succeeded=True)  # the card holder
     await post_stripe(api, stripe_event("payment_intent.amount_capturable_updated", {"id": authorize.provider_ref}))
     await finished_checkout(api, temporal, checkout_id)
     return {"checkout_3ds_completed": f"checkout-{checkout_id}"}

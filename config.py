@@ -164,7 +164,8 @@ class Settings(BaseSettings):
     temporal_ui_url: str = Field("http://127.0.0.1:8233", description="Temporal UI base URL for work-queue links")
     work_queue_expiring_soon_seconds: int = Field(6 * 3600, gt=0, description="Flag fraud reviews and return "
                                                   "decisions that expire within this")
-    ops_alert_email: str = Field("", description="Where the ops alert digest goes; empty: no digest")
+    ops_alert_email: str = Field("", pattern=r"^$|^[^@\s]+@[^@\s]+$", description="Where the ops alert digest "
+                                 "goes; empty: no digest")
     ops_alert_interval_seconds: int = Field(15 * 60, gt=0, description="How often the digest Schedule runs")
     ops_alert_fraud_wait_seconds: int = Field(2 * 3600, gt=0, description="A fraud hold waiting longer is "
                                               "alerted")

@@ -2,8 +2,6 @@
 locations (JSON or CSV), bulk stock counts by CSV (with a dry run and a per-row report), and the reorder
 point and safety stock that decide low-stock alerts."""
 
-from typing import Annotated
-
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 

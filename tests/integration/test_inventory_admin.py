@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from db.tables import low_stock_alerts, stock
-from tests.factories import make_location, make_sku
+from tests.factories import make_sku
 
 CSV = {"Content-Type": "text/csv"}
 

@@ -1,6 +1,5 @@
 """Work queues over HTTP: what waits, oldest first, linked to its order and workflow; per role; expiry flags."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,9 +7,10 @@ from sqlalchemy import update
 
 from db import orders as order_store
 from db import returns as return_store
-from db.tables import checkouts, fraud_screenings, returns
+from db.tables import returns
 from models.ids import public_id
 from tests.integration.checkout_helpers import order_with_shipments, placed_order
+from tests.integration.ops_helpers import make_fraud_hold
 
 NOW = datetime.now(UTC)
 
@@ -22,15 +22,9 @@ async def waiting(api, temporal_env, engine) -> dict:
     done, (sku,) = await placed_order(api, temporal_env, engine)
     order_id = done["order_id"]
     shipment = (await order_with_shipments(api, order_id, 1))["shipments"][0]
-    checkout_id = public_id("checkout")
+    checkout_id = await make_fraud_hold(engine, timedelta(hours=20), score=65, reasons=("high_value",))
     rma_id = public_id("return")
     async with engine.begin() as conn:
-        await conn.execute(checkouts.insert().values(
-            id=checkout_id, idempotency_key=str(uuid.uuid4()), request_hash="x", cart_id=public_id("cart"),
-            email="risky@example.com", order_id=public_id("order"), workflow_id=f"checkout-{checkout_id}"))
-        await conn.execute(fraud_screenings.insert().values(
-            checkout_id=checkout_id, email="risky@example.com", payment_method="pm_card_visa", total=90_000,
-            currency="USD", score=65, outcome="review", reasons=["high_value"], created_at=NOW - timedelta(hours=20)))
         await return_store.create(conn, rma_id=rma_id, order_id=order_id, exchange=False,
                                   lines=[{"sku": sku, "quantity": 1, "reason": "too_small"}])
         await conn.execute(update(returns).where(returns.c.id == rma_id)

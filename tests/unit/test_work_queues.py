@@ -48,3 +48,16 @@ def test_items_that_never_time_out_carry_no_expiry_and_link_their_order():
     assert (item.expires_at, item.expiring_soon) == (None, False)
     assert (item.order_url, item.url) == ("/orders/ord_1", "/orders/ord_1")
     assert item.workflow_url == "http://ui/namespaces/prod%20ns/workflows/shipment-shp_1"
+
+
+def test_the_digest_email_groups_items_by_kind_and_keys_its_message_by_digest():
+    from models.ops_alerts import AlertItem, digest_email
+
+    items = [AlertItem(kind="low_stock", key="lsa_1", summary="TEE: 2 available, reorder point 5", since=NOW),
+             AlertItem(kind="parcel_alert", key="shp_1:ship_failed:x", summary="parcel shp_1: ship_failed:x",
+                       since=NOW - timedelta(hours=1))]
+    message = digest_email("ops@example.com", "ops-alert-digest-2026", items)
+    assert message.idempotency_key == "ops:ops-alert-digest-2026"
+    assert message.subject == "orderflow ops alerts: 1 parcel alerts, 1 low stock"
+    assert message.text.index("Parcel alerts (1):") < message.text.index("Low stock (1):")
+    assert "Fraud reviews" not in message.text

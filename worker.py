@@ -165,11 +165,13 @@ async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule)
 def ops_alert_schedule(settings: Settings) -> Schedule:
     """Every OPS_ALERT_INTERVAL_SECONDS, a digest of what is new since the last one (nothing new: no mail)."""
     request = OpsAlertInput(recipient=settings.ops_alert_email,
-                            fraud_wait_seconds=settings.ops_alert_fraud_wait_seconds)
+                            fraud_wait_seconds=settings.ops_alert_fraud_wait_seconds,
+                            return_approval_seconds=int(settings.return_approval_days * 86400),
+                            expiry_warning_seconds=settings.work_queue_expiring_soon_seconds)
     return Schedule(
         action=ScheduleActionStartWorkflow(OpsAlertDigestWorkflow.run, request, id=OPS_ALERT_SCHEDULE_ID,
                                            task_queue=settings.task_queue,
-                                           static_summary="Mail ops new parcel alerts, waiting fraud holds, low stock"),
+                                           static_summary="Mail ops new parcel alerts, waiting fraud holds, expiring returns, low stock"),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.ops_alert_interval_seconds))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )

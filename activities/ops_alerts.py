@@ -1,4 +1,5 @@
-"""Mailing the ops alert digest: new parcel alerts, fraud holds waiting too long, low stock."""
+"""Mailing the ops alert digest: new parcel alerts, fraud holds waiting too long, return requests about to
+expire undecided, low stock."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -27,8 +28,10 @@ class OpsAlertActivities:
         async with self.engine.begin() as conn:
             claimed = await store.digest(conn, digest_id)
             if claimed is None:
+                warn_after = request.return_approval_seconds - request.expiry_warning_seconds
                 items = await store.unnoticed(conn, now=datetime.now(UTC),
-                                              fraud_wait=timedelta(seconds=request.fraud_wait_seconds))
+                                              fraud_wait=timedelta(seconds=request.fraud_wait_seconds),
+                                              return_warning_after=timedelta(seconds=max(warn_after, 0)))
                 if not items:
                     return 0
                 await store.claim(conn, digest_id, items)

@@ -6,7 +6,9 @@ from sqlalchemy import and_, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import checkouts, fraud_screenings, low_stock_alerts, ops_alert_digests, ops_alert_notices, shipments
+from db.tables import (
+    checkouts, fraud_screenings, low_stock_alerts, ops_alert_digests, ops_alert_notices, returns, shipments,
+)
 from db.work_queues import OPEN_PARCEL
 from models.ops_alerts import AlertItem
 
@@ -28,16 +30,27 @@ def _fraud_reviews(waiting_since: datetime):
                         f.created_at <= waiting_since)))
 
 
+def _return_decisions(requested_before: datetime):
+    r = returns.c
+    return select(literal("return_decision_expiring"), r.id,
+                  func.concat("return ", r.id, " of order ", r.order_id, " expires undecided soon"), r.created_at
+                  ).where(and_(r.status == "requested", r.created_at <= requested_before))
+
+
 def _low_stock():
     a = low_stock_alerts.c
     return select(literal("low_stock"), a.id, func.concat(a.sku, ": ", a.atp_at_alert, " available, reorder point ",
                                                           a.reorder_point), a.created_at).where(a.resolved_at.is_(None))
 
 
-async def unnoticed(conn: AsyncConnection, *, now: datetime, fraud_wait: timedelta) -> list[AlertItem]:
+async def unnoticed(conn: AsyncConnection, *, now: datetime, fraud_wait: timedelta,
+                    return_warning_after: timedelta | None = None) -> list[AlertItem]:
     """Everything alert-worthy that no sent digest has carried yet, oldest first within each kind. Items of a
     digest that gave up unsent come again (the Schedule never overlaps runs, so that digest is over)."""
-    every = _parcel_alerts().union_all(_fraud_reviews(now - fraud_wait), _low_stock()).subquery()
+    parts = [_fraud_reviews(now - fraud_wait), _low_stock()]
+    if return_warning_after is not None:  # requests older than this expire within the warning window
+        parts.append(_return_decisions(now - return_warning_after))
+    every = _parcel_alerts().union_all(*parts).subquery()
     kind, key, summary, since = every.c
     noticed = (select(ops_alert_notices.c.kind, ops_alert_notices.c.key)
                .join(ops_alert_digests, ops_alert_digests.c.id == ops_alert_notices.c.digest_id)

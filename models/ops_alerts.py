@@ -16,6 +16,7 @@ from models.notifications import EmailMessage
 KIND_TITLES = {
     "parcel_alert": "Parcel alerts",
     "fraud_review_waiting": "Fraud reviews waiting",
+    "return_decision_expiring": "Return requests about to expire undecided",
     "low_stock": "Low stock",
 }
 
@@ -25,6 +26,9 @@ class OpsAlertInput(Frozen):
 
     recipient: str = Field(min_length=3, max_length=320)
     fraud_wait_seconds: int = Field(gt=0)
+    # A return request undecided this long expires (RETURN_APPROVAL_DAYS); warn this long before.
+    return_approval_seconds: int = Field(14 * 86400, gt=0)
+    expiry_warning_seconds: int = Field(6 * 3600, gt=0)
 
 
 class AlertItem(Frozen):

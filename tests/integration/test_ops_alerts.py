@@ -12,7 +12,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.ops_alerts import OpsAlertActivities
 from config import Settings
 from db import ops_alerts as store
-from db.tables import ops_alert_digests, shipments
+from db import returns as return_store
+from db.tables import ops_alert_digests, returns, shipments
+from models.ids import public_id
 from models.ops_alerts import OpsAlertInput
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import order_with_shipments, placed_order
@@ -37,29 +39,39 @@ class RecordingSender:
 
 @pytest.fixture(scope="module")
 async def alerts(api, temporal_env, engine) -> dict:
-    """A parcel with a carrier alert, a fraud hold 3 h old (and one 10 min old: not yet), a SKU at low stock."""
-    done, _ = await placed_order(api, temporal_env, engine)
+    """A parcel with a carrier alert, a fraud hold 3 h old (and one 10 min old: not yet), a return request that
+    expires undecided in 2 h (and one just made: not yet), a SKU at low stock."""
+    done, (ordered,) = await placed_order(api, temporal_env, engine)
     shipment_id = (await order_with_shipments(api, done["order_id"], 1))["shipments"][0]["id"]
+    expiring, fresh = public_id("return"), public_id("return")
     async with engine.begin() as conn:
         await conn.execute(update(shipments).where(shipments.c.id == shipment_id)
                            .values(alert="ship_failed:carrier_unavailable"))
+        for rma_id in (expiring, fresh):
+            await return_store.create(conn, rma_id=rma_id, order_id=done["order_id"], exchange=False,
+                                      lines=[{"sku": ordered, "quantity": 1, "reason": "too_small"}])
+        await conn.execute(update(returns).where(returns.c.id == expiring)
+                           .values(created_at=datetime.now(UTC) - timedelta(days=13, hours=22)))
     old_hold, young_hold = await make_fraud_hold(engine, timedelta(hours=3)), await make_fraud_hold(engine, timedelta(minutes=10))
     sku = await make_sku(engine, stock={await make_location(engine): 2})
     assert (await api.patch(f"/admin/inventory/{sku}", json={"reorder_point": 2})).status_code == 204
-    return {"shipment_id": shipment_id, "old_hold": old_hold, "young_hold": young_hold, "sku": sku}
+    return {"shipment_id": shipment_id, "old_hold": old_hold, "young_hold": young_hold, "sku": sku,
+            "expiring": expiring, "fresh": fresh}
 
 
 async def test_a_digest_mails_each_new_item_once_and_a_retry_mails_the_same(engine, alerts):
     sender = RecordingSender()
     run = ActivityEnvironment().run
     activities = OpsAlertActivities(engine, sender)
-    assert await run(activities.send_ops_alert_digest, REQUEST, "digest-1") == 3
+    assert await run(activities.send_ops_alert_digest, REQUEST, "digest-1") == 4
     (message,) = sender.sent
     assert message.to == "ops@example.com" and message.idempotency_key == "ops:digest-1"
-    for expected in (alerts["shipment_id"], "ship_failed:carrier_unavailable", alerts["old_hold"], alerts["sku"]):
+    for expected in (alerts["shipment_id"], "ship_failed:carrier_unavailable", alerts["old_hold"], alerts["sku"],
+                     alerts["expiring"]):
         assert expected in message.text
     assert alerts["young_hold"] not in message.text  # waiting less than OPS_ALERT_FRAUD_WAIT_SECONDS
-    assert await run(activities.send_ops_alert_digest, REQUEST, "digest-1") == 3  # a retry after the send
+    assert alerts["fresh"] not in message.text  # 14 days left to decide
+    assert await run(activities.send_ops_alert_digest, REQUEST, "digest-1") == 4  # a retry after the send
     assert len(sender.sent) == 1
     assert await run(activities.send_ops_alert_digest, REQUEST, "digest-2") == 0  # nothing new: no mail
     assert len(sender.sent) == 1

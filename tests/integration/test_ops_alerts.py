@@ -115,5 +115,6 @@ async def test_the_schedule_follows_the_setting(temporal_env):
     assert interval.every == timedelta(seconds=600)
     assert described.schedule.action.workflow == "OpsAlertDigestWorkflow"
     await ensure_ops_alert_schedule(client, Settings(environment="test"))  # the address removed: no digest
+    await ensure_ops_alert_schedule(client, Settings(environment="test"))  # and a worker starting without one
     with pytest.raises(RPCError):
         await client.get_schedule_handle(OPS_ALERT_SCHEDULE_ID).describe()

@@ -164,6 +164,28 @@ class Settings(BaseSettings):
     reconciliation_batch_size: int = Field(200, gt=0, description="At most this many operations (and as many "
                                            "orphan holds) per run; the rest wait for the next run")
 
+    # ---- The clerk's and ops' day (engineer X15): reports, work queues, ops alert digests.
+    report_timezone: str = Field("UTC", description="IANA zone whose calendar days the reports count in")
+    temporal_ui_url: str = Field("http://127.0.0.1:8233", description="Temporal UI base URL for work-queue links")
+    work_queue_expiring_soon_seconds: int = Field(6 * 3600, gt=0, description="Flag fraud reviews and return "
+                                                  "decisions that expire within this")
+    ops_alert_email: str = Field("", pattern=r"^$|^[^@\s]+@[^@\s]+$", description="Where the ops alert digest "
+                                 "goes; empty: no digest")
+    ops_alert_interval_seconds: int = Field(15 * 60, gt=0, description="How often the digest Schedule runs")
+    ops_alert_fraud_wait_seconds: int = Field(2 * 3600, gt=0, description="A fraud hold waiting longer is "
+                                              "alerted")
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"REPORT_TIMEZONE: {value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+        return value
+
     @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
                      "avalara_license_key", "easypost_api_key", "easypost_api_base", "easypost_webhook_secret",
                      mode="before")

@@ -147,6 +147,20 @@ async def scenario_sign_in_link(api, temporal, engine) -> dict[str, str]:
     raise AssertionError("no sign-in link workflow was started")
 
 
+async def scenario_ops_alert_digest(api, temporal, engine) -> dict[str, str]:
+    from models.ops_alerts import OpsAlertInput
+    from workflows.ops_alerts import OpsAlertDigestWorkflow
+
+    sku = await make_sku(engine, stock={await make_location(engine): 1})
+    assert (await api.patch(f"/admin/inventory/{sku}", json={"reorder_point": 1})).status_code == 204
+    workflow_id = f"ops-alert-digest-{uuid.uuid4().hex[:8]}"
+    task_queue = api._transport.app.state.settings.task_queue  # this module's worker (the API's own settings)
+    sent = await temporal.execute_workflow(OpsAlertDigestWorkflow.run, OpsAlertInput(
+        recipient="ops@example.com", fraud_wait_seconds=3600), id=workflow_id, task_queue=task_queue)
+    assert sent >= 1  # the low-stock SKU, and whatever earlier scenarios left waiting
+    return {"ops_alert_digest_sent": workflow_id}
+
+
 def test_every_workflow_type_has_a_saved_history():
     """A workflow type without a saved history has nothing pinning its shipped behaviour."""
     saved = {json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]
@@ -155,7 +169,8 @@ def test_every_workflow_type_has_a_saved_history():
 
 
 @pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment,
-                                      scenario_returns_and_refunds, scenario_sign_in_link],
+                                      scenario_returns_and_refunds, scenario_sign_in_link,
+                                      scenario_ops_alert_digest],
                          ids=lambda f: f.__name__)
 async def test_fresh_histories_replay(scenario, api, temporal_env, engine):
     for name, workflow_id in (await scenario(api, temporal_env.client, engine)).items():

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.fulfillment import ShipmentInput, ShipmentProgress, TrackingEvent
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
-    from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY
+    from workflows.persistence import PERSISTENT_RETRY, PersistentSteps
 
 LABEL_ATTEMPT_BUDGET = timedelta(minutes=10)
 # Patch ids: each guards a change made after histories of running shipments were saved.
@@ -26,7 +26,7 @@ AFTER_CAPTURE_PATCH = "steps-after-capture-persist"
 
 
 @workflow.defn
-class ShipmentWorkflow:
+class ShipmentWorkflow(PersistentSteps):
     def __init__(self) -> None:
         self.status = "pending_pack"
         self.is_packed = False
@@ -144,23 +144,6 @@ class ShipmentWorkflow:
             await self._set_alert(f"capture_failed:{code}")
             return "capture_failed"
         return None
-
-    async def _persist(self, alert: str, method, *args):
-        """Run a step that must eventually succeed: long capped retries; past their budget, alert
-        ops (``alert:code``) and go again after a pause or their retry signal."""
-        while True:
-            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
-            try:
-                result = await workflow.execute_activity_method(
-                    method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
-                    schedule_to_close_timeout=PERSISTENT_BUDGET, retry_policy=PERSISTENT_RETRY)
-            except ActivityError as failure:
-                await self._set_alert(f"{alert}:{failure_code(failure)[0]}")
-                await self._wait_for_ops_retry()
-                continue
-            if self.alert and self.alert.startswith(f"{alert}:"):
-                await self._set_alert(None)
-            return result
 
     async def _wait_for_ops_retry(self) -> None:
         """Pause before another try: ops' retry signal (since the try began), or the carrier retry period."""

@@ -23,6 +23,7 @@ LABEL_ATTEMPT_BUDGET = timedelta(minutes=10)
 # Patch ids: each guards a change made after histories of running shipments were saved.
 CAPTURE_OUTCOME_PATCH = "capture-unknown-retries-same-key"
 AFTER_CAPTURE_PATCH = "steps-after-capture-persist"
+PACKING_PERSISTS_PATCH = "packing-record-persists"
 
 
 @workflow.defn
@@ -70,7 +71,7 @@ class ShipmentWorkflow(PersistentSteps):
         self.input = shipment
         if not await self._wait_for_packing():
             return await self._finish("cancelled")
-        await self._act(ShipmentActivities.mark_packed, shipment.shipment_id)
+        await self._record_packed()
         self.status = "packed"
         if not await self._buy_label():
             return await self._finish("cancelled")
@@ -91,6 +92,14 @@ class ShipmentWorkflow(PersistentSteps):
         await self._tell_parent("shipped")
         await self._notify(NotificationActivities.send_shipped, shipment.order_id, shipment.shipment_id)
         return await self._finish(await self._follow_tracking())
+
+    async def _record_packed(self) -> None:
+        """The parcel is packed on the shelf: recording it must not fail the parcel (before the patch a
+        refused record failed the shipment workflow, silently); it retries with a visible pack_failed alert."""
+        if workflow.patched(PACKING_PERSISTS_PATCH):
+            await self._persist("pack_failed", ShipmentActivities.mark_packed, self.input.shipment_id)
+        else:
+            await self._act(ShipmentActivities.mark_packed, self.input.shipment_id)
 
     async def _capture(self) -> str | None:
         """Take this parcel's share of the payment; None once captured, else how the parcel ends.

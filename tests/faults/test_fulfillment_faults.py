@@ -56,11 +56,13 @@ FINAL_CODE = {"business": "injected_failure", "unknown_always": "provider_unavai
 # A step the order cannot do without, failing for good: the workflow waits (never fails) with this alert
 # visible (FulfillmentAlert and the shipment's alert), retrying on a timer or ops' signal.
 ROUTING_ALERTS = ("load_failed:", "allocation_failed:")
-PERSISTED = {"load_order": "load_failed", "allocate_order": "allocation_failed", "commit_tax": "tax_commit_failed",
+PERSISTED = {"load_order": "load_failed", "allocate_order": "allocation_failed", "mark_packed": "pack_failed",
+             "commit_tax": "tax_commit_failed",
              "ship": "ship_failed", "record_tracking": "tracking_failed"}
+BEFORE_CAPTURE = ("load_order", "allocate_order", "mark_packed")
 # (scenario, activity, mode): (alert expected at rest, distinct captures the provider made).
 EXPECTED: dict[tuple[str, str, str], tuple[str, int]] = {
-    **{("delivered", name, mode): (f"{alert}:{FINAL_CODE[mode]}", 0 if name in ("load_order", "allocate_order") else 1)
+    **{("delivered", name, mode): (f"{alert}:{FINAL_CODE[mode]}", 0 if name in BEFORE_CAPTURE else 1)
        for name, alert in PERSISTED.items() for mode in BOTH},
     # Refused for good: label refunded, capture share and stock released, the parcel ends capture_failed.
     ("delivered", "capture_payment", "business"): ("capture_failed:injected_failure", 0),
@@ -72,8 +74,6 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, int]] = {
        for name in ("plan_reauthorization", "switch_authorization") for mode in BOTH},
 }
 KNOWN: dict[tuple[str, str, str], str] = {  # (scenario, activity, mode): why it fails today
-    **{("delivered", "mark_packed", mode): "issue 11 item 3: mark_packed runs without a persistent retry; failing "
-       "for good fails the shipment workflow (no alert)" for mode in BOTH},
     ("delivered", "prepare_capture", "unknown_always"):
         "issue 11 items 1/4: prepare_capture wrote the parcel's capture_amount but never answered; the parcel waits "
         "on capture_unknown while GET /orders/{id} shows it captured and the ledger has no capture",

@@ -30,6 +30,7 @@ ROUTING_PERSISTS_PATCH = "routing-persists"
 CHILDREN_OUTLIVE_PATCH = "shipments-outlive-siblings"
 REAUTH_STEPS_PATCH = "reauthorize-in-steps"
 REAUTH_SETTLES_PATCH = "reauthorization-steps-persist-and-settle"
+CANCEL_UNANSWERED_PATCH = "unanswered-cancel-asks-the-database"
 
 
 @workflow.defn
@@ -252,8 +253,7 @@ class FulfillmentWorkflow(PersistentSteps):
         previous = self.status
         await self._set_status("cancelling")
         try:
-            payment_ref = await self._act(FulfillmentActivities.cancel_order, self.order_id, reason,
-                                          f"{self.order_id}:cancel")
+            payment_ref = await self._cancel_in_database(reason)
         except ActivityError:
             await self._set_status(previous)
             raise
@@ -266,6 +266,22 @@ class FulfillmentWorkflow(PersistentSteps):
                         current.idempotency_key)
         await asyncio.gather(*self.children)
         await self._set_status("cancelled")
+
+    async def _cancel_in_database(self, reason: str) -> str:
+        """Cancel the order row (its stock released); returns its payment ref. Raises ActivityError when
+        refused. An unanswered cancel may have committed: the database is asked what became of it (after
+        the patch; before it, taken as refused, the cancelled order kept its hold and its parcels waited)."""
+        try:
+            return await self._act(FulfillmentActivities.cancel_order, self.order_id, reason,
+                                   f"{self.order_id}:cancel")
+        except ActivityError as failure:
+            if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched(CANCEL_UNANSWERED_PATCH):
+                raise
+            payment_ref = await self._persist("cancel_unknown", FulfillmentActivities.cancelled_payment_ref,
+                                              self.order_id)
+            if payment_ref is None:  # it did not commit: nothing was undone, as after a refusal
+                raise
+            return payment_ref
 
     async def _compensate_all(self, payment_ref: str) -> None:
         """After the database cancelled the order: every remaining step runs even if one fails; the

@@ -73,13 +73,12 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, int]] = {
     **{("renewed", name, mode): (f"reauthorization_failed:{FINAL_CODE[mode]}", 1)
        for name in ("plan_reauthorization", "switch_authorization") for mode in BOTH},
 }
+# Unanswered for good, then looked up (the database says what became of it): the run ends as a clean one.
+LOOKED_UP = {("expired", "cancel_order", "unknown_always")}
 KNOWN: dict[tuple[str, str, str], str] = {  # (scenario, activity, mode): why it fails today
     ("delivered", "prepare_capture", "unknown_always"):
         "issue 11 items 1/4: prepare_capture wrote the parcel's capture_amount but never answered; the parcel waits "
         "on capture_unknown while GET /orders/{id} shows it captured and the ledger has no capture",
-    ("expired", "cancel_order", "unknown_always"):
-        "issue 11 item 8: cancel_order cancelled the order but never answered; the workflow takes it as refused "
-        "(expiry_cancel_refused alert) and never voids the authorization",
     **{("expired", "current_authorization", mode): "issue 11 item 8: the order is cancelled and ops see "
        "cancel_incomplete:void, but the hold stays on the card: the case does not run reconciliation, whose orphan-hold sweep (e1a9287) should void it"
        for mode in BOTH},
@@ -193,7 +192,7 @@ async def test_fulfillment_fault(run_order, scenario, activity_type, mode):
     found = violations(facts)
     assert not found, "\n".join(map(str, found))
     assert stack.gateway.count("capture") <= 1, "one parcel, one capture"
-    if mode in ("transient", "unknown_once"):
+    if mode in ("transient", "unknown_once") or (scenario, activity_type, mode) in LOOKED_UP:
         expected = "cancelled" if scenario == "expired" else "fulfilled"
         assert facts.order.status == expected, f"a retried step still ends the order {expected}"
     if (scenario, activity_type, mode) in EXPECTED:

@@ -68,6 +68,8 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, int]] = {
     ("delivered", "capture_payment", "business"): ("capture_failed:injected_failure", 0),
     # Unknown: it may have captured; the same key is retried (the provider captured once) while ops see it.
     ("delivered", "capture_payment", "unknown_always"): ("capture_unknown", 1),
+    # Its capture was planned but never sent: the order shows what the ledger says (nothing taken), ops see why.
+    ("delivered", "prepare_capture", "unknown_always"): ("capture_unknown", 0),
     # A re-authorization bookkeeping step failing for good: the order waits on a visible alert and keeps the
     # old hold, which its parcel (packed meanwhile) captures once.
     **{("renewed", name, mode): (f"reauthorization_failed:{FINAL_CODE[mode]}", 1)
@@ -76,9 +78,6 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, int]] = {
 # Unanswered for good, then looked up (the database says what became of it): the run ends as a clean one.
 LOOKED_UP = {("expired", "cancel_order", "unknown_always")}
 KNOWN: dict[tuple[str, str, str], str] = {  # (scenario, activity, mode): why it fails today
-    ("delivered", "prepare_capture", "unknown_always"):
-        "issue 11 items 1/4: prepare_capture wrote the parcel's capture_amount but never answered; the parcel waits "
-        "on capture_unknown while GET /orders/{id} shows it captured and the ledger has no capture",
     **{("expired", "current_authorization", mode): "issue 11 item 8: the order is cancelled and ops see "
        "cancel_incomplete:void, but the hold stays on the card: the case does not run reconciliation, whose orphan-hold sweep (e1a9287) should void it"
        for mode in BOTH},

@@ -13,8 +13,8 @@ from db import money_invariants as gather
 from models.fulfillment import FulfillmentPolicy
 from models.money_invariants import violations
 from tests.faults.flows import (
-    VISIBLE_FULFILLMENT_WAITS, advance_until, closed, order_workflows, place_order, shipment_rows, start_stack,
-    stocked_sku, views,
+    VISIBLE_FULFILLMENT_WAITS, advance_until, closed, order_workflows, place_order, reconcile, shipment_rows,
+    start_stack, stocked_sku, views,
 )
 from tests.faults.harness import MODES, FaultInjector
 from tests.integration.checkout_helpers import delivered
@@ -77,14 +77,10 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, int]] = {
 }
 # Unanswered for good, then looked up (the database says what became of it): the run ends as a clean one.
 LOOKED_UP = {("expired", "cancel_order", "unknown_always")}
-KNOWN: dict[tuple[str, str, str], str] = {  # (scenario, activity, mode): why it fails today
-    **{("expired", "current_authorization", mode): "issue 11 item 8: the order is cancelled and ops see "
-       "cancel_incomplete:void, but the hold stays on the card: the case does not run reconciliation, whose orphan-hold sweep (e1a9287) should void it"
-       for mode in BOTH},
-    ("expired", "void_authorization", "business"):
-        "issue 11 item 8: a void refused for good leaves the hold on the card (cancel_incomplete:void alert); "
-        "the case does not run reconciliation, whose orphan-hold sweep (e1a9287) should void it",
-}
+# The cancel left the hold on the card (current_authorization or the void failed for good; ops see
+# cancel_incomplete:void): reconciliation's orphan-hold sweep voids it under its own key.
+SWEPT = {("expired", "current_authorization", mode) for mode in BOTH} | {("expired", "void_authorization", "business")}
+KNOWN: dict[tuple[str, str, str], str] = {}  # (scenario, activity, mode): why it fails today
 
 
 def cases():
@@ -110,6 +106,8 @@ async def run_order(time_env, engine, database_url, tmp_path):
             _, order_id = await place_order(stack, lines)
             if scenario == "expired":  # nothing ships before the authorization lapses
                 await advance_until(time_env, lambda: closed(stack, f"order-{order_id}"), limit=timedelta(hours=4))
+                # Then the reconciliation Schedule's next run: its sweep voids holds a cancel left behind.
+                await reconcile(stack)
             else:
                 if scenario == "renewed":  # past the first expiry: renewed (or not) before anything ships
                     await advance_until(time_env, lambda: closed(stack, f"order-{order_id}"), limit=timedelta(minutes=90))
@@ -194,6 +192,10 @@ async def test_fulfillment_fault(run_order, scenario, activity_type, mode):
     if mode in ("transient", "unknown_once") or (scenario, activity_type, mode) in LOOKED_UP:
         expected = "cancelled" if scenario == "expired" else "fulfilled"
         assert facts.order.status == expected, f"a retried step still ends the order {expected}"
+    if (scenario, activity_type, mode) in SWEPT:
+        assert "cancel_incomplete:void" in _alerts(facts), f"ops see the void undone: {facts.workflows}"
+        swept = [e for e in stack.gateway.effects if e.kind == "void" and e.idempotency_key.endswith(":orphan-void")]
+        assert swept, "reconciliation's sweep voided the hold the cancel left"
     if (scenario, activity_type, mode) in EXPECTED:
         alert, captures = EXPECTED[scenario, activity_type, mode]
         assert alert in _alerts(facts), f"ops see {alert}: {facts.workflows} {facts.order}"

@@ -234,13 +234,7 @@ async def test_a_step_after_capture_that_keeps_failing_alerts_and_never_fails_th
         shipment = await only_shipment(time_env, engine, order_id)
         tax.down = True
         await api.post(f"/shipments/{shipment.id}/packed")
-
-        async def alerted_or_ended():
-            row = await only_shipment(time_env, engine, order_id)
-            return row.alert or not await is_running(time_env, shipment.workflow_id)
-
-        await skip_until(time_env, alerted_or_ended)
-        assert (await only_shipment(time_env, engine, order_id)).alert == "tax_commit_failed:provider_unavailable"
+        assert await alert_at_rest(time_env, engine, order_id, shipment) == "tax_commit_failed:provider_unavailable"
         assert await is_running(time_env, shipment.workflow_id)
         assert await is_running(time_env, f"order-{order_id}")
         description = await time_env.client.get_workflow_handle(shipment.workflow_id).describe()
@@ -252,6 +246,17 @@ async def test_a_step_after_capture_that_keeps_failing_alerts_and_never_fails_th
         await deliver(time_env, shipment.workflow_id)
         assert await finished(time_env, f"order-{order_id}") == "delivered"
         assert (await only_shipment(time_env, engine, order_id)).alert is None
+
+
+async def alert_at_rest(env, engine, order_id: str, shipment) -> str | None:
+    """Let time run until the order's only parcel alerts ops or ends; its alert then."""
+
+    async def alerted_or_ended():
+        row = await only_shipment(env, engine, order_id)
+        return row.alert or not await is_running(env, shipment.workflow_id)
+
+    await skip_until(env, alerted_or_ended)
+    return (await only_shipment(env, engine, order_id)).alert
 
 
 def packing_record_refused(refusing: set[str], engine):
@@ -278,13 +283,7 @@ async def test_a_refused_packing_record_alerts_ops_and_resumes_on_their_retry(st
         _, _, order_id = await place_order(api, time_env.client, engine)
         shipment = await only_shipment(time_env, engine, order_id)
         await api.post(f"/shipments/{shipment.id}/packed")
-
-        async def alerted_or_ended():
-            row = await only_shipment(time_env, engine, order_id)
-            return row.alert or not await is_running(time_env, shipment.workflow_id)
-
-        await skip_until(time_env, alerted_or_ended)
-        assert (await only_shipment(time_env, engine, order_id)).alert == "pack_failed:corrupt_record"
+        assert await alert_at_rest(time_env, engine, order_id, shipment) == "pack_failed:corrupt_record"
         assert await is_running(time_env, shipment.workflow_id)
 
         refusing.clear()

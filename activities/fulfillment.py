@@ -167,6 +167,14 @@ class FulfillmentActivities:
         return order.payment_ref
 
     @activity.defn
+    @raises_business_errors
+    async def cancelled_payment_ref(self, order_id: str) -> str | None:
+        """After cancel_order went unanswered: the order's payment ref if it is cancelled, else None."""
+        async with self.engine.connect() as conn:
+            order = await store.order_row(conn, order_id)
+        return order.payment_ref if order.status == OrderStatus.CANCELLED else None
+
+    @activity.defn
     async def current_authorization(self, order_id: str) -> CaptureInstruction:
         async with self.engine.connect() as conn:
             order = await store.order_row(conn, order_id)

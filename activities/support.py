@@ -89,6 +89,17 @@ class SupportActivities:
         log.info("refund issued", order_id=command.order_id, refund_id=command.refund_id, amount=amount)
         return self._result(command, amount, order.currency, tax_back, status)
 
+    @activity.defn
+    @raises_business_errors
+    async def refund_made(self, command: RefundCommand) -> RefundResult | None:
+        """After issue_refund went unanswered: its result if the refund was made (recorded succeeded), else None."""
+        async with self.engine.connect() as conn:
+            existing = await refund_store.get(conn, command.refund_id)
+            if existing is None or existing.status != "succeeded" or existing.request_hash != _request_hash(command):
+                return None
+            status = (await fulfillment_store.order_row(conn, command.order_id)).status
+        return self._result(command, existing.amount, existing.currency, existing.tax_refunded, status)
+
     async def _refund_tax(self, command: RefundCommand, amount: int, captured: int, documents: list[str]) -> int:
         """Tell the tax engine, per committed document: by lines when known, else pro rata."""
         lines = [line.sku for line in command.request.lines or []]

@@ -10,7 +10,8 @@ from dataclasses import replace
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import checkouts, orders, payment_operations, shipments, stock
+from db import fulfillment
+from db.tables import checkouts, orders, payment_operations, stock
 from models.money_invariants import (
     LedgerEntry, MoneyFacts, OrderView, ProviderEffect, ShipmentView, StockLevel, Violation, WorkflowView,
     violations,
@@ -32,10 +33,11 @@ async def order_ledger(conn: AsyncConnection, order) -> tuple[LedgerEntry, ...]:
 
 
 async def order_view(conn: AsyncConnection, order) -> OrderView:
-    rows = await conn.execute(select(shipments).where(shipments.c.order_id == order.id).order_by(shipments.c.id))
+    """What GET /orders/{id} shows: each parcel's ``captured`` as the API serves it (not its planned
+    share, which a capture whose answer was lost has fixed although nothing was taken)."""
+    rows = sorted(await fulfillment.shipments_view(conn, order.id), key=lambda s: s["id"])
     return OrderView(order.id, order.status, int(order.total), tuple(
-        ShipmentView(s.id, s.status, None if s.capture_amount is None else int(s.capture_amount), s.alert)
-        for s in rows))
+        ShipmentView(s["id"], s["status"], s["captured"], s["alert"]) for s in rows))
 
 
 async def stock_levels(conn: AsyncConnection, places: Iterable[tuple[str, str]]) -> tuple[StockLevel, ...]:

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
-    from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY
+    from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY, PersistentSteps
     from workflows.shipment import ShipmentWorkflow
 
 FINAL_SHIPMENT_STATES = {"delivered", "delivery_unconfirmed", "capture_failed", "cancelled", "failed"}
@@ -30,10 +30,11 @@ ROUTING_PERSISTS_PATCH = "routing-persists"
 CHILDREN_OUTLIVE_PATCH = "shipments-outlive-siblings"
 REAUTH_STEPS_PATCH = "reauthorize-in-steps"
 REAUTH_SETTLES_PATCH = "reauthorization-steps-persist-and-settle"
+CANCEL_UNANSWERED_PATCH = "unanswered-cancel-asks-the-database"
 
 
 @workflow.defn
-class FulfillmentWorkflow:
+class FulfillmentWorkflow(PersistentSteps):
     def __init__(self) -> None:
         self.status = "starting"
         self.order_id = ""
@@ -85,25 +86,12 @@ class FulfillmentWorkflow:
         if alert:
             workflow.logger.warning("order %s alert: %s", self.order_id, alert)
 
-    async def _persist(self, alert: str, method, *args):
-        """A step the order cannot do without: long capped retries; past their budget, alert ops
-        (``alert:code``) and go again after a pause or their retry signal. Never fails the order."""
-        while True:
-            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
-            try:
-                result = await workflow.execute_activity_method(
-                    method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
-                    schedule_to_close_timeout=PERSISTENT_BUDGET, retry_policy=PERSISTENT_RETRY)
-            except ActivityError as failure:
-                await self._set_alert(f"{alert}:{failure_code(failure)[0]}")
-                try:
-                    await workflow.wait_condition(lambda: self.retry_requested, timeout=ROUTING_RETRY_PAUSE)
-                except asyncio.TimeoutError:
-                    pass
-                continue
-            if self.alert and self.alert.startswith(f"{alert}:"):
-                await self._set_alert(None)
-            return result
+    async def _wait_for_ops_retry(self) -> None:
+        """Pause before another try of a step that must not give up: ops' retry signal, or a while."""
+        try:
+            await workflow.wait_condition(lambda: self.retry_requested, timeout=ROUTING_RETRY_PAUSE)
+        except asyncio.TimeoutError:
+            pass
 
     async def _route(self, order_id: str):
         if workflow.patched(ROUTING_PERSISTS_PATCH):
@@ -265,8 +253,7 @@ class FulfillmentWorkflow:
         previous = self.status
         await self._set_status("cancelling")
         try:
-            payment_ref = await self._act(FulfillmentActivities.cancel_order, self.order_id, reason,
-                                          f"{self.order_id}:cancel")
+            payment_ref = await self._cancel_in_database(reason)
         except ActivityError:
             await self._set_status(previous)
             raise
@@ -279,6 +266,22 @@ class FulfillmentWorkflow:
                         current.idempotency_key)
         await asyncio.gather(*self.children)
         await self._set_status("cancelled")
+
+    async def _cancel_in_database(self, reason: str) -> str:
+        """Cancel the order row (its stock released); returns its payment ref. Raises ActivityError when
+        refused. An unanswered cancel may have committed: the database is asked what became of it (after
+        the patch; before it, taken as refused, the cancelled order kept its hold and its parcels waited)."""
+        try:
+            return await self._act(FulfillmentActivities.cancel_order, self.order_id, reason,
+                                   f"{self.order_id}:cancel")
+        except ActivityError as failure:
+            if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched(CANCEL_UNANSWERED_PATCH):
+                raise
+            payment_ref = await self._persist("cancel_unknown", FulfillmentActivities.cancelled_payment_ref,
+                                              self.order_id)
+            if payment_ref is None:  # it did not commit: nothing was undone, as after a refusal
+                raise
+            return payment_ref
 
     async def _compensate_all(self, payment_ref: str) -> None:
         """After the database cancelled the order: every remaining step runs even if one fails; the

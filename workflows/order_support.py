@@ -17,6 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
 
 
+REFUND_LOOKED_UP_PATCH = "unanswered-refund-looked-up"
+
+
 class SupportInput(Frozen):
     order_id: str
     idle_days: int = 30
@@ -74,9 +77,11 @@ class OrderSupportWorkflow:
                 schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
             )
         except ActivityError as failure:
-            code, message = failure_code(failure)
-            running.failure = ApplicationError(message, type=code, non_retryable=True)
-            raise running.failure from None
+            running.result = await self._made_after_all(command, failure)
+            if running.result is None:
+                code, message = failure_code(failure)
+                running.failure = ApplicationError(message, type=code, non_retryable=True)
+                raise running.failure from None
         finally:
             self.busy -= 1
             running.done = True
@@ -84,6 +89,20 @@ class OrderSupportWorkflow:
                 del self.in_flight[command.refund_id]
         self.refunds[command.refund_id] = (command.request, running.result)
         return running.result
+
+    @staticmethod
+    async def _made_after_all(command: RefundCommand, failure: ActivityError) -> RefundResult | None:
+        """An unanswered refund may have been made: the ledger is asked (after the patch; before it the
+        caller was told it failed while the money had gone back). None: not made (yet); a retry under the
+        same refund id finishes it."""
+        if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched(REFUND_LOOKED_UP_PATCH):
+            return None
+        try:
+            return await workflow.execute_activity_method(
+                SupportActivities.refund_made, command, start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY)
+        except ActivityError:  # the database cannot tell either: the caller retries under the same id
+            return None
 
     async def _outcome_of(self, running: _RefundInFlight, command: RefundCommand) -> RefundResult:
         """A repeat of a refund still running: wait for its outcome rather than ask the provider twice."""

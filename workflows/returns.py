@@ -24,6 +24,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.fulfillment import FulfillmentWorkflow
 
 
+REFUND_UNKNOWN_PATCH = "return-refund-unknown-retries-same-id"
+# How long an unanswered refund waits before it is asked again (under the same refund id).
+REFUND_RETRY_PAUSE = timedelta(minutes=15)
+
+
 @workflow.defn
 class ReturnWorkflow:
     def __init__(self) -> None:
@@ -97,7 +102,7 @@ class ReturnWorkflow:
         if rma.exchange:
             return await self._exchange(rma, accepted)
         try:
-            await self._act(ReturnActivities.refund_return, rma, accepted)
+            await self._refund(rma, accepted)
         except ActivityError as failure:
             code, message = failure_code(failure)
             await self._set(rma, "refund_failed", f"{code}: {message}")
@@ -105,6 +110,25 @@ class ReturnWorkflow:
             return self.status
         self.status = "refunded"
         return self.status
+
+    async def _refund(self, rma: ReturnInput, accepted: dict[str, int]) -> None:
+        """Refund the accepted units; raises ActivityError when refused. An unanswered refund may have been
+        made: it is retried under the same refund id (never a new one) with a visible alert, never reported
+        failed (before the patch it was, while the money had gone back)."""
+        alerted = False
+        while True:
+            try:
+                await self._act(ReturnActivities.refund_return, rma, accepted)
+                break
+            except ActivityError as failure:
+                if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched(REFUND_UNKNOWN_PATCH):
+                    raise
+            if not alerted:
+                workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set("return_refund_unknown")])
+                alerted = True
+            await workflow.sleep(REFUND_RETRY_PAUSE)
+        if alerted:
+            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_unset()])
 
     async def _exchange(self, rma: ReturnInput, accepted: dict[str, int]) -> str:
         order_id = public_id("order", workflow.uuid4())

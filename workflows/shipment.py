@@ -17,16 +17,17 @@ with workflow.unsafe.imports_passed_through():
     from models.fulfillment import ShipmentInput, ShipmentProgress, TrackingEvent
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
-    from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY
+    from workflows.persistence import PERSISTENT_RETRY, PersistentSteps
 
 LABEL_ATTEMPT_BUDGET = timedelta(minutes=10)
 # Patch ids: each guards a change made after histories of running shipments were saved.
 CAPTURE_OUTCOME_PATCH = "capture-unknown-retries-same-key"
 AFTER_CAPTURE_PATCH = "steps-after-capture-persist"
+PACKING_PERSISTS_PATCH = "packing-record-persists"
 
 
 @workflow.defn
-class ShipmentWorkflow:
+class ShipmentWorkflow(PersistentSteps):
     def __init__(self) -> None:
         self.status = "pending_pack"
         self.is_packed = False
@@ -70,7 +71,7 @@ class ShipmentWorkflow:
         self.input = shipment
         if not await self._wait_for_packing():
             return await self._finish("cancelled")
-        await self._act(ShipmentActivities.mark_packed, shipment.shipment_id)
+        await self._record_packed()
         self.status = "packed"
         if not await self._buy_label():
             return await self._finish("cancelled")
@@ -91,6 +92,14 @@ class ShipmentWorkflow:
         await self._tell_parent("shipped")
         await self._notify(NotificationActivities.send_shipped, shipment.order_id, shipment.shipment_id)
         return await self._finish(await self._follow_tracking())
+
+    async def _record_packed(self) -> None:
+        """The parcel is packed on the shelf: recording it must not fail the parcel (before the patch a
+        refused record failed the shipment workflow, silently); it retries with a visible pack_failed alert."""
+        if workflow.patched(PACKING_PERSISTS_PATCH):
+            await self._persist("pack_failed", ShipmentActivities.mark_packed, self.input.shipment_id)
+        else:
+            await self._act(ShipmentActivities.mark_packed, self.input.shipment_id)
 
     async def _capture(self) -> str | None:
         """Take this parcel's share of the payment; None once captured, else how the parcel ends.
@@ -144,23 +153,6 @@ class ShipmentWorkflow:
             await self._set_alert(f"capture_failed:{code}")
             return "capture_failed"
         return None
-
-    async def _persist(self, alert: str, method, *args):
-        """Run a step that must eventually succeed: long capped retries; past their budget, alert
-        ops (``alert:code``) and go again after a pause or their retry signal."""
-        while True:
-            self.retry_requested = False  # a retry asked for while this attempt runs is not lost
-            try:
-                result = await workflow.execute_activity_method(
-                    method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
-                    schedule_to_close_timeout=PERSISTENT_BUDGET, retry_policy=PERSISTENT_RETRY)
-            except ActivityError as failure:
-                await self._set_alert(f"{alert}:{failure_code(failure)[0]}")
-                await self._wait_for_ops_retry()
-                continue
-            if self.alert and self.alert.startswith(f"{alert}:"):
-                await self._set_alert(None)
-            return result
 
     async def _wait_for_ops_retry(self) -> None:
         """Pause before another try: ops' retry signal (since the try began), or the carrier retry period."""

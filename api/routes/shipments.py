@@ -52,9 +52,11 @@ async def mark_packed(shipment_id: str, engine: Engine, temporal: Temporal, call
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def retry_carrier(shipment_id: str, engine: Engine, temporal: Temporal, caller: CurrentCaller) -> dict:
     """Ops fixed a provider problem (carrier, payment, tax, database): retry the stuck step now, not at the
-    next timer. A parcel alerted after its label (capture_unknown, tax_commit_failed…) is retried too."""
+    next timer. A parcel alerted after its label (capture_unknown, tax_commit_failed…) is retried too, and
+    one whose packing record failed (pack_failed, still pending_pack)."""
     return await _audited_signal(engine, temporal, caller, shipment_id, ShipmentWorkflow.retry_carrier,
-                                 "shipment.retry_carrier", allowed={"packed", "label_purchased", "shipped", "in_transit"})
+                                 "shipment.retry_carrier",
+                                 allowed={"pending_pack", "packed", "label_purchased", "shipped", "in_transit"})
 
 
 async def _audited_signal(engine, temporal, caller, shipment_id: str, signal, action: str, *,

@@ -23,11 +23,13 @@ from db import money_invariants as gather
 from db.tables import shipments
 from models.fulfillment import FulfillmentPolicy
 from models.money_invariants import WorkflowView
+from models.reconciliation import ReconciliationInput, ReconciliationRun
 from tests.factories import make_api_key, make_location, make_sku
 from tests.faults.harness import FaultInjector, RecordingGateway
 from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
 from worker import WORKFLOWS, build_activities
 from workflows import search_attributes as sa
+from workflows.reconciliation import ReconciliationWorkflow
 
 # Hang guard only: a case normally ends in a few seconds; a loaded machine is slower.
 CASE_SECONDS = 120.0
@@ -45,6 +47,7 @@ class Stack:
     api: AsyncClient
     gateway: RecordingGateway
     injector: FaultInjector
+    queue: str = ""
 
 
 async def start_stack(env, engine, database_url, outbox, injector: FaultInjector,
@@ -63,7 +66,7 @@ async def start_stack(env, engine, database_url, outbox, injector: FaultInjector
     app.state.payment_gateway = gateway
     api = AsyncClient(transport=ASGITransport(app=app), base_url="http://orderflow.test",
                       headers={"Authorization": f"Bearer {await make_api_key(engine, 'admin')}"})
-    return Stack(env, engine, worker, api, gateway, injector)
+    return Stack(env, engine, worker, api, gateway, injector, queue)
 
 
 async def stocked_sku(engine, on_hand: int = 5, price: int = 2000) -> tuple[str, tuple]:
@@ -171,3 +174,17 @@ async def place_order(stack: Stack, lines: dict[str, int]) -> tuple[str, str]:
     result = await finished(stack.env, f"checkout-{checkout_id}")
     assert result["status"] == "completed", result
     return checkout_id, result["order_id"]
+
+
+async def reconcile(stack: Stack) -> ReconciliationRun:
+    """One run of the reconciliation workflow, as its Schedule starts it, with the default threshold.
+
+    No waiting for the threshold: the ledger's rows carry the database's (real) time and the run judges
+    their age by the server's, which the case has already skipped hours past them."""
+    pending_after = Settings().reconciliation_pending_after_seconds
+    started = await stack.env.client.start_workflow(
+        ReconciliationWorkflow.run, ReconciliationInput(pending_after_seconds=pending_after),
+        id=f"reconciliation-{uuid.uuid4().hex[:8]}", task_queue=stack.queue)
+    run = await finished(stack.env, started.id)
+    assert isinstance(run, dict), f"the reconciliation run failed: {run}"
+    return ReconciliationRun.model_validate(run)

@@ -8,6 +8,9 @@
 - ``unknown_always``: the real activity runs on every attempt and every attempt raises, until the
   workflow's retry budget is spent: money may have moved but the workflow never hears it. Each failure
   asks for a retry a fifth of the budget later, so budgets of hours end in a handful of real attempts.
+  On a server that runs in real time (no time skipping) a budget of minutes cannot be waited out:
+  ``spent_after`` attempts then spend it (retried at once), and the last reports it spent, as a failure
+  with no business type, which workflows read as the provider's budget spent (``failure_code``).
 It also records which activities ran, so a matrix can check it still covers the code.
 
 ``RecordingGateway`` wraps a payment gateway at the provider edge and records every effect the
@@ -32,6 +35,7 @@ class FaultInjector(Interceptor):
     activity_type: str | None = None  # None: a clean run, nothing injected
     mode: str = "transient"
     workflow_types: tuple[str, ...] = ()  # only these workflows' calls of the activity (empty: any)
+    spent_after: int | None = None  # unknown_always on a real-time server: the attempt that spends the budget
     ran: list[tuple[str, str]] = field(default_factory=list)  # (workflow type, activity type), in order
     injected: int = 0
 
@@ -65,10 +69,19 @@ class _Inbound(ActivityInboundInterceptor):
             raise self._fault(ApplicationError("injected transient failure", type="injected_transient"))
         result = await super().execute_activity(input)
         if mode == "unknown_always" or (mode == "unknown_once" and first):
-            budget = info.schedule_to_close_timeout or timedelta(minutes=5)
-            raise self._fault(ApplicationError("injected timeout after the effect", type="injected_timeout",
-                                               next_retry_delay=budget / 5 if mode == "unknown_always" else None))
+            raise self._fault(self._lost_answer(info, mode))
         return result
+
+    def _lost_answer(self, info: activity.Info, mode: str) -> ApplicationError:
+        if mode == "unknown_once":
+            return ApplicationError("injected timeout after the effect", type="injected_timeout")
+        spent_after = self.injector.spent_after
+        if spent_after and info.attempt >= spent_after:
+            return ApplicationError("injected timeout after the effect: the retry budget is spent",
+                                    non_retryable=True)  # no type: not a refusal, the provider never answered
+        budget = info.schedule_to_close_timeout or timedelta(minutes=5)
+        delay = timedelta(milliseconds=100) if spent_after else budget / 5
+        return ApplicationError("injected timeout after the effect", type="injected_timeout", next_retry_delay=delay)
 
     def _fault(self, error: ApplicationError) -> ApplicationError:
         self.injector.injected += 1

@@ -234,13 +234,7 @@ async def test_a_step_after_capture_that_keeps_failing_alerts_and_never_fails_th
         shipment = await only_shipment(time_env, engine, order_id)
         tax.down = True
         await api.post(f"/shipments/{shipment.id}/packed")
-
-        async def alerted_or_ended():
-            row = await only_shipment(time_env, engine, order_id)
-            return row.alert or not await is_running(time_env, shipment.workflow_id)
-
-        await skip_until(time_env, alerted_or_ended)
-        assert (await only_shipment(time_env, engine, order_id)).alert == "tax_commit_failed:provider_unavailable"
+        assert await alert_at_rest(time_env, engine, order_id, shipment) == "tax_commit_failed:provider_unavailable"
         assert await is_running(time_env, shipment.workflow_id)
         assert await is_running(time_env, f"order-{order_id}")
         description = await time_env.client.get_workflow_handle(shipment.workflow_id).describe()
@@ -254,15 +248,26 @@ async def test_a_step_after_capture_that_keeps_failing_alerts_and_never_fails_th
         assert (await only_shipment(time_env, engine, order_id)).alert is None
 
 
-def packing_fails_for(doomed: set[str], engine):
-    """A stand-in mark_packed that the database refuses for the shipments in ``doomed``."""
+async def alert_at_rest(env, engine, order_id: str, shipment) -> str | None:
+    """Let time run until the order's only parcel alerts ops or ends; its alert then."""
+
+    async def alerted_or_ended():
+        row = await only_shipment(env, engine, order_id)
+        return row.alert or not await is_running(env, shipment.workflow_id)
+
+    await skip_until(env, alerted_or_ended)
+    return (await only_shipment(env, engine, order_id)).alert
+
+
+def packing_record_refused(refusing: set[str], engine):
+    """A stand-in mark_packed that the database refuses while ``refusing`` is not empty."""
     from activities.fulfillment import ShipmentActivities
 
     real = ShipmentActivities(engine, None, None)
 
     @activity.defn(name="mark_packed")
     async def mark_packed(shipment_id: str) -> None:
-        if shipment_id in doomed:
+        if refusing:
             raise ApplicationError("the packing station's record is corrupt", type="corrupt_record",
                                    non_retryable=True)
         await real.mark_packed(shipment_id)
@@ -270,12 +275,33 @@ def packing_fails_for(doomed: set[str], engine):
     return mark_packed
 
 
+async def test_a_refused_packing_record_alerts_ops_and_resumes_on_their_retry(stack, time_env, engine):
+    """The parcel is packed on the shelf; its record failing for good waits on an alert, never fails it."""
+    refusing = {"corrupt"}
+    worker, api = await stack(NO_EXPIRY, stand_ins=[packing_record_refused(refusing, engine)])
+    async with worker, api:
+        _, _, order_id = await place_order(api, time_env.client, engine)
+        shipment = await only_shipment(time_env, engine, order_id)
+        await api.post(f"/shipments/{shipment.id}/packed")
+        assert await alert_at_rest(time_env, engine, order_id, shipment) == "pack_failed:corrupt_record"
+        assert await is_running(time_env, shipment.workflow_id)
+
+        refusing.clear()
+        retry = await api.post(f"/shipments/{shipment.id}/retry-carrier")  # ops: the record is repaired
+        assert retry.status_code == 202, retry.text
+        await deliver(time_env, shipment.workflow_id)
+        assert await finished(time_env, f"order-{order_id}") == "delivered"
+        assert (await only_shipment(time_env, engine, order_id)).alert is None
+        await keep_history(time_env, shipment.workflow_id, "shipment_pack_failed")
+
+
 async def test_a_failed_shipment_leaves_its_sibling_running(stack, time_env, engine):
-    """Item 3: one parcel's workflow failing neither fails the order nor terminates the other parcel."""
-    doomed: set[str] = set()
+    """Item 3: one parcel's workflow failing neither fails the order nor terminates the other parcel.
+
+    No step failure ends a parcel's workflow any more (each waits on a visible alert), so the parcel
+    ends the way that remains: ops cancel its workflow (e.g. from the Temporal UI)."""
     # No expiry within reach: while a result is awaited the clock runs on, and nothing may cancel the order.
-    worker, api = await stack(NO_EXPIRY.model_copy(update={"authorization_ttl_seconds": 10_000 * HOUR}),
-                              stand_ins=[packing_fails_for(doomed, engine)])
+    worker, api = await stack(NO_EXPIRY.model_copy(update={"authorization_ttl_seconds": 10_000 * HOUR}))
     async with worker, api:
         east, west = await make_location(engine), await make_location(engine, region="us-west")
         skus = [await make_sku(engine, stock={east: 3}), await make_sku(engine, stock={west: 3})]
@@ -284,8 +310,7 @@ async def test_a_failed_shipment_leaves_its_sibling_running(stack, time_env, eng
         order_id = result["order_id"]
 
         failing, survivor = await started_shipments(time_env, engine, order_id, 2)
-        doomed.add(failing.id)
-        await api.post(f"/shipments/{failing.id}/packed")
+        await time_env.client.get_workflow_handle(failing.workflow_id).cancel()
         with pytest.raises(WorkflowFailureError):
             await finished(time_env, failing.workflow_id)
 
@@ -348,6 +373,35 @@ async def test_an_expiry_cancel_refused_by_a_capture_leaves_the_order_running(st
         await api.post(f"/shipments/{shipment.id}/packed")
         await deliver(time_env, shipment.workflow_id)
         assert await finished(time_env, f"order-{order_id}") == "delivered"
+
+
+def cancel_answer_lost(real_cancel_order):
+    """A stand-in cancel_order whose every answer is lost after the database committed it."""
+
+    @activity.defn(name="cancel_order")
+    async def cancel_order(order_id: str, reason: str, event_id: str) -> str:
+        await real_cancel_order(order_id, reason, event_id)
+        raise ApplicationError("connection dropped before the commit was acknowledged", type="connection_lost")
+
+    return cancel_order
+
+
+async def test_an_unanswered_expiry_cancel_is_looked_up_and_completed(stack, time_env, engine, gateway):
+    """Item 8: a cancel nobody answered may have committed; the database is asked, never taken as refused."""
+    from activities.fulfillment import FulfillmentActivities
+
+    real = FulfillmentActivities(engine, None, POLICY, {})
+    worker, api = await stack(POLICY, stand_ins=[cancel_answer_lost(real.cancel_order)])
+    async with worker, api:
+        sku, _, order_id = await place_order(api, time_env.client, engine, quantity=2)
+
+        # Hang guard: before the fix the order took the lost answer as a refusal and waited on its parcel.
+        assert await asyncio.wait_for(finished(time_env, f"order-{order_id}"), 120) == "cancelled"
+        shipment = await only_shipment(time_env, engine, order_id)
+        assert await finished(time_env, shipment.workflow_id) == "cancelled"
+        assert gateway.voided == gateway.authorized, "the cancelled order's hold is released"
+        assert await atp(api, sku) == 5
+        await keep_history(time_env, f"order-{order_id}", "fulfillment_cancel_unanswered")
 
 
 async def test_a_failed_void_does_not_stop_the_rest_of_the_cancel(stack, time_env, engine, gateway):

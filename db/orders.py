@@ -92,12 +92,13 @@ async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_re
 
 async def append_event(
     conn: AsyncConnection, order_id: str, event_id: str, event_type: str, *,
-    to_status: OrderStatus | None = None, data: dict | None = None,
+    to_status: OrderStatus | None = None, data: dict | None = None, bounce: bool = False,
 ) -> bool:
     """Record an event, applying its status change through the state machine.
 
     Returns False when ``(order_id, event_id)`` was already recorded (a replay: no-op).
-    Raises ``IllegalTransition`` when the order's state does not allow ``to_status``.
+    Raises ``IllegalTransition`` when the order's state does not allow ``to_status`` (``bounce=True``: the
+    caller checked it against ``REFUND_BOUNCE_TRANSITIONS``, the one way out of ``refunded``).
     Entering ``cancelled`` also gives back the order's discount-code uses, in this transaction
     (``promotions.release_order_codes``; refunds and returns keep them).
     """
@@ -115,7 +116,8 @@ async def append_event(
         return False
     from_status = OrderStatus(order.status)
     if to_status is not None:
-        transition(from_status, to_status)
+        if not bounce:  # a bounced refund's target was checked by its own rules
+            transition(from_status, to_status)
         await conn.execute(update(orders).where(orders.c.id == order_id).values(status=to_status, updated_at=func.now()))
     await conn.execute(
         order_events.insert().values(

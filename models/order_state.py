@@ -48,6 +48,28 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 TERMINAL: frozenset[OrderStatus] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
 
+# A refund the provider accepted and later failed (Stripe's ``refund.failed``): the customer never got the
+# money, so the order goes back to what the ledger now says — partially refunded, or the state it had before
+# its first refund. Only a bounce may leave ``refunded``; every other path still treats it as final.
+REFUND_BOUNCE_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.CAPTURED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.RETURNED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.CAPTURED, S.PARTIALLY_FULFILLED, S.FULFILLED,
+                                     S.RETURNED}),
+}
+
+
+def status_after_refund_bounce(current: OrderStatus | str, *, refunded_total: int,
+                               before_refunds: OrderStatus | str) -> OrderStatus:
+    """Where a bounced refund leaves the order (``IllegalTransition`` from any other state, e.g. disputed:
+    a dispute's own outcome decides there)."""
+    current = OrderStatus(current)
+    target = S.PARTIALLY_REFUNDED if refunded_total > 0 else OrderStatus(before_refunds)
+    if target not in REFUND_BOUNCE_TRANSITIONS.get(current, frozenset()):
+        raise IllegalTransition(f"a bounced refund cannot move the order from {current} to {target}",
+                                details={"from": current.value, "to": target.value})
+    return target
+
+
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
     return target in TRANSITIONS[current]
 

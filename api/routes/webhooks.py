@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppSettings, Engine, Temporal
 from api.errors import ApiError
+from db import refund_bounces
 from db import fulfillment as shipments
 from db import webhooks as inbox
 from models.commerce import DisputeNotice
@@ -94,8 +95,13 @@ async def _stripe_action(conn, temporal: Client, settings, event: dict) -> str:
         return await _signal(temporal, f"checkout-{payment_ref}", signal)
     if kind in DISPUTE_EVENTS:
         return await _dispute(conn, temporal, settings, obj, DISPUTE_EVENTS[kind])
+    if kind in REFUND_EVENTS and obj.get("status") == "failed":
+        return await refund_bounces.record(conn, obj["id"], obj.get("failure_reason") or "unknown")
     return "ignored"
 
+
+# A refund Stripe accepted and the card network later sent back (newer API versions send refund.failed).
+REFUND_EVENTS = ("refund.failed", "charge.refund.updated", "refund.updated")
 
 # What each Stripe dispute event tells the dispute workflow (None: it opened; "closed": its status says how).
 DISPUTE_EVENTS = {"charge.dispute.created": None, "charge.dispute.closed": "closed",

@@ -256,7 +256,10 @@ async def test_a_failed_refund_returns_the_money_to_the_simulator_and_is_sent_on
     (operation,) = await eventually(refund_recorded)
     sent = await simulator.refund_failed(done["order_id"])
     assert [d.event_type for d in sent] == ["refund.failed"] and sent[0].accepted
-    assert answers(await simulator.refund_failed(done["order_id"])) == ['{"status":"duplicate"}']
+    assert answers(sent) == ['{"status":"refund_bounced"}']
+    with pytest.raises(DomainError) as nothing_left:  # the store's ledger no longer counts the refund as made
+        await simulator.refund_failed(done["order_id"])
+    assert nothing_left.value.code == "no_such_refund"
     async with engine.connect() as conn:
         intent = (await conn.execute(select(local_card_intents.c.amount_refunded).where(
             local_card_intents.c.reference == done["checkout_id"]))).one()

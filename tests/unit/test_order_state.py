@@ -64,3 +64,15 @@ def test_terminal_states_allow_nothing():
 def test_unknown_status_strings_are_rejected():
     with pytest.raises(ValueError):
         transition("shipped_to_mars", "authorized")
+
+
+def test_a_bounced_refund_returns_the_order_to_what_the_ledger_says():
+    from models.order_state import status_after_refund_bounce
+
+    assert status_after_refund_bounce("refunded", refunded_total=0, before_refunds="fulfilled") == OrderStatus.FULFILLED
+    assert status_after_refund_bounce("refunded", refunded_total=500,
+                                      before_refunds="fulfilled") == OrderStatus.PARTIALLY_REFUNDED
+    with pytest.raises(IllegalTransition):
+        status_after_refund_bounce("disputed", refunded_total=0, before_refunds="fulfilled")
+    with pytest.raises(IllegalTransition):  # a bounce never un-cancels
+        status_after_refund_bounce("refunded", refunded_total=0, before_refunds="cancelled")

@@ -25,7 +25,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkout import InventoryActivities, PaymentActivities, ShippingActivities, TaxActivities
+    from activities.checkout import InventoryActivities, ShippingActivities, TaxActivities
+    from activities.payments import PaymentActivities
     from activities.subscriptions import SubscriptionActivities
     from models.commerce import OrderDraft
     from models.fulfillment import FulfillmentInput

@@ -1,0 +1,6 @@
+"""Activity interfaces: stubs with the real activities' names and signatures, for the workflows.
+
+A workflow module imports these, never ``activities.<area>`` itself, so loading a workflow imports no
+SQLAlchemy, database code or provider SDK. ``tests/unit/test_workflow_imports.py`` checks that each stub
+matches its implementation (name, parameters, types).
+"""

@@ -1,8 +1,8 @@
 """Workflows import only models and activity interfaces, and the interfaces match the real activities.
 
 Loading a workflow must not import SQLAlchemy, a database driver or a provider SDK (they would enter the
-workflow sandbox). Workflows call activities through the stubs in ``activities/interfaces/``; the worker
-registers the real classes. Histories replay by activity name and payloads decode by the stubs' types, so
+workflow sandbox); loading models, the pure domain, not even a PDF renderer. Workflows call activities
+through the stubs in ``activities/interfaces/``; the worker registers the real classes. Histories replay by activity name and payloads decode by the stubs' types, so
 each stub must carry exactly its implementation's names, parameters and types.
 """
 
@@ -21,22 +21,32 @@ import pytest
 import activities.interfaces
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("sqlalchemy", "psycopg", "stripe", "easypost", "avalara")
+DATABASE_AND_PROVIDERS = ("sqlalchemy", "psycopg", "stripe", "easypost", "avalara")
+FILES_AND_RENDERING = ("fpdf", "fontTools", "ttf_opensans")  # models render nothing (adapters/invoice_pdf.py)
 
-LOAD_EVERY_WORKFLOW_MODULE = f"""
+LOAD_EVERY_MODULE = """
 import importlib, json, pkgutil, sys
-import workflows
-for module in pkgutil.iter_modules(workflows.__path__):
-    importlib.import_module("workflows." + module.name)
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {FORBIDDEN!r})))
+package = importlib.import_module(sys.argv[1])
+for module in pkgutil.iter_modules(package.__path__):
+    importlib.import_module(sys.argv[1] + "." + module.name)
+print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_loading_every_workflow_module_imports_no_database_or_provider_sdk():
+def _modules_loaded_by(package: str) -> set[str]:
+    """Every module a fresh interpreter holds after importing each module of ``package``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    loaded = subprocess.run([sys.executable, "-c", LOAD_EVERY_WORKFLOW_MODULE], cwd=ROOT, env=env,
+    loaded = subprocess.run([sys.executable, "-c", LOAD_EVERY_MODULE, package], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=True, timeout=120)
-    assert json.loads(loaded.stdout.strip().splitlines()[-1]) == []
+    return set(json.loads(loaded.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("workflows", DATABASE_AND_PROVIDERS),
+    ("models", DATABASE_AND_PROVIDERS + FILES_AND_RENDERING),
+])
+def test_loading_every_module_of_a_pure_layer_imports_no_database_provider_or_renderer(package, forbidden):
+    assert sorted(name for name in _modules_loaded_by(package) if name.split(".")[0] in forbidden) == []
 
 
 def _classes_defined_in(module) -> list[type]:

@@ -309,6 +309,27 @@ class Settings(BaseSettings):
                                  f"is needed (e.g. `openssl rand -hex 32`); this one {weakness}")
         return self
 
+    # ---- One-time sign-in links by email (a guest claiming their orders; a forgotten password) ----
+    # The storefront's page that takes `?token=` and posts it to POST /customers/sign-in-links/redeem
+    # (a page, not an API link: mail scanners follow links and would spend the one use). Production without
+    # it answers 503 sign_in_links_not_configured; development mails links to DEV_SIGN_IN_PAGE.
+    storefront_sign_in_url: str = ""
+
+    @field_validator("storefront_sign_in_url")
+    @classmethod
+    def _sign_in_url_is_http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"STOREFRONT_SIGN_IN_URL must be an http(s) URL, got {value!r}")
+        return value
+
+    @property
+    def sign_in_links_enabled(self) -> bool:
+        return bool(self.storefront_sign_in_url) or self.environment != "production"
+
+    @property
+    def sign_in_page(self) -> str:
+        return self.storefront_sign_in_url or DEV_SIGN_IN_PAGE
+
     @property
     def customer_tokens(self) -> CustomerTokens:
         secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else None
@@ -317,6 +338,7 @@ class Settings(BaseSettings):
 
 DEV_UNSUBSCRIBE_SECRET = "orderflow-development-unsubscribe-secret"  # never accepted in production
 DEV_CUSTOMER_TOKEN_SECRET = "orderflow-development-customer-token-secret"  # never accepted in production
+DEV_SIGN_IN_PAGE = "http://localhost:3000/account/sign-in"  # a storefront on its usual development port
 
 
 STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")

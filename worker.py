@@ -31,10 +31,11 @@ from activities.payments import PaymentActivities, heartbeating
 from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
+from activities.sign_in_links import SignInLinkActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import RefundService, SupportActivities
 from adapters.factory import Adapters, build_adapters
-from config import DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
+from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import make_engine
 from models.fulfillment import FulfillmentPolicy
 from models.reconciliation import ReconciliationInput
@@ -48,12 +49,13 @@ from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
+from workflows.sign_in_link import SignInLinkWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
-             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow]
+             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow]
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 # How long `--processes N` waits for each worker process to finish its tasks after a stop signal.
 STOP_TIMEOUT = 30.0
@@ -65,7 +67,7 @@ def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
 
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None,
-                     unsubscribe: UnsubscribeLinks | None = None) -> list:
+                     unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> list:
     """``unsubscribe`` defaults to development links (the dev secret), which tests' APIs verify too."""
     unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
     payments = PaymentService(engine, adapters.payment, around_provider_call=heartbeating)
@@ -82,6 +84,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
+        SignInLinkActivities(engine, adapters.email, sign_in_page),
     ]
     return [
         getattr(instance, name)
@@ -94,10 +97,10 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
 def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
                  policy: FulfillmentPolicy | None = None,
                  distances: Mapping[str, Mapping[str, int]] | None = None,
-                 unsubscribe: UnsubscribeLinks | None = None) -> Worker:
+                 unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> Worker:
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS,
-        activities=build_activities(engine, adapters, policy, distances, unsubscribe),
+        activities=build_activities(engine, adapters, policy, distances, unsubscribe, sign_in_page),
     )
 
 
@@ -110,7 +113,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
-                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links)
+                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links,
+                          settings.sign_in_page)
     await ensure_reconciliation_schedule(client, settings)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))

@@ -73,6 +73,8 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     # storefront: customer accounts (sign-up, sign-in) and a signed-in customer's self-service
     "POST /customers": P.CHECKOUTS,
     "POST /customers/sessions": P.CHECKOUTS,
+    "POST /customers/sign-in-links": P.CHECKOUTS,
+    "POST /customers/sign-in-links/redeem": P.CHECKOUTS,
     "GET /me": P.ORDERS_READ,
     "GET /me/orders": P.ORDERS_READ,
     "GET /me/subscriptions": P.ORDERS_READ,
@@ -168,6 +170,8 @@ ROUTE_OWNERSHIP: dict[str, str] = {
     "GET /subscription-plans": ANYONE,
     "POST /customers": ANYONE,
     "POST /customers/sessions": ANYONE,
+    "POST /customers/sign-in-links": ANYONE,
+    "POST /customers/sign-in-links/redeem": ANYONE,
     "POST /carts": ANYONE,  # answers the new cart's token; linked to the customer token if one is sent
     "GET /carts/{cart_id}": CART,
     "POST /carts/{cart_id}/lines": CART,

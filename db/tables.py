@@ -187,6 +187,18 @@ customers = Table(
 # One record per address, whatever its case.
 Index("uq_customers_lower_email", func.lower(customers.c.email), unique=True)
 
+# One-time sign-in links mailed to a customer (a guest claiming their orders, or a forgotten password).
+# Only the SHA-256 of the link's random token is kept: a database reader cannot sign in with it.
+sign_in_links = Table(
+    "sign_in_links", metadata,
+    Column("id", String(80), primary_key=True),  # the sending workflow's id: one link per request
+    Column("customer_id", String(40), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    _created(),
+)
+
 customer_addresses = Table(
     "customer_addresses", metadata,
     Column("id", String(40), primary_key=True),

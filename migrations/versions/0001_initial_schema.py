@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 19:13:31.993191
+Create Date: 2026-11-30 22:21:32.163108
 """
 from alembic import op
 import sqlalchemy as sa
@@ -398,6 +398,18 @@ def upgrade() -> None:
     sa.UniqueConstraint('reservation_key', 'sku', 'location_id', name='uq_reservations_key_sku_location')
     )
     op.create_index('ix_reservations_active_expiry', 'reservations', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'active'"))
+    op.create_table('sign_in_links',
+    sa.Column('id', sa.String(length=80), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_sign_in_links_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_links')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_sign_in_links_token_hash'))
+    )
+    op.create_index(op.f('ix_sign_in_links_customer_id'), 'sign_in_links', ['customer_id'], unique=False)
     op.create_table('subscriptions',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
@@ -773,6 +785,8 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_subscriptions_email'), table_name='subscriptions')
     op.drop_index(op.f('ix_subscriptions_customer_id'), table_name='subscriptions')
     op.drop_table('subscriptions')
+    op.drop_index(op.f('ix_sign_in_links_customer_id'), table_name='sign_in_links')
+    op.drop_table('sign_in_links')
     op.drop_index('ix_reservations_active_expiry', table_name='reservations', postgresql_where=sa.text("status = 'active'"))
     op.drop_table('reservations')
     op.drop_index('ix_orders_status_created_at', table_name='orders')

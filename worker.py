@@ -20,8 +20,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.checkout import (
-    CartActivities, InventoryActivities, OrderActivities, PaymentActivities, PricingActivities,
-    ShippingActivities, TaxActivities,
+    CartActivities, InventoryActivities, OrderActivities, PricingActivities, ShippingActivities, TaxActivities,
 )
 from activities.cart_recovery import CartRecoveryActivities
 from activities.disputes import DisputeActivities
@@ -30,11 +29,13 @@ from activities.sweeper import run_sweeper
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
 from activities.ops_alerts import OpsAlertActivities
+from activities.payments import PaymentActivities, heartbeating
+from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
 from activities.sign_in_links import SignInLinkActivities
 from activities.subscriptions import SubscriptionActivities
-from activities.support import SupportActivities
+from activities.support import RefundService, SupportActivities
 from adapters.factory import Adapters, build_adapters
 from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import make_engine
@@ -75,17 +76,17 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
                      unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> list:
     """``unsubscribe`` defaults to development links (the dev secret), which tests' APIs verify too."""
     unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
-    payments = PaymentActivities(engine, adapters.payment)
-    support = SupportActivities(engine, payments, adapters.tax)
+    payments = PaymentService(engine, adapters.payment, around_provider_call=heartbeating)
+    refunds = RefundService(engine, payments, adapters.tax)
     instances = [
         CartActivities(engine), PricingActivities(engine), TaxActivities(adapters.tax),
-        ShippingActivities(adapters.shipping, engine), InventoryActivities(engine), payments,
+        ShippingActivities(adapters.shipping, engine), InventoryActivities(engine), PaymentActivities(payments),
         OrderActivities(engine),
         FulfillmentActivities(engine, payments, policy or FulfillmentPolicy(), distances or DEFAULT_DISTANCES),
         ShipmentActivities(engine, adapters.shipping, adapters.tax),
         NotificationActivities(engine, adapters.email),
-        support,
-        ReturnActivities(engine, adapters.shipping, support),
+        SupportActivities(refunds),
+        ReturnActivities(engine, adapters.shipping, refunds),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),

@@ -4,13 +4,12 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import structlog
-from pydantic import BaseModel
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.checkout import PaymentActivities
 from activities.errors import raises_business_errors
+from activities.payments_service import PaymentService
 from adapters.ports import ShippingCarrier, TaxCalculator
 from db import fulfillment as store
 from db import inventory
@@ -20,7 +19,8 @@ from db.tables import orders
 from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
 from models.errors import Conflict, DomainError
 from models.fulfillment import (
-    FulfillmentPolicy, OrderSnapshot, PlannedShipment, Reauthorization, TrackingEvent, shipment_capture_amount,
+    CaptureInstruction, FulfillmentPolicy, OrderSnapshot, PlannedShipment, Reauthorization, TrackingEvent,
+    shipment_capture_amount,
 )
 from models.order_state import OrderStatus
 from models.payments import parcel_capture
@@ -28,17 +28,10 @@ from models.payments import parcel_capture
 log = structlog.get_logger("orderflow.fulfillment")
 
 
-class CaptureInstruction(BaseModel):
-    payment_ref: str
-    authorization: PaymentAuthorization
-    amount: int
-    idempotency_key: str
-
-
 class FulfillmentActivities:
     """Order-level steps: load, route and allocate, re-authorize, cancel."""
 
-    def __init__(self, engine: AsyncEngine, payments: PaymentActivities, policy: FulfillmentPolicy,
+    def __init__(self, engine: AsyncEngine, payments: PaymentService, policy: FulfillmentPolicy,
                  distances: Mapping[str, Mapping[str, int]]):
         self.engine = engine
         self.payments = payments
@@ -63,6 +56,9 @@ class FulfillmentActivities:
     @raises_business_errors
     async def plan_reauthorization(self, order_id: str, attempt: int) -> Reauthorization | None:
         """The renewal to make, or None once a capture has begun or the order was paid up front."""
+        return await self._plan_reauthorization(order_id, attempt)
+
+    async def _plan_reauthorization(self, order_id: str, attempt: int) -> Reauthorization | None:
         async with self.engine.connect() as conn:
             order = await store.order_row(conn, order_id)
             if await store.any_capture_started(conn, order_id):
@@ -78,6 +74,9 @@ class FulfillmentActivities:
     @raises_business_errors
     async def switch_authorization(self, renewal: Reauthorization, fresh: PaymentAuthorization) -> bool:
         """Point the order at the new hold, unless a capture or a cancel came first. Idempotent."""
+        return await self._switch_authorization(renewal, fresh)
+
+    async def _switch_authorization(self, renewal: Reauthorization, fresh: PaymentAuthorization) -> bool:
         async with self.engine.begin() as conn:
             order = await store.order_row(conn, renewal.order_id, lock=True)
             if order.payment_ref == renewal.payment_ref:
@@ -109,7 +108,8 @@ class FulfillmentActivities:
         """Replace an authorization about to expire; 'not_needed' once any capture has begun.
 
         Kept only for fulfillments started before the renewal ran in steps (plan_reauthorization,
-        authorize, switch_authorization, void). A retry after its switch voids the hold the switch
+        authorize, switch_authorization, void), and now made of the same steps: the provider is never
+        called while the order row is locked. A retry after its switch voids the hold the switch
         replaced (recorded on the event), never the order's current one."""
         payment_ref = f"{order_id}:reauth-{attempt}"
         async with self.engine.connect() as conn:
@@ -118,32 +118,23 @@ class FulfillmentActivities:
         if switched:  # a retry: an earlier attempt switched, then its void failed. Void what it replaced
             if replaced:  # unrecorded (switched before the event kept it): the old hold lapses on its own
                 old_ref, old = replaced
-                await self.payments.void_authorization.__wrapped__(self.payments, old_ref, old,
-                                                                   f"{old_ref}:void-expired")
+                await self.payments.void(old_ref, old, f"{old_ref}:void-expired")
             return "renewed"
-        async with self.engine.begin() as conn:
-            order = await store.order_row(conn, order_id, lock=True)
-            if await store.any_capture_started(conn, order_id):
-                return "not_needed"
-            if not await ledger.uncaptured(conn, order.payment_ref, order.total):
-                return "not_needed"  # paid up front (a subscription renewal's off-session charge)
-            try:
-                fresh = await self.payments.authorize_payment.__wrapped__(
-                    self.payments, payment_ref, order.authorized_amount, order.currency, order.payment_method or "",
-                    f"{payment_ref}:authorize")
-            except DomainError as refused:
-                log.warning("re-authorization refused", order_id=order_id, code=refused.code)
-                return "declined"
-            await conn.execute(update(orders).where(orders.c.id == order_id).values(
-                payment_ref=payment_ref, authorization_id=fresh.authorization_id, multicapture=fresh.multicapture))
-            await order_store.append_event(conn, order_id, f"{payment_ref}:authorized", "payment.reauthorized",
-                                           data={"authorization_id": fresh.authorization_id,
-                                                 "replaced": {"payment_ref": order.payment_ref,
-                                                              "authorization_id": order.authorization_id}})
-        old = PaymentAuthorization(provider=order.payment_provider, authorization_id=order.authorization_id,
-                                   amount=order.authorized_amount, currency=order.currency)
-        await self.payments.void_authorization.__wrapped__(self.payments, order.payment_ref, old,
-                                                           f"{order.payment_ref}:void-expired")
+        renewal = await self._plan_reauthorization(order_id, attempt)
+        if renewal is None:
+            return "not_needed"
+        try:
+            fresh = await self.payments.authorize(renewal.payment_ref, renewal.amount, renewal.currency,
+                                                  renewal.payment_method, f"{payment_ref}:authorize")
+        except DomainError as refused:
+            log.warning("re-authorization refused", order_id=order_id, code=refused.code)
+            return "declined"
+        if not await self._switch_authorization(renewal, fresh):
+            # A capture (or a cancel) began while the provider was asked: it uses the old hold.
+            await self.payments.void(payment_ref, fresh, f"{payment_ref}:void-unused")
+            return "not_needed"
+        await self.payments.void(renewal.old_payment_ref, renewal.old_authorization,
+                                 f"{renewal.old_payment_ref}:void-expired")
         return "renewed"
 
     @activity.defn

@@ -1,7 +1,7 @@
 """Activities of reconciliation: ask the provider about lost answers, settle the ledger, void orphan holds.
 
 Every change goes through the same ledger functions as the live workflows (``ledger.complete``
-only settles what is still pending; voids go through ``PaymentActivities``' ledger path), so a
+only settles what is still pending; voids go through ``PaymentService``' ledger path), so a
 late retry of the original workflow replays the settled result instead of calling the provider.
 """
 
@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.checkout import PaymentActivities
+from activities.payments_service import PaymentService
 from adapters.ports import PaymentGateway, ProviderUnavailable
 from db import payments as ledger
 from db import reconciliation as store
@@ -23,7 +23,7 @@ log = structlog.get_logger("orderflow.reconciliation")
 
 
 class ReconciliationActivities:
-    def __init__(self, engine: AsyncEngine, gateway: PaymentGateway, payments: PaymentActivities):
+    def __init__(self, engine: AsyncEngine, gateway: PaymentGateway, payments: PaymentService):
         self.engine = engine
         self.gateway = gateway
         self.payments = payments
@@ -76,8 +76,7 @@ class ReconciliationActivities:
         authorization = PaymentAuthorization(provider=hold.provider, authorization_id=hold.provider_ref,
                                              amount=hold.amount, currency=hold.currency)
         try:
-            await self.payments.void_authorization.__wrapped__(self.payments, hold.payment_ref, authorization,
-                                                               orphan_void_key(hold.payment_ref))
+            await self.payments.void(hold.payment_ref, authorization, orphan_void_key(hold.payment_ref))
         except DomainError as refused:
             log.error("reconciliation: orphan hold not voided", payment_ref=hold.payment_ref, code=refused.code)
             return _item(hold, "unsettled", "succeeded", f"void_refused:{refused.code}")

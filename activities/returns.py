@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.errors import raises_business_errors
-from activities.support import SupportActivities
+from activities.support import RefundService
 from adapters.ports import ShippingCarrier
 from db import fulfillment as fulfillment_store
 from db import inventory
@@ -26,10 +26,10 @@ log = structlog.get_logger("orderflow.returns")
 
 
 class ReturnActivities:
-    def __init__(self, engine: AsyncEngine, carrier: ShippingCarrier, support: SupportActivities):
+    def __init__(self, engine: AsyncEngine, carrier: ShippingCarrier, refunds: RefundService):
         self.engine = engine
         self.carrier = carrier
-        self.support = support
+        self.refunds = refunds
 
     @activity.defn
     async def set_return_status(self, rma_id: str, status: str, note: str | None, actor: str | None) -> None:
@@ -113,7 +113,7 @@ class ReturnActivities:
         command = RefundCommand(refund_id=public_id("refund", uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:return:{rma.rma_id}")), order_id=rma.order_id,
                                 request=RefundRequest(lines=lines, fee=fee, reason=f"return {rma.rma_id}"),
                                 actor="returns")
-        result = await self.support.issue_refund.__wrapped__(self.support, command)
+        result = await self.refunds.issue(command)
         async with self.engine.begin() as conn:
             await store.set_status(conn, rma.rma_id, "refunded", refund_id=result.refund_id)
         return result

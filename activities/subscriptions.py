@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.checkout import PaymentActivities
+from activities.payments_service import PaymentService
 from activities.errors import raises_business_errors
 from adapters.ports import EmailSender, PaymentGateway
 from db import catalog, inventory
@@ -15,7 +15,7 @@ from db import payments as ledger
 from db import subscriptions as store
 from db.tables import variants
 from models.commerce import OrderDraft, PaymentAuthorization, PricedCart, PricedLine, Reservation
-from models.errors import DomainError, OutOfStock, PaymentDeclined
+from models.errors import DomainError, OutOfStock
 from models.money import allocate, percent_of
 from models.subscriptions import RenewalOrder, SubscriptionEvent, SubscriptionView, payment_failed_email
 
@@ -23,7 +23,7 @@ log = structlog.get_logger("orderflow.subscriptions")
 
 
 class SubscriptionActivities:
-    def __init__(self, engine: AsyncEngine, payments: PaymentActivities, gateway: PaymentGateway,
+    def __init__(self, engine: AsyncEngine, payments: PaymentService, gateway: PaymentGateway,
                  sender: EmailSender):
         self.engine = engine
         self.payments = payments
@@ -78,21 +78,8 @@ class SubscriptionActivities:
     async def charge_renewal(self, payment_ref: str, customer_ref: str, payment_method: str, amount: int,
                              currency: str, idempotency_key: str) -> PaymentAuthorization:
         """Charge the saved method off-session, through our ledger (kind ``charge``: captured at once)."""
-        operation, _ = await self.payments._operate(
-            "charge", payment_ref, amount, currency, idempotency_key,
-            lambda: self.gateway.charge_off_session(customer_ref=customer_ref, payment_method=payment_method,
-                                                    amount=amount, currency=currency,
-                                                    idempotency_key=idempotency_key, reference=payment_ref),
-            customer_ref=customer_ref, payment_method=payment_method,
-        )
-        if operation.status == "pending":  # the issuer wants 3-D Secure: impossible with nobody at the keyboard
-            async with self.engine.begin() as conn:
-                await ledger.complete(conn, idempotency_key, status="failed", provider_ref=operation.provider_ref,
-                                      error_code="authentication_required",
-                                      error_message="the card holder must authenticate this payment")
-            raise PaymentDeclined("the card holder must authenticate this payment", code="authentication_required")
-        return PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
-                                    amount=operation.amount, currency=operation.currency, status="captured")
+        return await self.payments.charge_off_session(payment_ref, customer_ref, payment_method, amount, currency,
+                                                      idempotency_key)
 
     @activity.defn
     @raises_business_errors

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.checkout import PaymentActivities
 from activities.errors import raises_business_errors
+from activities.payments_service import PaymentService
 from adapters.ports import TaxCalculator
 from db import fulfillment as fulfillment_store
 from db import orders as order_store
@@ -28,15 +28,15 @@ def _request_hash(command: RefundCommand) -> str:
     return hashlib.sha256(command.request.model_dump_json().encode()).hexdigest()
 
 
-class SupportActivities:
-    def __init__(self, engine: AsyncEngine, payments: PaymentActivities, tax: TaxCalculator):
+class RefundService:
+    """Support refunds and return refunds alike (plain Python: the returns activities call it too)."""
+
+    def __init__(self, engine: AsyncEngine, payments: PaymentService, tax: TaxCalculator):
         self.engine = engine
         self.payments = payments
         self.tax = tax
 
-    @activity.defn
-    @raises_business_errors
-    async def issue_refund(self, command: RefundCommand) -> RefundResult:
+    async def issue(self, command: RefundCommand) -> RefundResult:
         """Refund money (through the ledger's limits), the matching tax, and record it on the order."""
         async with self.engine.connect() as conn:
             order = await fulfillment_store.snapshot(conn, command.order_id, FulfillmentPolicy())
@@ -68,8 +68,7 @@ class SupportActivities:
                 amount=amount, currency=order.currency, lines=[line.model_dump() for line in request.lines or []],
                 include_shipping=request.include_shipping, reason=request.reason, actor=command.actor)
         try:
-            await self.payments.refund_payment.__wrapped__(self.payments, order.payment_ref, order.authorization,
-                                                           amount, f"{command.refund_id}:refund")
+            await self.payments.refund(order.payment_ref, order.authorization, amount, f"{command.refund_id}:refund")
         except DomainError:
             async with self.engine.begin() as conn:  # nothing moved: the key may be used again
                 await refund_store.finish(conn, command.refund_id, status="failed")
@@ -118,3 +117,13 @@ class SupportActivities:
     def _result(command: RefundCommand, amount: int, currency: str, tax: int, status: str) -> RefundResult:
         return RefundResult(refund_id=command.refund_id, order_id=command.order_id, amount=amount, currency=currency,
                             tax_refunded=tax, order_status=status)
+
+
+class SupportActivities:
+    def __init__(self, refunds: RefundService):
+        self.refunds = refunds
+
+    @activity.defn
+    @raises_business_errors
+    async def issue_refund(self, command: RefundCommand) -> RefundResult:
+        return await self.refunds.issue(command)

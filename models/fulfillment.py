@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from models.commerce import Address, Frozen, PaymentAuthorization
 from models.order_state import OrderStatus
@@ -87,6 +87,15 @@ class Reauthorization(Frozen):
     payment_method: str
     old_payment_ref: str
     old_authorization: PaymentAuthorization
+
+
+class CaptureInstruction(BaseModel):
+    """What a parcel captures (or a cancel voids): the payment, its hold, the amount and the ledger key."""
+
+    payment_ref: str
+    authorization: PaymentAuthorization
+    amount: int
+    idempotency_key: str
 
 
 class TrackingEvent(Frozen):

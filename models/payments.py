@@ -76,3 +76,14 @@ def check_refund(totals: PaymentTotals, amount: int) -> None:
 def check_void(totals: PaymentTotals) -> None:
     if totals.captured:
         raise Conflict("part of the authorization was captured; refund instead of voiding", code="already_captured")
+
+
+# What a checkout whose authorization went unanswered tells the shopper, by the outcome of settling it
+# (``nothing_held``, ``released`` or ``unsettled``).
+UNANSWERED_AUTHORIZATION_MESSAGES = {
+    "nothing_held": "the payment service did not respond; nothing was charged",
+    "released": "the payment service did not respond in time; the hold it placed on the card was released "
+                "and nothing was charged",
+    "unsettled": "the payment service did not respond; nothing was charged, and any hold it may have placed "
+                 "on the card will be released once it can be checked",
+}

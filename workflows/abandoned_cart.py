@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cart_recovery import CartRecoveryActivities
+    from activities.interfaces.cart_recovery import CartRecoveryActivities
     from models.cart_recovery import AbandonedCartInput
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
 

@@ -13,11 +13,11 @@ from temporalio.workflow import ParentClosePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkout import (
-        CartActivities, InventoryActivities, OrderActivities, PaymentActivities, PricingActivities,
-        ShippingActivities, TaxActivities,
+    from activities.interfaces.checkout import (
+        CartActivities, InventoryActivities, OrderActivities, PricingActivities, ShippingActivities, TaxActivities,
     )
-    from activities.fraud import FraudActivities
+    from activities.interfaces.fraud import FraudActivities
+    from activities.interfaces.payments import PaymentActivities
     from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft
     from models.fraud import ReviewDecision, ScreeningRequest
     from models.fulfillment import FulfillmentInput

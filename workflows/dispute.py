@@ -11,8 +11,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkout import OrderActivities
-    from activities.disputes import DisputeActivities
+    from activities.interfaces.checkout import OrderActivities
+    from activities.interfaces.disputes import DisputeActivities
     from models.commerce import DisputeNotice
     from models.disputes import DisputeUpdate
     from workflows.common import STEP_RETRY

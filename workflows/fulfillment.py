@@ -10,9 +10,9 @@ from temporalio.workflow import ParentClosePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkout import PaymentActivities
-    from activities.fulfillment import FulfillmentActivities
-    from activities.notifications import NotificationActivities
+    from activities.interfaces.fulfillment import FulfillmentActivities
+    from activities.interfaces.notifications import NotificationActivities
+    from activities.interfaces.payments import PaymentActivities
     from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code

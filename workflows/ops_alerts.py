@@ -9,7 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ops_alerts import OpsAlertActivities
+    from activities.interfaces.ops_alerts import OpsAlertActivities
     from models.ops_alerts import OpsAlertInput
     from workflows.common import STEP_RETRY
 

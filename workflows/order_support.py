@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.support import SupportActivities
+    from activities.interfaces.support import SupportActivities
     from models.commerce import Frozen
     from models.refunds import RefundCommand, RefundRequest, RefundResult
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code

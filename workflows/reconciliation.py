@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.reconciliation import ReconciliationActivities
+    from activities.interfaces.reconciliation import ReconciliationActivities
     from models.reconciliation import (
         LedgerOperation, ReconciledItem, ReconciliationInput, ReconciliationRun, alert, summarise,
     )

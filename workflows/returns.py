@@ -14,7 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.returns import ReturnActivities
+    from activities.interfaces.returns import ReturnActivities
     from models.errors import DomainError
     from models.fulfillment import FulfillmentInput, TrackingEvent
     from models.ids import public_id

@@ -11,9 +11,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkout import PaymentActivities
-    from activities.fulfillment import ShipmentActivities
-    from activities.notifications import NotificationActivities
+    from activities.interfaces.fulfillment import ShipmentActivities
+    from activities.interfaces.notifications import NotificationActivities
+    from activities.interfaces.payments import PaymentActivities
     from models.fulfillment import ShipmentInput, ShipmentProgress, TrackingEvent
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code

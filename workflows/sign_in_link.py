@@ -9,7 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sign_in_links import SignInLinkActivities
+    from activities.interfaces.sign_in_links import SignInLinkActivities
     from models.sign_in_links import LINK_TTL_MINUTES, SignInLinkRequest
     from workflows.common import STEP_RETRY
 

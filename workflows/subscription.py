@@ -25,8 +25,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkout import InventoryActivities, PaymentActivities, ShippingActivities, TaxActivities
-    from activities.subscriptions import SubscriptionActivities
+    from activities.interfaces.checkout import InventoryActivities, ShippingActivities, TaxActivities
+    from activities.interfaces.payments import PaymentActivities
+    from activities.interfaces.subscriptions import SubscriptionActivities
     from models.commerce import OrderDraft
     from models.fulfillment import FulfillmentInput
     from models.ids import public_id

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from api.deps import AppSettings, ReadConn
 from api.schemas import ErrorResponse
 from db import invoices
-from models.invoice import render_invoice
+from adapters.invoice_pdf import render_invoice
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

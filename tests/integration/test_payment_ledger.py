@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from activities.checkout import PaymentActivities
+from activities.payments_service import PaymentService
 from adapters.local.payment import LocalPaymentGateway
 from db import payments as ledger
 from models.errors import DomainError, PaymentDeclined
@@ -39,11 +39,11 @@ def gateway():
 
 @pytest.fixture
 def payments(engine, gateway):
-    return PaymentActivities(engine, gateway)
+    return PaymentService(engine, gateway)
 
 
 async def authorized(payments, ref, amount=10_000):
-    return await payments.authorize_payment.__wrapped__(payments, ref, amount, "USD", "pm_card_visa", f"{ref}:authorize")
+    return await payments.authorize(ref, amount, "USD", "pm_card_visa", f"{ref}:authorize")
 
 
 async def test_replayed_authorization_returns_the_recorded_result_without_calling_the_provider(payments, gateway):
@@ -61,31 +61,28 @@ async def test_same_key_different_amount_is_a_conflict(payments):
 
 
 async def test_declines_are_recorded_and_replayed_as_declines(payments, gateway):
-    call = payments.authorize_payment.__wrapped__
     for _ in range(2):
         with pytest.raises(PaymentDeclined):
-            await call(payments, "pay-decline", 100, "USD", "pm_card_chargeDeclined", "pay-decline:authorize")
+            await payments.authorize("pay-decline", 100, "USD", "pm_card_chargeDeclined", "pay-decline:authorize")
     assert gateway.calls == ["authorize"]
 
 
 async def test_capture_never_exceeds_the_authorization(payments):
     auth = await authorized(payments, "pay-capture", amount=1000)
-    capture = payments.capture_payment.__wrapped__
-    await capture(payments, "pay-capture", auth, 600, "pay-capture:ship-1")
+    await payments.capture("pay-capture", auth, 600, "pay-capture:ship-1")
     with pytest.raises(DomainError) as refused:
-        await capture(payments, "pay-capture", auth, 500, "pay-capture:ship-2")
+        await payments.capture("pay-capture", auth, 500, "pay-capture:ship-2")
     assert refused.value.code == "capture_exceeds_authorized"
-    await capture(payments, "pay-capture", auth, 400, "pay-capture:ship-3")
+    await payments.capture("pay-capture", auth, 400, "pay-capture:ship-3")
 
 
 async def test_concurrent_refunds_that_together_exceed_the_capture_let_exactly_one_through(payments, engine):
     auth = await authorized(payments, "pay-refund", amount=1000)
-    await payments.capture_payment.__wrapped__(payments, "pay-refund", auth, 1000, "pay-refund:capture")
-    refund = payments.refund_payment.__wrapped__
+    await payments.capture("pay-refund", auth, 1000, "pay-refund:capture")
 
     async def attempt(i):
         try:
-            await refund(payments, "pay-refund", auth, 700, f"pay-refund:support-{i}")
+            await payments.refund("pay-refund", auth, 700, f"pay-refund:support-{i}")
             return "refunded"
         except DomainError as refused:
             return refused.code
@@ -99,9 +96,9 @@ async def test_concurrent_refunds_that_together_exceed_the_capture_let_exactly_o
 
 async def test_void_after_capture_is_refused(payments):
     auth = await authorized(payments, "pay-void", amount=1000)
-    await payments.capture_payment.__wrapped__(payments, "pay-void", auth, 100, "pay-void:capture")
+    await payments.capture("pay-void", auth, 100, "pay-void:capture")
     with pytest.raises(DomainError) as refused:
-        await payments.void_authorization.__wrapped__(payments, "pay-void", auth, "pay-void:void")
+        await payments.void("pay-void", auth, "pay-void:void")
     assert refused.value.code == "already_captured"
 
 

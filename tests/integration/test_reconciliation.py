@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 
-from activities.checkout import PaymentActivities
+from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
 from adapters.ports import PaymentResult, ProviderUnavailable
 from config import Settings
@@ -65,7 +65,7 @@ def provider() -> FakeProvider:
 @pytest_asyncio.fixture(scope="module")
 async def worker(temporal_env, engine, task_queue, provider):
     """Only what reconciliation needs, with the fake provider (overrides the local-adapters worker)."""
-    payments = PaymentActivities(engine, provider)
+    payments = PaymentService(engine, provider)
     activities = ReconciliationActivities(engine, provider, payments)
     async with Worker(temporal_env.client, task_queue=task_queue, workflows=[ReconciliationWorkflow],
                       activities=[activities.find_stale_operations, activities.find_orphan_holds,

@@ -5,7 +5,7 @@ import uuid
 import pytest
 import stripe
 
-from activities.checkout import PaymentActivities
+from activities.payments_service import PaymentService
 from adapters.factory import build_adapters
 from adapters.local.payment import LocalPaymentGateway
 from adapters.ports import ProviderUnavailable
@@ -170,13 +170,13 @@ async def test_unreachable_stripe_is_retryable():
 
 
 async def test_ledger_refuses_an_over_refund_that_localstripe_would_accept(stripe_gateway, engine):
-    payments = PaymentActivities(engine, stripe_gateway)
+    payments = PaymentService(engine, stripe_gateway)
     ref = f"pay_{uuid.uuid4().hex[:8]}"
-    auth = await payments.authorize_payment.__wrapped__(payments, ref, 3000, "USD", "pm_card_visa", f"{ref}:auth")
-    await payments.capture_payment.__wrapped__(payments, ref, auth, 3000, f"{ref}:capture")
-    await payments.refund_payment.__wrapped__(payments, ref, auth, 2000, f"{ref}:refund-1")
+    auth = await payments.authorize(ref, 3000, "USD", "pm_card_visa", f"{ref}:auth")
+    await payments.capture(ref, auth, 3000, f"{ref}:capture")
+    await payments.refund(ref, auth, 2000, f"{ref}:refund-1")
     with pytest.raises(DomainError) as refused:
-        await payments.refund_payment.__wrapped__(payments, ref, auth, 1500, f"{ref}:refund-2")
+        await payments.refund(ref, auth, 1500, f"{ref}:refund-2")
     assert refused.value.code == "refund_exceeds_captured"
     # The provider itself would have let it through:
     unchecked = await stripe_gateway.refund(provider_ref=auth.authorization_id, amount=1500, currency="USD",
@@ -196,15 +196,15 @@ async def test_two_parcels_on_localstripe_fall_back_to_one_capture_of_the_whole_
         multicapture_gateway, stripe_api, engine):
     """localstripe accepts ``request_multicapture`` and ignores it (its charges carry no multicapture status),
     so the authorization reports multicapture unavailable and the first parcel captures the whole order."""
-    payments = PaymentActivities(engine, multicapture_gateway)
+    payments = PaymentService(engine, multicapture_gateway)
     ref, total, shares = f"chk_{uuid.uuid4().hex[:8]}", 5812, (2656, 3156)
-    auth = await payments.authorize_payment.__wrapped__(payments, ref, total, "USD", "pm_card_visa", f"{ref}:auth")
+    auth = await payments.authorize(ref, total, "USD", "pm_card_visa", f"{ref}:auth")
     assert auth.multicapture is False
     uncaptured = total
     for parcel, share in enumerate(shares):
         amount = parcel_capture(share, uncaptured, multicapture=auth.multicapture)
         if amount:  # the shipment workflow skips a capture of 0
-            await payments.capture_payment.__wrapped__(payments, ref, auth, amount, f"{ref}:parcel-{parcel}")
+            await payments.capture(ref, auth, amount, f"{ref}:parcel-{parcel}")
         uncaptured -= amount
     intent = await stripe_api.v1.payment_intents.retrieve_async(auth.authorization_id)
     charge = await stripe_api.v1.charges.retrieve_async(intent.latest_charge if isinstance(intent.latest_charge, str)

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from pypdf import PdfReader
 
 from models.commerce import Address
-from models.invoice import InvoiceData, InvoiceLine, printable, render_invoice
+from adapters.invoice_pdf import printable, render_invoice
+from models.invoice import InvoiceData, InvoiceLine
 
 
 def invoice(**overrides) -> InvoiceData:

@@ -482,13 +482,13 @@ async def test_routing_that_keeps_failing_alerts_ops_and_resumes_on_their_retry(
 
 async def test_the_single_step_renewal_of_older_orders_retries_onto_the_replaced_hold(stack, time_env, engine, gateway):
     """Item 2 for orders started before the steps: the legacy activity's retry voids the replaced hold."""
-    from activities.checkout import PaymentActivities
     from activities.fulfillment import FulfillmentActivities
+    from activities.payments_service import PaymentService
 
     worker, api = await stack(NO_EXPIRY)
     async with worker, api:
         _, _, order_id = await place_order(api, time_env.client, engine)
-    renewals = FulfillmentActivities(engine, PaymentActivities(engine, gateway), POLICY, {})
+    renewals = FulfillmentActivities(engine, PaymentService(engine, gateway), POLICY, {})
     gateway.void_failures = 1
 
     with pytest.raises(ProviderUnavailable):  # switched to the new hold, then the void failed

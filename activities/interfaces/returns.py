@@ -1,0 +1,37 @@
+"""What the workflows may know of ``activities.returns``: names and types, no implementation."""
+
+from temporalio import activity
+
+from models.commerce import Label
+from models.refunds import RefundResult
+from models.returns import Inspection, ReturnInput
+
+
+class ReturnActivities:
+    @activity.defn
+    async def set_return_status(self, rma_id: str, status: str, note: str | None, actor: str | None) -> None:
+        ...
+
+    @activity.defn
+    async def buy_return_label(self, rma: ReturnInput) -> Label:
+        ...
+
+    @activity.defn
+    async def refund_return_label(self, rma_id: str) -> None:
+        ...
+
+    @activity.defn
+    async def mark_received(self, rma: ReturnInput) -> bool:
+        ...
+
+    @activity.defn
+    async def apply_inspection(self, rma: ReturnInput, inspection: Inspection) -> None:
+        ...
+
+    @activity.defn
+    async def refund_return(self, rma: ReturnInput, accepted: dict[str, int]) -> RefundResult:
+        ...
+
+    @activity.defn
+    async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str) -> str:
+        ...

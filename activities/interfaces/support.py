@@ -1,0 +1,11 @@
+"""What the workflows may know of ``activities.support``: names and types, no implementation."""
+
+from temporalio import activity
+
+from models.refunds import RefundCommand, RefundResult
+
+
+class SupportActivities:
+    @activity.defn
+    async def issue_refund(self, command: RefundCommand) -> RefundResult:
+        ...

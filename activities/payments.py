@@ -1,0 +1,77 @@
+"""The payment activities: thin Temporal entry points over ``PaymentService`` (the ledger and the gateway).
+
+Activity names are those of the methods and must not change: saved histories replay by name."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio import activity
+
+from activities.errors import raises_business_errors
+from activities.payments_service import PaymentService
+from models.commerce import PaymentAuthorization
+
+
+class PaymentActivities:
+    def __init__(self, service: PaymentService):
+        self.service = service
+
+    @activity.defn
+    @raises_business_errors
+    async def authorize_payment(self, payment_ref: str, amount: int, currency: str, payment_method: str,
+                                idempotency_key: str) -> PaymentAuthorization:
+        return await self.service.authorize(payment_ref, amount, currency, payment_method, idempotency_key)
+
+    @activity.defn
+    @raises_business_errors
+    async def confirm_authorization(self, authorization: PaymentAuthorization,
+                                    idempotency_key: str) -> PaymentAuthorization:
+        return await self.service.confirm(authorization, idempotency_key)
+
+    @activity.defn
+    @raises_business_errors
+    async def void_authorization(self, payment_ref: str, authorization: PaymentAuthorization,
+                                 idempotency_key: str) -> None:
+        await self.service.void(payment_ref, authorization, idempotency_key)
+
+    @activity.defn
+    @raises_business_errors
+    async def capture_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
+                              idempotency_key: str) -> str:
+        return await self.service.capture(payment_ref, authorization, amount, idempotency_key)
+
+    @activity.defn
+    @raises_business_errors
+    async def refund_payment(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
+                             idempotency_key: str) -> str:
+        return await self.service.refund(payment_ref, authorization, amount, idempotency_key)
+
+    @activity.defn
+    async def abandon_authorization(self, idempotency_key: str) -> None:
+        """Checkouts before ``look-up-unanswered-authorization`` closed an unanswered authorization as failed
+        without asking the provider; kept only so that their histories replay."""
+        await self.service.abandon_authorization(idempotency_key)
+
+    @activity.defn
+    @raises_business_errors
+    async def settle_unanswered_authorization(self, payment_ref: str, idempotency_key: str, void_key: str) -> str:
+        return await self.service.settle_unanswered_authorization(payment_ref, idempotency_key, void_key)
+
+
+async def heartbeating(call: Callable[[], Awaitable[Any]], every: float = 2.0) -> Any:
+    """Heartbeat while a (possibly slow) provider call runs, so that a worker dying mid-call is noticed
+    within the activity's heartbeat timeout instead of its whole start-to-close timeout."""
+    if not activity.in_activity():
+        return await call()
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    beater = asyncio.create_task(beat())
+    try:
+        return await call()
+    finally:
+        beater.cancel()

@@ -9,6 +9,9 @@ from models.commerce import MAX_LINE_QUANTITY, Address
 from models.switches import PaymentMethodType, ShippingMethod
 
 
+MAX_UNITS = 1_000_000_000  # stock quantities: inside the INTEGER columns
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

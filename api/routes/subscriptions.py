@@ -16,7 +16,9 @@ from api.auth import CurrentCaller
 from api.deps import IdempotencyKey, ReadConn, Services
 from api.errors import ApiError
 from api.ownership import OptionalCustomer
-from api.schemas import CustomerEmail, ErrorResponse, PageAfter, PageSize
+from api.schemas import (
+    CustomerEmail, ErrorResponse, PageAfter, PageSize, SubscriptionPage, SubscriptionSummaryOut,
+)
 from db import subscriptions as store
 from models.commerce import Address
 from models.money import normalize_currency
@@ -152,22 +154,6 @@ async def _out(engine, subscription_id: str) -> SubscriptionOut:
                              total=r.total, currency=r.currency) for r in renewals],
         events=[EventOut(type=e.type, data=e.data, at=e.created_at) for e in events],
     )
-
-
-class SubscriptionSummaryOut(BaseModel):
-    id: str
-    status: Literal["active", "paused", "past_due", "cancelled"]
-    email: str
-    currency: str
-    interval: Interval
-    n: int | None
-    next_renewal_at: datetime | None
-    created_at: datetime
-
-
-class SubscriptionPage(BaseModel):
-    subscriptions: list[SubscriptionSummaryOut]
-    next_after: str | None = Field(None, description="Pass as `after` for the next page; null on the last")
 
 
 @router.get("", response_model=SubscriptionPage, responses={422: {"model": ErrorResponse}})

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.checkout import PaymentActivities
     from activities.fulfillment import FulfillmentActivities
     from activities.notifications import NotificationActivities
+    from models import workflow_ids
     from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
@@ -122,7 +123,7 @@ class FulfillmentWorkflow:
         return await workflow.start_child_workflow(
             ShipmentWorkflow.run,
             ShipmentInput(order_id=order.order_id, shipment_id=shipment.shipment_id, policy=order.policy),
-            id=f"shipment-{shipment.shipment_id}",
+            id=workflow_ids.shipment(shipment.shipment_id),
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order.order_id)]),
             parent_close_policy=close_policy,
         )

@@ -30,6 +30,7 @@ from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
+from activities.subscription_sign_up import SubscriptionSignUpActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
@@ -48,11 +49,13 @@ from workflows.returns import ReturnWorkflow
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_sign_up import SubscriptionSignUpWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
-             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow]
+             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow,
+             SubscriptionSignUpWorkflow]
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 # How long `--processes N` waits for each worker process to finish its tasks after a stop signal.
 STOP_TIMEOUT = 30.0
@@ -79,6 +82,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         support,
         ReturnActivities(engine, adapters.shipping, support),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
+        SubscriptionSignUpActivities(adapters.payment),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
     ]

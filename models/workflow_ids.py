@@ -32,6 +32,11 @@ def subscription(subscription_id: str) -> str:
     return f"subscription-{subscription_id}"
 
 
+def subscription_sign_up(subscription_id: str) -> str:
+    """The provider sign-up that precedes the subscription (its payment method saved with the provider)."""
+    return f"subscription-signup-{subscription_id}"
+
+
 def cart_reminders(cart_id: str) -> str:
     """The abandoned-cart reminder series of one cart."""
     return f"cart-{cart_id}"

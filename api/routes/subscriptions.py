@@ -6,12 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from adapters.factory import build_adapters
-from adapters.ports import PaymentGateway
 from api.auth import CurrentCaller
 from api.deps import IdempotencyKey, ReadConn, Services
 from api.errors import ApiError
@@ -104,20 +102,9 @@ class SubscriptionOut(BaseModel):
     events: list[EventOut] = Field(description="Latest history, oldest first")
 
 
-def payment_gateway(request: Request) -> PaymentGateway:
-    """The configured payment provider (built once per app; tests may set ``app.state.payment_gateway``)."""
-    gateway = getattr(request.app.state, "payment_gateway", None)
-    if gateway is None:
-        gateway = request.app.state.payment_gateway = build_adapters(request.app.state.settings).payment
-    return gateway
-
-
-Gateway = Annotated[PaymentGateway, Depends(payment_gateway)]
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionOut,
              responses={400: {"model": ErrorResponse}, **Errors})
-async def create_subscription(body: SubscriptionCreate, services: Services, caller: CurrentCaller, gateway: Gateway,
+async def create_subscription(body: SubscriptionCreate, services: Services, caller: CurrentCaller,
                               response: Response, signed_in: OptionalCustomer,
                               idempotency_key: IdempotencyKey = None) -> SubscriptionOut:
     """Save the payment method with the provider and start renewing. Replaying the Idempotency-Key with
@@ -132,7 +119,7 @@ async def create_subscription(body: SubscriptionCreate, services: Services, call
         lines=body.lines, interval=body.interval, n=body.n, anchor_date=body.anchor_date, plan_id=body.plan_id,
         currency=body.currency, caller=caller, signed_in_customer=signed_in,
     )
-    subscription_id, created = await subscriptions.create_subscription(services, gateway, command)
+    subscription_id, created = await subscriptions.create_subscription(services, command)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return await _out(services.engine, subscription_id)

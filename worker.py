@@ -15,6 +15,7 @@ from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
     ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec, ScheduleUpdate,
 )
+from temporalio.service import RPCError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -28,35 +29,42 @@ from activities.fraud import FraudActivities
 from activities.sweeper import run_sweeper
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
+from activities.ops_alerts import OpsAlertActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
+from activities.sign_in_links import SignInLinkActivities
 from activities.subscription_sign_up import SubscriptionSignUpActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
-from config import DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
+from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import make_engine
 from models.fulfillment import FulfillmentPolicy
+from models.ops_alerts import OpsAlertInput
 from models.reconciliation import ReconciliationInput
 from models.routing import DEFAULT_DISTANCES
 from models.unsubscribe import UnsubscribeLinks
 from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
+from workflows.ops_alerts import OpsAlertDigestWorkflow
 from workflows.order_support import OrderSupportWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
+from workflows.sign_in_link import SignInLinkWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_sign_up import SubscriptionSignUpWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
-             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow,
+             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
              SubscriptionSignUpWorkflow]
+WORKFLOWS.append(OpsAlertDigestWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
+OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
 # How long `--processes N` waits for each worker process to finish its tasks after a stop signal.
 STOP_TIMEOUT = 30.0
 
@@ -67,7 +75,7 @@ def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
 
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None,
-                     unsubscribe: UnsubscribeLinks | None = None) -> list:
+                     unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> list:
     """``unsubscribe`` defaults to development links (the dev secret), which tests' APIs verify too."""
     unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
     payments = PaymentActivities(engine, adapters.payment)
@@ -85,6 +93,8 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         SubscriptionSignUpActivities(adapters.payment),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
+        SignInLinkActivities(engine, adapters.email, sign_in_page),
+        OpsAlertActivities(engine, adapters.email),
     ]
     return [
         getattr(instance, name)
@@ -97,10 +107,10 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
 def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
                  policy: FulfillmentPolicy | None = None,
                  distances: Mapping[str, Mapping[str, int]] | None = None,
-                 unsubscribe: UnsubscribeLinks | None = None) -> Worker:
+                 unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> Worker:
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS,
-        activities=build_activities(engine, adapters, policy, distances, unsubscribe),
+        activities=build_activities(engine, adapters, policy, distances, unsubscribe, sign_in_page),
     )
 
 
@@ -113,8 +123,10 @@ async def run_worker(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
-                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links)
+                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links,
+                          settings.sign_in_page)
     await ensure_reconciliation_schedule(client, settings)
+    await ensure_ops_alert_schedule(client, settings)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
     try:
@@ -141,14 +153,44 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
 async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> None:
     """Create the schedule, or bring an existing one to these settings: safe from any number of workers
     starting at once (one creates, the others update to the same thing)."""
-    schedule = reconciliation_schedule(settings)
+    await _ensure_schedule(client, RECONCILIATION_SCHEDULE_ID, reconciliation_schedule(settings))
+    log.info("reconciliation scheduled", every_seconds=settings.reconciliation_interval_seconds)
+
+
+async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
-        await client.create_schedule(RECONCILIATION_SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID).update(
+        await client.get_schedule_handle(schedule_id).update(
             lambda current: ScheduleUpdate(schedule=dataclasses.replace(
                 schedule, state=current.description.schedule.state)))  # a pause by ops stays
-    log.info("reconciliation scheduled", every_seconds=settings.reconciliation_interval_seconds)
+
+
+def ops_alert_schedule(settings: Settings) -> Schedule:
+    """Every OPS_ALERT_INTERVAL_SECONDS, a digest of what is new since the last one (nothing new: no mail)."""
+    request = OpsAlertInput(recipient=settings.ops_alert_email,
+                            fraud_wait_seconds=settings.ops_alert_fraud_wait_seconds,
+                            return_approval_seconds=int(settings.return_approval_days * 86400),
+                            expiry_warning_seconds=settings.work_queue_expiring_soon_seconds)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(OpsAlertDigestWorkflow.run, request, id=OPS_ALERT_SCHEDULE_ID,
+                                           task_queue=settings.task_queue,
+                                           static_summary="Mail ops new parcel alerts, waiting fraud holds, expiring returns, low stock"),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.ops_alert_interval_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_ops_alert_schedule(client: Client, settings: Settings) -> None:
+    """Like the reconciliation schedule; without OPS_ALERT_EMAIL there is no digest, so no schedule."""
+    if settings.ops_alert_email:
+        await _ensure_schedule(client, OPS_ALERT_SCHEDULE_ID, ops_alert_schedule(settings))
+        log.info("ops alert digest scheduled", every_seconds=settings.ops_alert_interval_seconds)
+        return
+    try:
+        await client.get_schedule_handle(OPS_ALERT_SCHEDULE_ID).delete()
+    except RPCError:  # never created
+        pass
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

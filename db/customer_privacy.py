@@ -7,6 +7,10 @@ Erasure anonymises personal data in place and keeps what the law requires of the
 orders keep their amounts, lines, tax and the tax jurisdiction of the address (city, region, postal code,
 country); the payment ledger and refunds hold no personal data and stay. The email suppression list
 stays too: it exists so the address is never mailed marketing again, the one use the law allows.
+The audit log keeps its entries (who did what, when) but the customer's email in their details is replaced.
+
+Out of reach: Temporal workflow histories (inputs, memo, the CustomerEmail search attribute) cannot be
+rewritten; they are deleted when the namespace's retention period after the workflow closed has passed.
 """
 
 from sqlalchemy import func, or_, select, update
@@ -14,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import customers as store
 from db.tables import (
-    cart_reminders, carts, checkouts, code_redemptions, customer_addresses, customer_group_members,
+    audit_log, cart_reminders, carts, checkouts, code_redemptions, customer_addresses, customer_group_members,
     customer_payment_methods, customers, email_suppressions, fraud_screenings, notifications, orders,
     subscriptions,
 )
@@ -48,6 +52,12 @@ async def _rows(conn: AsyncConnection, query) -> list[dict]:
     return [_jsonable(row._asdict()) for row in await conn.execute(query)]
 
 
+def _audit_mentions(customer) -> object:
+    """Audit entries naming the customer: about their record, or carrying their email in the details."""
+    return or_(audit_log.c.target == customer.id,
+               func.lower(audit_log.c.details["email"].astext) == customer.email.lower())
+
+
 def _jsonable(row: dict) -> dict:
     return {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in row.items()}
 
@@ -72,6 +82,8 @@ async def export(conn: AsyncConnection, customer_id: str) -> dict:
             email_suppressions.c.email == customer.email.lower())),
         "emails_sent": await _rows(conn, select(notifications).where(
             notifications.c.order_id.in_([order["id"] for order in order_rows]))),
+        "audit_entries": await _rows(conn, select(audit_log).where(_audit_mentions(customer)).order_by(
+            audit_log.c.seq)),
     }
 
 
@@ -98,6 +110,9 @@ async def erase(conn: AsyncConnection, customer_id: str) -> bool:
     await conn.execute(update(code_redemptions).where(_theirs(code_redemptions, customer)).values(email=anonymous))
     await conn.execute(update(notifications).where(notifications.c.order_id.in_(order_ids)).values(
         recipient=anonymous))
+    await conn.execute(update(audit_log).where(
+        func.lower(audit_log.c.details["email"].astext) == customer.email.lower()).values(
+        details=audit_log.c.details.op("||")(func.jsonb_build_object("email", anonymous))))
     await conn.execute(customer_group_members.delete().where(_theirs(customer_group_members, customer)))
     await conn.execute(customer_addresses.delete().where(customer_addresses.c.customer_id == customer_id))
     await conn.execute(customer_payment_methods.delete().where(customer_payment_methods.c.customer_id == customer_id))

@@ -32,6 +32,12 @@ async def is_live(conn: AsyncConnection, customer_id: str) -> bool:
     return (await conn.execute(query)).first() is not None
 
 
+async def by_id_if_live(conn: AsyncConnection, customer_id: str):
+    """The customer, or None once erased."""
+    row = (await conn.execute(select(customers).where(customers.c.id == customer_id))).first()
+    return row if row is not None and row.erased_at is None else None
+
+
 async def for_checkout(conn: AsyncConnection, email: str) -> str:
     """The customer an email belongs to, created (without a password) on its first order."""
     await conn.execute(insert(customers).values(id=public_id("customer"), email=normalise_email(email))

@@ -43,6 +43,19 @@ class SignIn(BaseModel):
     password: str = Field(min_length=1, max_length=200)
 
 
+class SignInLinkAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+
+
+class SignInLinkRedeem(BaseModel):
+    """The token from the mailed link; ``password`` (optional) becomes the account's password: how a guest
+    claims their account, and how a forgotten password is reset."""
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=20, max_length=200)
+    password: str | None = Field(None, min_length=10, max_length=200)
+
+
 class CustomerOut(BaseModel):
     id: str
     email: str

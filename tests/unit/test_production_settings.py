@@ -83,3 +83,11 @@ def test_test_keys_keep_the_development_secret_outside_production():
 @pytest.mark.parametrize("secret", [RANDOM_SECRET[:32], "Zx8pQ2rT6vW9yB3nM5kL7jH1gF4dS0aE"])
 def test_random_secrets_pass_the_entropy_rule(secret):
     assert weak_secret_reason(secret) is None
+
+
+def test_sign_in_links_point_at_the_storefront_and_production_never_mails_the_development_page():
+    assert not production().sign_in_links_enabled  # the API answers 503 sign_in_links_not_configured
+    shop = production(storefront_sign_in_url="https://shop.example/account/sign-in")
+    assert shop.sign_in_links_enabled and shop.sign_in_page == "https://shop.example/account/sign-in"
+    with pytest.raises(ValidationError, match="STOREFRONT_SIGN_IN_URL must be an http"):
+        production(storefront_sign_in_url="shop.example/sign-in")

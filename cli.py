@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                for name, (_, help_text) in COMMANDS.items()}
     parsers["worker"].add_argument("--processes", type=_positive, metavar="N", help="worker processes, each with "
                                    "its own event loop and Temporal client (default: WORKER_PROCESSES, 1)")
-    from db.key_commands import register_key_commands
+    from cli_keys import register_key_commands
 
     register_key_commands(sub)  # `keys create|list|revoke`: they take arguments, so they set args.run
     from simulate.commands import register_simulate_commands

@@ -34,6 +34,7 @@ from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
 from activities.sign_in_links import SignInLinkActivities
+from activities.subscription_sign_up import SubscriptionSignUpActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import RefundService, SupportActivities
 from adapters.factory import Adapters, build_adapters
@@ -55,11 +56,13 @@ from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.sign_in_link import SignInLinkWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_sign_up import SubscriptionSignUpWorkflow
 
 log = structlog.get_logger("orderflow.worker")
 
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
-             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow]
+             ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
+             SubscriptionSignUpWorkflow]
 WORKFLOWS.append(OpsAlertDigestWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
@@ -88,6 +91,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         SupportActivities(refunds),
         ReturnActivities(engine, adapters.shipping, refunds),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
+        SubscriptionSignUpActivities(adapters.payment),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page),

@@ -88,9 +88,7 @@ class RefundService:
         log.info("refund issued", order_id=command.order_id, refund_id=command.refund_id, amount=amount)
         return self._result(command, amount, order.currency, tax_back, status)
 
-    @activity.defn
-    @raises_business_errors
-    async def refund_made(self, command: RefundCommand) -> RefundResult | None:
+    async def made(self, command: RefundCommand) -> RefundResult | None:
         """After issue_refund went unanswered: its result if the refund was made (recorded succeeded), else None."""
         async with self.engine.connect() as conn:
             existing = await refund_store.get(conn, command.refund_id)
@@ -127,3 +125,8 @@ class SupportActivities:
     @raises_business_errors
     async def issue_refund(self, command: RefundCommand) -> RefundResult:
         return await self.refunds.issue(command)
+
+    @activity.defn
+    @raises_business_errors
+    async def refund_made(self, command: RefundCommand) -> RefundResult | None:
+        return await self.refunds.made(command)

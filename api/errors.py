@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import DomainError
+from services.errors import Refused
 
 log = structlog.get_logger("orderflow.api")
 
@@ -26,10 +27,8 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": body}
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details=None, headers: dict[str, str] | None = None):
-        self.status, self.code, self.message, self.details = status, code, message, details
-        self.headers = headers  # e.g. WWW-Authenticate on a 401
+# The API's own refusals (auth, input the schema cannot express) are the service layer's: one type, one answer.
+ApiError = Refused
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
@@ -46,7 +45,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status,
+        return JSONResponse(error_body(exc.code, exc.message, exc.details or None), status_code=exc.status,
                             headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

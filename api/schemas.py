@@ -1,12 +1,17 @@
 """Request and response bodies of the public API."""
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from models.commerce import MAX_LINE_QUANTITY, Address
+from models.subscriptions import Interval
 from models.switches import PaymentMethodType, ShippingMethod
+
+
+MAX_UNITS = 1_000_000_000  # stock quantities: inside the INTEGER columns
 
 
 class Strict(BaseModel):
@@ -210,3 +215,20 @@ class InventoryOut(BaseModel):
     sku: str
     atp: int
     locations: list[LocationStock]
+
+
+# ---- subscriptions (listed by support and on /me)
+class SubscriptionSummaryOut(BaseModel):
+    id: str
+    status: Literal["active", "paused", "past_due", "cancelled"]
+    email: str
+    currency: str
+    interval: Interval
+    n: int | None
+    next_renewal_at: datetime | None
+    created_at: datetime
+
+
+class SubscriptionPage(BaseModel):
+    subscriptions: list[SubscriptionSummaryOut]
+    next_after: str | None = Field(None, description="Pass as `after` for the next page; null on the last")

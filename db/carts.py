@@ -124,16 +124,26 @@ async def begin_checkout(conn: AsyncConnection, cart_id: str, checkout_id: str) 
     if cart.checkout_id not in (None, checkout_id) and cart.status != "open":
         code = "cart_checked_out" if cart.status == "checked_out" else "cart_locked"
         raise Conflict("the cart is already being checked out or was checked out", code=code)
-    if cart.status == "checked_out":
-        raise Conflict("the cart has already been checked out", code="cart_checked_out")
     await conn.execute(
         update(carts).where(carts.c.id == cart_id)
         .values(status="checking_out", checkout_id=checkout_id, updated_at=func.now())
     )
     _, snapshot = await get_cart(conn, cart_id)
+    refuse_unless_checkoutable(cart, snapshot)  # a refusal rolls the lock back with the transaction
+    return snapshot
+
+
+def refuse_unless_checkoutable(cart, snapshot: CartSnapshot) -> None:
+    """The cart rules of a checkout, in one place: checked when the API accepts a checkout (a quick
+    answer) and again when the workflow locks the cart (the cart may have changed in between)."""
+    if cart.status == "checked_out":
+        raise Conflict("the cart has already been checked out", code="cart_checked_out")
     if not snapshot.lines:
         raise DomainError("the cart is empty", code="cart_empty")
-    return snapshot
+
+
+async def assert_checkoutable(conn: AsyncConnection, cart_id: str) -> None:
+    refuse_unless_checkoutable(*await get_cart(conn, cart_id))
 
 
 async def reopen(conn: AsyncConnection, cart_id: str, checkout_id: str) -> None:

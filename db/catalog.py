@@ -16,9 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.price_cache import bump_version
 from db.tables import prices, products, variants
-from models.catalog import (
-    CsvError, CsvProduct, ImportReport, PriceIn, ProductCreate, ProductOut, ProductPage, VariantIn, VariantOut,
-)
+from models.catalog import CsvError, CsvProduct, ImportOutcome, PriceIn, ProductCreate, VariantIn
 from models.errors import Conflict, DomainError, NotFound
 from models.ids import public_id
 
@@ -175,7 +173,8 @@ async def _touch(conn: AsyncConnection, product_id: str) -> None:
 
 
 # ---------------------------------------------------------------- reads
-async def get_product(conn: AsyncConnection, product_id: str) -> ProductOut:
+async def get_product(conn: AsyncConnection, product_id: str) -> dict:
+    """The product's row with ``variants``, each with its ``prices`` (the API's ProductOut)."""
     row = (await conn.execute(select(products).where(products.c.id == product_id))).first()
     if row is None:
         raise NotFound(f"product {product_id} not found", code="product_not_found")
@@ -183,8 +182,9 @@ async def get_product(conn: AsyncConnection, product_id: str) -> ProductOut:
 
 
 async def list_products(conn: AsyncConnection, *, status: str | None = None, limit: int = 50,
-                        cursor: str | None = None) -> ProductPage:
-    """A page of products ordered by id; ``cursor`` is the last id of the previous page."""
+                        cursor: str | None = None) -> tuple[list[dict], str | None]:
+    """A page of products (as ``get_product``) ordered by id, and the cursor of the next page (None on the
+    last); ``cursor`` is the last id of the previous page."""
     query = select(products).order_by(products.c.id).limit(limit + 1)
     if status:
         query = query.where(products.c.status == status)
@@ -193,17 +193,17 @@ async def list_products(conn: AsyncConnection, *, status: str | None = None, lim
     rows = list(await conn.execute(query))
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None
-    return ProductPage(items=await _with_variants(conn, page), next_cursor=next_cursor)
+    return await _with_variants(conn, page), next_cursor
 
 
-async def get_variant(conn: AsyncConnection, sku: str) -> VariantOut:
+async def get_variant(conn: AsyncConnection, sku: str) -> dict:
     row = (await conn.execute(select(variants).where(variants.c.sku == sku))).first()
     if row is None:
         raise NotFound(f"unknown SKU {sku!r}", code="unknown_sku")
     return (await _variants_out(conn, [row]))[0]
 
 
-async def _with_variants(conn: AsyncConnection, product_rows: list) -> list[ProductOut]:
+async def _with_variants(conn: AsyncConnection, product_rows: list) -> list[dict]:
     variant_rows = list(await conn.execute(
         select(variants).where(variants.c.product_id.in_([p.id for p in product_rows]))
         .order_by(variants.c.created_at, variants.c.sku)
@@ -211,23 +211,23 @@ async def _with_variants(conn: AsyncConnection, product_rows: list) -> list[Prod
     by_product = defaultdict(list)
     for row, out in zip(variant_rows, await _variants_out(conn, variant_rows)):
         by_product[row.product_id].append(out)
-    return [ProductOut.model_validate({**p._mapping, "variants": by_product[p.id]}) for p in product_rows]
+    return [{**p._mapping, "variants": by_product[p.id]} for p in product_rows]
 
 
-async def _variants_out(conn: AsyncConnection, variant_rows: list) -> list[VariantOut]:
+async def _variants_out(conn: AsyncConnection, variant_rows: list) -> list[dict]:
     price_rows = await conn.execute(
         select(prices).where(prices.c.variant_id.in_([v.id for v in variant_rows])).order_by(prices.c.currency)
     )
     by_variant = defaultdict(list)
     for price in price_rows:
         by_variant[price.variant_id].append({"currency": price.currency, "amount": price.amount})
-    return [VariantOut.model_validate({**v._mapping, "prices": by_variant[v.id]}) for v in variant_rows]
+    return [{**v._mapping, "prices": by_variant[v.id]} for v in variant_rows]
 
 
 # ---------------------------------------------------------------- CSV import
-async def import_products(conn: AsyncConnection, parsed: list[CsvProduct]) -> ImportReport:
+async def import_products(conn: AsyncConnection, parsed: list[CsvProduct]) -> ImportOutcome:
     """Create or update each parsed product in its own savepoint: all of its rows or none."""
-    report = ImportReport()
+    report = ImportOutcome()
     for product in parsed:
         errors = await _import_conflicts(conn, product)
         if errors:

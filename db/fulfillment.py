@@ -15,6 +15,7 @@ from db.tables import (
     locations, order_events, order_lines, orders, payment_operations, reservations, shipment_events, shipment_items,
     shipments, variants,
 )
+from models import workflow_ids
 from models.commerce import Address, PaymentAuthorization
 from models.errors import Conflict
 from models.fulfillment import (
@@ -88,7 +89,7 @@ async def allocate(conn: AsyncConnection, order_id: str, distances: Mapping[str,
     for location_id, allocations in sorted(by_location.items()):
         shipment_id = public_id("shipment")
         await conn.execute(shipments.insert().values(id=shipment_id, order_id=order_id, location_id=location_id,
-                                                     workflow_id=f"shipment-{shipment_id}"))
+                                                     workflow_id=workflow_ids.shipment(shipment_id)))
         for a in allocations:
             await conn.execute(shipment_items.insert().values(shipment_id=shipment_id, sku=a.sku, quantity=a.quantity))
         await inventory.hold(conn, shipment_id, [(a.sku, location_id, a.quantity) for a in allocations],

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.rows import row_or_404
 from db.tables import order_lines, returns, shipment_items, shipments
+from models import workflow_ids
 
 OPEN_OR_DONE = ("requested", "approved", "awaiting_return", "received", "inspected", "refunded", "exchanged",
                 "completed")
@@ -49,7 +50,7 @@ async def ordered(conn: AsyncConnection, order_id: str) -> dict[str, int]:
 
 async def create(conn: AsyncConnection, *, rma_id: str, order_id: str, lines: list[dict], exchange: bool) -> None:
     await conn.execute(returns.insert().values(id=rma_id, order_id=order_id, lines=lines, exchange=exchange,
-                                               workflow_id=f"return-{rma_id}"))
+                                               workflow_id=workflow_ids.return_(rma_id)))
 
 
 async def set_status(conn: AsyncConnection, rma_id: str, status: str, **values) -> None:

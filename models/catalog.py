@@ -24,7 +24,6 @@ Unknown or repeated columns reject the whole file.
 import csv
 import io
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -193,42 +192,6 @@ class PricesSet(_Input):
     prices: Prices
 
 
-# ---------------------------------------------------------------- views (what reads return)
-class PriceOut(BaseModel):
-    currency: str
-    amount: int
-
-
-class VariantOut(BaseModel):
-    id: str
-    sku: str
-    title: str
-    options: dict[str, str]
-    gtin: str | None
-    mpn: str | None
-    isbn: str | None
-    weight_grams: int
-    status: str
-    prices: list[PriceOut]
-
-
-class ProductOut(BaseModel):
-    id: str
-    handle: str
-    title: str
-    description: str
-    category: str | None
-    status: str
-    variants: list[VariantOut]
-    created_at: datetime
-    updated_at: datetime
-
-
-class ProductPage(BaseModel):
-    items: list[ProductOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
-
-
 # ---------------------------------------------------------------- CSV import
 CSV_REQUIRED = ("handle", "title", "sku")
 CSV_OPTIONAL = ("description", "category", "product_status", "variant_title", "options", "gtin", "mpn", "isbn",
@@ -243,12 +206,13 @@ class CsvError(BaseModel):
     message: str
 
 
-class ImportReport(BaseModel):
+class ImportOutcome(BaseModel):
+    """What an import did (the API answers it as its ImportReport)."""
+
     created_products: int = 0
     created_variants: int = 0
     updated: int = Field(0, description="Existing products and variants the import changed")
     errors: list[CsvError] = Field(default_factory=list)
-    dry_run: bool = False
 
 
 def _split_pairs(text: str, sep: str, code: str, example: str) -> list[tuple[str, str]]:

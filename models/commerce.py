@@ -215,7 +215,12 @@ class OrderDraft(Frozen):
 
     @property
     def total(self) -> int:
-        return self.priced.subtotal - self.priced.discount_total + self.tax.total + self.shipping.amount
+        return order_total(self.priced, self.tax, self.shipping)
+
+
+def order_total(priced: PricedCart, tax: TaxQuote, shipping: ShippingRate) -> int:
+    """What the customer pays for an order: its lines after discounts, plus tax and shipping (minor units)."""
+    return priced.subtotal - priced.discount_total + tax.total + shipping.amount
 
 
 class DisputeNotice(Frozen):

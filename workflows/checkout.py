@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.interfaces.fraud import FraudActivities
     from activities.interfaces.payments import PaymentActivities
-    from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft
+    from models import workflow_ids
+    from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft, order_total
     from models.fraud import ReviewDecision, ScreeningRequest
     from models.fulfillment import FulfillmentInput
     from workflows import search_attributes as sa
@@ -123,7 +124,7 @@ class CheckoutWorkflow:
 
         # Checkouts started before fraud screening existed went straight on to reserve stock.
         if workflow.patched("fraud-screening") and checkout.fraud is not None:
-            await self._screen(checkout, priced, priced.subtotal - priced.discount_total + tax.total + shipping.amount)
+            await self._screen(checkout, priced, order_total(priced, tax, shipping))
 
         self.step = "reserving"
         wanted = {line.sku: line.quantity for line in priced.lines}
@@ -138,7 +139,7 @@ class CheckoutWorkflow:
             self.compensations.append((InventoryActivities.release_reservation, key))
 
         self.step = "authorizing"
-        total = priced.subtotal - priced.discount_total + tax.total + shipping.amount
+        total = order_total(priced, tax, shipping)
         authorization = await self._run(PaymentActivities.authorize_payment, key, total, priced.currency,
                                         checkout.payment_method, f"{key}:authorize", timeout=60,
                                         heartbeat=PAYMENT_HEARTBEAT)
@@ -257,7 +258,7 @@ class CheckoutWorkflow:
         """Hand the order to its own long-lived workflow; it outlives this checkout."""
         self.step = "starting_fulfillment"
         await workflow.start_child_workflow(
-            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=f"order-{order_id}",
+            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id),

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.interfaces.fulfillment import FulfillmentActivities
     from activities.interfaces.notifications import NotificationActivities
     from activities.interfaces.payments import PaymentActivities
+    from models import workflow_ids
     from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
@@ -110,7 +111,7 @@ class FulfillmentWorkflow(PersistentSteps):
         return await workflow.start_child_workflow(
             ShipmentWorkflow.run,
             ShipmentInput(order_id=order.order_id, shipment_id=shipment.shipment_id, policy=order.policy),
-            id=f"shipment-{shipment.shipment_id}",
+            id=workflow_ids.shipment(shipment.shipment_id),
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order.order_id)]),
             parent_close_policy=close_policy,
         )

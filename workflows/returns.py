@@ -15,6 +15,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.interfaces.returns import ReturnActivities
+    from models import workflow_ids
     from models.errors import DomainError
     from models.fulfillment import FulfillmentInput, TrackingEvent
     from models.ids import public_id
@@ -140,7 +141,7 @@ class ReturnWorkflow:
             self.status = "refunded"
             return self.status
         await workflow.start_child_workflow(
-            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=f"order-{order_id}",
+            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id)]),
         )

@@ -28,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.interfaces.checkout import InventoryActivities, ShippingActivities, TaxActivities
     from activities.interfaces.payments import PaymentActivities
     from activities.interfaces.subscriptions import SubscriptionActivities
-    from models.commerce import OrderDraft
+    from models import workflow_ids
+    from models.commerce import OrderDraft, order_total
     from models.fulfillment import FulfillmentInput
     from models.ids import public_id
     from models.subscriptions import (
@@ -207,7 +208,7 @@ class SubscriptionWorkflow:
         except ActivityError as failure:
             await self._release(hold)
             return "failed", failure_code(failure)[0], None
-        total = priced.subtotal - priced.discount_total + tax.total + shipping.amount
+        total = order_total(priced, tax, shipping)
         if s.status == "cancelled":  # cancelled while we were pricing: nothing was charged
             await self._release(hold)
             return "cancelled", None, total
@@ -239,7 +240,7 @@ class SubscriptionWorkflow:
             await self._release(hold)
             return "failed", failure_code(failure)[0], total
         await workflow.start_child_workflow(
-            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=f"order-{order_id}",
+            FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),
             parent_close_policy=ParentClosePolicy.ABANDON, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id),
                                                      SearchAttributePair(sa.CUSTOMER_EMAIL, s.email)]),

@@ -41,6 +41,10 @@ class FulfillmentActivities:
     async def current_authorization(self, order_id: str) -> CaptureInstruction:
         ...
 
+    @activity.defn
+    async def cancelled_payment_ref(self, order_id: str) -> str | None:
+        ...
+
 
 class ShipmentActivities:
     @activity.defn

@@ -9,3 +9,7 @@ class SupportActivities:
     @activity.defn
     async def issue_refund(self, command: RefundCommand) -> RefundResult:
         ...
+
+    @activity.defn
+    async def refund_made(self, command: RefundCommand) -> RefundResult | None:
+        ...

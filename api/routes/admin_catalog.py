@@ -11,9 +11,9 @@ from api.errors import ApiError
 from api.schemas import ErrorResponse
 from db import audit
 from db import catalog as store
+from api.catalog_schemas import ImportReport, ProductOut, VariantOut
 from models.catalog import (
-    ImportReport, PricesSet, ProductCreate, ProductOut, ProductUpdate, VariantIn, VariantOut, VariantUpdate,
-    parse_catalog_csv,
+    PricesSet, ProductCreate, ProductUpdate, VariantIn, VariantUpdate, parse_catalog_csv,
 )
 from models.errors import DomainError
 
@@ -29,7 +29,7 @@ async def create_product(body: ProductCreate, engine: Engine, caller: CurrentCal
         product_id = await store.create_product(conn, body)
         await audit.record(conn, caller, "catalog.product_created", target=product_id,
                            details=body.model_dump(mode="json"))
-        return await store.get_product(conn, product_id)
+        return ProductOut.model_validate(await store.get_product(conn, product_id))
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut, responses=_ERRORS)
@@ -38,7 +38,7 @@ async def update_product(product_id: str, body: ProductUpdate, engine: Engine, c
         await store.update_product(conn, product_id, body.changes())
         await audit.record(conn, caller, "catalog.product_updated", target=product_id,
                            details=body.model_dump(mode="json", include=body.model_fields_set))
-        return await store.get_product(conn, product_id)
+        return ProductOut.model_validate(await store.get_product(conn, product_id))
 
 
 @router.post("/products/{product_id}/variants", status_code=status.HTTP_201_CREATED, response_model=VariantOut,
@@ -48,7 +48,7 @@ async def add_variant(product_id: str, body: VariantIn, engine: Engine, caller: 
         await store.add_variant(conn, product_id, body)
         await audit.record(conn, caller, "catalog.variant_added", target=body.sku,
                            details={"product_id": product_id, **body.model_dump(mode="json")})
-        return await store.get_variant(conn, body.sku)
+        return VariantOut.model_validate(await store.get_variant(conn, body.sku))
 
 
 @router.patch("/variants/{sku}", response_model=VariantOut, responses=_ERRORS)
@@ -57,7 +57,7 @@ async def update_variant(sku: str, body: VariantUpdate, engine: Engine, caller: 
         await store.update_variant(conn, sku, body.changes())
         await audit.record(conn, caller, "catalog.variant_updated", target=sku,
                            details=body.model_dump(mode="json", include=body.model_fields_set))
-        return await store.get_variant(conn, sku)
+        return VariantOut.model_validate(await store.get_variant(conn, sku))
 
 
 @router.put("/variants/{sku}/prices", response_model=VariantOut, responses=_ERRORS)
@@ -66,7 +66,7 @@ async def set_prices(sku: str, body: PricesSet, engine: Engine, caller: CurrentC
     async with engine.begin() as conn:
         await store.set_prices(conn, sku, body.prices)
         await audit.record(conn, caller, "catalog.prices_set", target=sku, details=body.model_dump(mode="json"))
-        return await store.get_variant(conn, sku)
+        return VariantOut.model_validate(await store.get_variant(conn, sku))
 
 
 _CSV_BODY = {"requestBody": {"required": True, "content": {
@@ -88,14 +88,13 @@ async def import_catalog(request: Request, engine: Engine, caller: CurrentCaller
     parsed, parse_errors = parse_catalog_csv(await _csv_text(request))
     async with engine.connect() as conn:
         await conn.begin()
-        report = await store.import_products(conn, parsed)
+        outcome = await store.import_products(conn, parsed)
         if not dry_run:
-            await audit.record(conn, caller, "catalog.imported", details=report.model_dump(
+            await audit.record(conn, caller, "catalog.imported", details=outcome.model_dump(
                 mode="json", include={"created_products", "created_variants", "updated"}))
         await (conn.rollback() if dry_run else conn.commit())
-    report.errors = sorted(parse_errors + report.errors, key=lambda e: e.row)
-    report.dry_run = dry_run
-    return report
+    errors = sorted(parse_errors + outcome.errors, key=lambda e: e.row)
+    return ImportReport(**outcome.model_dump(exclude={"errors"}), errors=errors, dry_run=dry_run)
 
 
 async def _csv_text(request: Request) -> str:

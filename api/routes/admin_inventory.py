@@ -1,8 +1,8 @@
 """Inventory administration for ops: locations, stock counts and the stock ledger
 (transfers between locations: api/routes/transfers.py).
 
-The queries are small enough to live here; stock changes go through ``db.inventory.set_stock``
-so every count is locked and recorded in the ledger like any other movement.
+Handlers: services/inventory.py; stock changes go through ``db.inventory.set_stock`` so every count is
+locked and recorded in the ledger like any other movement.
 """
 
 from datetime import datetime
@@ -10,21 +10,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from api.auth import CurrentCaller
-from api.deps import Engine, ReadConn
-from api.schemas import ErrorResponse, Strict
-from db import audit, inventory
+from api.deps import ReadConn, Services
+from api.schemas import MAX_UNITS, ErrorResponse, Strict
+from db import inventory_admin
 from db.catalog import variant_id_of
-from db.tables import inventory_ledger, locations
-from models.errors import Conflict
-from models.ids import public_id
+from services import inventory
 
 router = APIRouter(prefix="/admin/inventory", tags=["admin"])
 
-MAX_UNITS = 1_000_000_000  # inside the INTEGER columns
 _ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
 
 
@@ -80,38 +75,23 @@ class LedgerEntryOut(BaseModel):
 
 
 @router.post("/locations", status_code=status.HTTP_201_CREATED, response_model=LocationOut, responses=_ERRORS)
-async def create_location(body: LocationIn, engine: Engine, caller: CurrentCaller) -> LocationOut:
-    taken = Conflict(f"location code {body.code!r} is already in use", code="location_code_taken")
-    location = LocationOut(id=public_id("location"), **body.model_dump())
-    async with engine.begin() as conn:
-        if (await conn.execute(select(locations.c.id).where(locations.c.code == body.code))).first():
-            raise taken
-        try:
-            await conn.execute(locations.insert().values(**location.model_dump()))
-        except IntegrityError as exc:  # a concurrent request took the code after our check
-            raise taken from exc
-        await audit.record(conn, caller, "inventory.location_created", target=location.id,
-                           details=body.model_dump(mode="json"))
-    return location
+async def create_location(body: LocationIn, services: Services, caller: CurrentCaller) -> LocationOut:
+    location = await inventory.create_location(services, inventory.CreateLocation(caller=caller, **body.model_dump()))
+    return LocationOut(**location)
 
 
 @router.get("/locations", response_model=list[LocationOut])
 async def list_locations(conn: ReadConn) -> list[LocationOut]:
-    rows = await conn.execute(select(locations).order_by(locations.c.code))
-    return [LocationOut.model_validate(row._mapping) for row in rows]
+    return [LocationOut.model_validate(row) for row in await inventory_admin.list_locations(conn)]
 
 
 @router.put("/{sku}/locations/{location_code}", response_model=StockOut, responses=_ERRORS)
-async def set_stock(sku: str, location_code: str, body: StockSet, engine: Engine, caller: CurrentCaller) -> StockOut:
+async def set_stock(sku: str, location_code: str, body: StockSet, services: Services,
+                    caller: CurrentCaller) -> StockOut:
     """Record a stock count or receipt; the difference goes to the ledger."""
-    async with engine.begin() as conn:
-        await variant_id_of(conn, sku)
-        location_id = await inventory.location_id_by_code(conn, location_code)
-        level = await inventory.set_stock(conn, sku, location_id, on_hand=body.on_hand,
-                                          safety_stock=body.safety_stock, reason=body.reason,
-                                          reference=body.reference)
-        await audit.record(conn, caller, "inventory.stock_set", target=f"{sku}@{location_code}", reason=body.reason,
-                           details=body.model_dump(mode="json"))
+    level = await inventory.set_stock(services, inventory.SetStock(
+        sku=sku, location_code=location_code, on_hand=body.on_hand, safety_stock=body.safety_stock,
+        reason=body.reason, reference=body.reference, caller=caller, audit_details=body.model_dump(mode="json")))
     return StockOut(sku=sku, location_code=location_code, on_hand=level.on_hand, reserved=level.reserved,
                     safety_stock=level.safety_stock, inbound_transfers=level.inbound_transfers,
                     outbound_transfers=level.outbound_transfers, atp=level.atp)
@@ -122,11 +102,4 @@ async def ledger(sku: str, conn: ReadConn,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[LedgerEntryOut]:
     """The SKU's stock movements, newest first."""
     await variant_id_of(conn, sku)
-    rows = await conn.execute(
-        select(inventory_ledger, locations.c.code.label("location_code"))
-        .outerjoin(locations, locations.c.id == inventory_ledger.c.location_id)
-        .where(inventory_ledger.c.sku == sku)
-        .order_by(inventory_ledger.c.id.desc())  # internal id: insertion order, never exposed
-        .limit(limit)
-    )
-    return [LedgerEntryOut.model_validate(row._mapping) for row in rows]
+    return [LedgerEntryOut.model_validate(row) for row in await inventory_admin.ledger_entries(conn, sku, limit)]

@@ -1,4 +1,4 @@
-"""API key management for admins (the `orderflow keys` command does the same from a shell)."""
+"""API key management for admins (handlers: services/api_keys.py, shared with the `orderflow keys` command)."""
 
 from datetime import datetime
 
@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentCaller
-from api.deps import Engine, ReadConn
+from api.deps import Services
 from api.schemas import ErrorResponse, Strict
-from db import api_keys as store
 from models.auth import Role
+from services import api_keys
 
 router = APIRouter(prefix="/admin/api-keys", tags=["admin"])
 
@@ -37,20 +37,21 @@ class KeyCreated(KeyOut):
 
 
 @router.get("", response_model=list[KeyOut])
-async def list_keys(conn: ReadConn) -> list[KeyOut]:
-    return [KeyOut(**vars(key)) for key in await store.list_keys(conn)]
+async def list_keys(services: Services) -> list[KeyOut]:
+    return [KeyOut(**vars(key)) for key in await api_keys.list_keys(services.engine)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
-async def create_key(body: KeyCreate, engine: Engine, caller: CurrentCaller, response: Response) -> KeyCreated:
-    async with engine.begin() as conn:
-        key, secret = await store.create_key(conn, name=body.name, role=body.role, actor=caller)
+async def create_key(body: KeyCreate, services: Services, caller: CurrentCaller, response: Response) -> KeyCreated:
+    key, secret = await api_keys.create_key(services.engine, api_keys.CreateKey(name=body.name, role=body.role,
+                                                                                caller=caller))
     response.headers["Cache-Control"] = "no-store"  # the secret must not linger in caches
     return KeyCreated(**vars(key), secret=secret)
 
 
 @router.post("/{key_id}/revoke", response_model=KeyOut, responses={404: {"model": ErrorResponse}})
-async def revoke_key(key_id: str, engine: Engine, caller: CurrentCaller, body: KeyRevoke | None = None) -> KeyOut:
-    async with engine.begin() as conn:
-        key = await store.revoke_key(conn, key_id, actor=caller, reason=body.reason if body else "")
+async def revoke_key(key_id: str, services: Services, caller: CurrentCaller,
+                     body: KeyRevoke | None = None) -> KeyOut:
+    key = await api_keys.revoke_key(services.engine, api_keys.RevokeKey(key_id=key_id, caller=caller,
+                                                                        reason=body.reason if body else ""))
     return KeyOut(**vars(key))

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.cart_recovery import start_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.ownership import CART_TOKEN, OptionalCustomer
 from api.schemas import (
@@ -19,6 +18,7 @@ from db import promotions
 from models.errors import DomainError
 from models.money import normalize_currency
 from models.promotions import PromoLine
+from services.cart_recovery import start_reminders
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 _CODE_ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}

@@ -1,8 +1,8 @@
 """Support console: find orders, read everything about one, cancel or refund it (HTML pages).
 
 Plain forms, POST/redirect/GET, no scripts. Sessions, CSRF and flashes: ``api.console_web``.
-Cancel and refund go through the same workflow updates as the API (``api.routes.support``),
-and every action is written to the audit log as the signed-in key.
+Cancel, refund and return decisions call the same handlers as the API (``services.orders``,
+``services.returns``), and every action is written to the audit log as the signed-in key.
 """
 
 import secrets
@@ -19,10 +19,8 @@ from api.console_web import (
     safe_next, tokens_match,
 )
 from api.auth import TooManyFailures, authenticate
-from api.deps import AppSettings, Engine, Temporal
+from api.deps import AppSettings, Engine, Services
 from api.errors import ApiError
-from api.routes.returns import decide_return
-from api.routes.support import issue_refund, request_cancel
 from db import audit, fulfillment, refunds
 from db import console as console_db
 from db import orders as order_store
@@ -32,6 +30,7 @@ from models.errors import DomainError, NotFound
 from models.money import Money, parse_major
 from models.refunds import RefundRequest
 from models.returns import Decision
+from services import orders, returns
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 log = structlog.get_logger("orderflow.api.console")
@@ -140,42 +139,36 @@ def _refundable(operations) -> int:
 
 
 @router.post("/orders/{order_id}/cancel")
-async def cancel(order_id: str, engine: Engine, temporal: Temporal, session: CheckedSession, reason: Text = ""):
+async def cancel(order_id: str, services: Services, session: CheckedSession, reason: Text = ""):
     back = f"/console/orders/{quote(order_id, safe='')}"
     if not reason.strip() or len(reason.strip()) > 500:
         return redirect_with_flash(session, back, error="Cancel: give a reason (up to 500 characters).")
 
     async def act() -> str:
-        async with engine.begin() as conn:  # the audit row commits only if the cancel went through
-            status = await request_cancel(conn, temporal, order_id, reason.strip())
-            await audit.record(conn, session.caller, "order.cancel", order_id=order_id, reason=reason.strip(),
-                               details={"via": "console"})
+        status = await orders.cancel_order(services, orders.CancelOrder(
+            order_id=order_id, reason=reason.strip(), caller=session.caller, audit_details={"via": "console"}))
         return f"Order cancelled (status: {status})."
 
     return await _flashed(session, back, "Cancel refused", act, action="cancel", order_id=order_id)
 
 
 @router.post("/orders/{order_id}/refund")
-async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: AppSettings, session: CheckedSession,
-                 mode: Text = "amount", amount: Text = "", reason: Text = "", refund_key: Text = ""):
+async def refund(order_id: str, services: Services, session: CheckedSession, mode: Text = "amount",
+                 amount: Text = "", reason: Text = "", refund_key: Text = ""):
     """A full refund, or an amount typed in major units (e.g. 12.50), never through a float."""
     back = f"/console/orders/{quote(order_id, safe='')}"
 
     async def act() -> str | RedirectResponse:
-        async with engine.begin() as conn:
+        async with services.engine.connect() as conn:
             order = await fulfillment.order_row(conn, order_id)
-            try:
-                minor = None if mode == "full" else parse_major(amount, order.currency)
-                request = RefundRequest(amount=minor, reason=reason.strip())
-            except ValueError as error:  # pydantic's ValidationError is one
-                return redirect_with_flash(session, back, error=f"Refund not sent: {_input_problem(error)}")
-            key = refund_key.strip()[:100] or str(uuid.uuid4())
-            result, replayed = await issue_refund(conn, temporal, settings, order_id, request, key,
-                                                  actor=session.caller.label)
-            if not replayed:
-                await audit.record(conn, session.caller, "order.refund", order_id=order_id, target=result.refund_id,
-                                   amount=result.amount, currency=result.currency, reason=request.reason,
-                                   details={"via": "console", "full": mode == "full"})
+        try:
+            minor = None if mode == "full" else parse_major(amount, order.currency)
+            request = RefundRequest(amount=minor, reason=reason.strip())
+        except ValueError as error:  # pydantic's ValidationError is one
+            return redirect_with_flash(session, back, error=f"Refund not sent: {_input_problem(error)}")
+        result, replayed = await orders.issue_refund(services, orders.IssueRefund(
+            order_id=order_id, request=request, idempotency_key=refund_key.strip()[:100] or str(uuid.uuid4()),
+            caller=session.caller, audit_details={"via": "console", "full": mode == "full"}))
         money = Money(amount=result.amount, currency=result.currency)
         already = " (this form was already sent: nothing new was refunded)" if replayed else ""
         return f"Refunded {money}{already}. Order status: {result.order_status}."
@@ -184,28 +177,26 @@ async def refund(order_id: str, engine: Engine, temporal: Temporal, settings: Ap
 
 
 @router.post("/returns/{rma_id}/approve")
-async def approve(rma_id: str, engine: Engine, temporal: Temporal, session: CheckedSession, note: Text = ""):
+async def approve(rma_id: str, services: Services, session: CheckedSession, note: Text = ""):
     """The customer gets a return label."""
-    return await _decide(rma_id, "approve", engine, temporal, session, note)
+    return await _decide(rma_id, "approve", services, session, note)
 
 
 @router.post("/returns/{rma_id}/reject")
-async def reject(rma_id: str, engine: Engine, temporal: Temporal, session: CheckedSession, note: Text = ""):
-    return await _decide(rma_id, "reject", engine, temporal, session, note)
+async def reject(rma_id: str, services: Services, session: CheckedSession, note: Text = ""):
+    return await _decide(rma_id, "reject", services, session, note)
 
 
-async def _decide(rma_id: str, decision: Literal["approve", "reject"], engine, temporal, session, note: str):
-    async with engine.connect() as conn:
+async def _decide(rma_id: str, decision: Literal["approve", "reject"], services, session, note: str):
+    async with services.engine.connect() as conn:
         order_id = (await return_store.get(conn, rma_id)).order_id  # NotFound → the 404 page
     back = f"/console/orders/{quote(order_id, safe='')}"
     verb = "approved" if decision == "approve" else "rejected"
     body = Decision(note=note.strip()[:500] or None, actor=session.caller.label)
 
     async def act() -> str:
-        async with engine.begin() as conn:
-            await decide_return(conn, temporal, rma_id, decision, body)
-            await audit.record(conn, session.caller, f"return.{decision}", order_id=order_id, target=rma_id,
-                               reason=body.note or "", details={"via": "console"})
+        await returns.decide_return(services, returns.DecideReturn(
+            rma_id=rma_id, decision=decision, body=body, caller=session.caller, audit_details={"via": "console"}))
         return f"Return {rma_id} {verb}."
 
     return await _flashed(session, back, f"Return not {verb}", act, action="return decision", rma_id=rma_id)

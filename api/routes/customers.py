@@ -13,8 +13,9 @@ from api.auth import TooManyFailures
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.errors import ApiError
 from api.ownership import CurrentCustomer
-from api.routes.subscriptions import SubscriptionPage, SubscriptionSummaryOut
-from api.schemas import ErrorResponse, OrderPage, OrderSummaryOut, PageAfter, PageSize
+from api.schemas import (
+    ErrorResponse, OrderPage, OrderSummaryOut, PageAfter, PageSize, SubscriptionPage, SubscriptionSummaryOut,
+)
 from db import auth_failures
 from db import customers as store
 from db import sign_in_links

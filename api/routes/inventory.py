@@ -5,13 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api.deps import ReadConn
 from api.schemas import ErrorResponse, InventoryOut, LocationStock
 from db import inventory, stock_alerts
-from db.tables import variants
-from models.errors import NotFound
+from db.catalog import variant_id_of
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
 
@@ -40,8 +38,7 @@ async def list_low_stock_alerts(
 
 @router.get("/{sku}", response_model=InventoryOut, responses={404: {"model": ErrorResponse}})
 async def get_inventory(sku: str, conn: ReadConn) -> InventoryOut:
-    if (await conn.execute(select(variants.c.id).where(variants.c.sku == sku))).first() is None:
-        raise NotFound(f"unknown SKU {sku!r}", code="unknown_sku")
+    await variant_id_of(conn, sku)
     levels = await inventory.levels_for(conn, sku)
     rows = [
         LocationStock(location_id=level.location_id, location_code=code, on_hand=level.on_hand,

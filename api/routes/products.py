@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import ReadConn
 from api.schemas import ErrorResponse
+from api.catalog_schemas import ProductOut, ProductPage
 from db import catalog as store
-from models.catalog import ProductOut, ProductPage, Status
+from models.catalog import Status
 
 router = APIRouter(prefix="/products", tags=["catalog"])
 
@@ -20,9 +21,10 @@ async def list_products(
     cursor: Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page")] = None,
 ) -> ProductPage:
     """Products with their variants and prices, ordered by id; omit `status` for every status."""
-    return await store.list_products(conn, status=status, limit=limit, cursor=cursor)
+    items, next_cursor = await store.list_products(conn, status=status, limit=limit, cursor=cursor)
+    return ProductPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses={404: {"model": ErrorResponse}})
 async def get_product(product_id: str, conn: ReadConn) -> ProductOut:
-    return await store.get_product(conn, product_id)
+    return ProductOut.model_validate(await store.get_product(conn, product_id))

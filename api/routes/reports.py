@@ -3,10 +3,10 @@ inventory, monthly fraud. Days are the store's (``REPORT_TIMEZONE``). JSON, or C
 ``Accept: text/csv``."""
 
 from datetime import date
-from typing import Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
+from api.csv_answers import Format, csv_response, wants_csv
 from api.deps import AppSettings, ReadConn
 from api.schemas import ErrorResponse
 from db import operations_reports as operations
@@ -22,20 +22,6 @@ _ERRORS = {422: {"model": ErrorResponse}}
 _CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `format=csv` or `Accept: text/csv`"}}
 From = Query(alias="from", description="First day (REPORT_TIMEZONE), YYYY-MM-DD")
 To = Query(alias="to", description="Last day, inclusive")
-Format = Literal["json", "csv"] | None
-
-
-def wants_csv(request: Request, format: Format) -> bool:
-    """``format`` decides when given; otherwise the Accept header (a browser's */* gets JSON)."""
-    if format is not None:
-        return format == "csv"
-    return "text/csv" in request.headers.get("accept", "")
-
-
-def csv_response(text: str, name: str) -> Response:
-    return Response(text, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-
-
 def _answer(request: Request, format: Format, report, name: str):
     if wants_csv(request, format):
         return csv_response(csv_text(*report.csv_rows()), name)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentCaller
 from api.deps import Engine, ReadConn
-from api.routes.reports import Format, csv_response, wants_csv
+from api.csv_answers import Format, csv_response, wants_csv
 from api.schemas import ErrorResponse, Strict
 from db import audit, inventory
 from db.catalog import variant_id_of

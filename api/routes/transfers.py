@@ -1,31 +1,25 @@
 """Stock transfers between locations, for ops: request, ship, receive, cancel (rules in db/transfers.py).
 
 Locations are named by code, as in the other admin inventory routes. Every successful step is
-audited, a repeated one too (``details.changed`` false: it answered the current state).
+audited, a repeated one too (``details.changed`` false: it answered the current state). Handlers:
+services/inventory.py.
 """
 
-import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentCaller
-from api.deps import Engine, ReadConn
-from api.routes.admin_inventory import MAX_UNITS
-from api.schemas import ErrorResponse, Strict
-from db import audit, inventory
+from api.deps import IdempotencyKey, ReadConn, Services
+from api.schemas import MAX_UNITS, ErrorResponse, Strict
 from db import transfers as store
-from models.auth import Caller
-from models.ids import public_id
 from models.transfers import Transfer, TransferStatus
+from services import inventory
 
 router = APIRouter(prefix="/admin/inventory/transfers", tags=["admin"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
-# Transfer ids derive from the Idempotency-Key: a retry finds the transfer it created.
-ID_NAMESPACE = uuid.UUID("0b7e6c52-93d4-4f0a-a1c8-6e2d5f4b9a30")
 _ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 
 
@@ -73,29 +67,15 @@ def _out(transfer: Transfer) -> TransferOut:
     )
 
 
-async def _audit(conn, caller: Caller, action: str, transfer: Transfer, *, changed: bool, reason: str = "",
-                 **details) -> None:
-    await audit.record(conn, caller, f"inventory.transfer_{action}", target=transfer.id, reason=reason, details={
-        "sku": transfer.sku, "from_location": transfer.from_location_code, "to_location": transfer.to_location_code,
-        "quantity": transfer.quantity, "status": transfer.status.value, "changed": changed, **details,
-    })
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TransferOut, responses=_ERRORS)
-async def request_transfer(body: TransferIn, engine: Engine, caller: CurrentCaller, response: Response,
+async def request_transfer(body: TransferIn, services: Services, caller: CurrentCaller, response: Response,
                            idempotency_key: IdempotencyKey = None) -> TransferOut:
     """Commit units of the origin's ATP to move: refused (409 ``insufficient_stock``) beyond it.
 
     With an ``Idempotency-Key`` a retried request answers the transfer it created (200,
     ``Idempotent-Replayed: true``) instead of moving the units twice."""
-    transfer_id = public_id("transfer", uuid.uuid5(ID_NAMESPACE, idempotency_key)) if idempotency_key else None
-    async with engine.begin() as conn:
-        origin = await inventory.location_id_by_code(conn, body.from_location)
-        destination = await inventory.location_id_by_code(conn, body.to_location)
-        transfer, created = await store.request(conn, sku=body.sku, from_location_id=origin,
-                                                to_location_id=destination, quantity=body.quantity,
-                                                reference=body.reference, transfer_id=transfer_id)
-        await _audit(conn, caller, "requested", transfer, changed=created, reference=body.reference)
+    transfer, created = await inventory.request_transfer(services, inventory.RequestTransfer(
+        caller=caller, idempotency_key=idempotency_key, **body.model_dump()))
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -119,33 +99,27 @@ async def get_transfer(transfer_id: str, conn: ReadConn) -> TransferOut:
 
 
 @router.post("/{transfer_id}/ship", response_model=TransferOut, responses=_ERRORS)
-async def ship_transfer(transfer_id: str, engine: Engine, caller: CurrentCaller,
+async def ship_transfer(transfer_id: str, services: Services, caller: CurrentCaller,
                         body: TransferStep | None = None) -> TransferOut:
     """The units left the origin; they now count toward the destination's ATP."""
-    return await _step(engine, caller, transfer_id, store.ship, "shipped", body)
+    return await _step(services, caller, transfer_id, "ship", body or TransferStep())
 
 
 @router.post("/{transfer_id}/receive", response_model=TransferOut, responses=_ERRORS)
-async def receive_transfer(transfer_id: str, engine: Engine, caller: CurrentCaller,
+async def receive_transfer(transfer_id: str, services: Services, caller: CurrentCaller,
                            body: TransferReceipt | None = None) -> TransferOut:
     """The units arrived and are on the destination's shelf (a shortfall is recorded as loss)."""
     body = body or TransferReceipt()
-    async with engine.begin() as conn:
-        transfer, changed = await store.receive(conn, transfer_id, body.received_quantity)
-        await _audit(conn, caller, "received", transfer, changed=changed, reason=body.reason,
-                     received_quantity=transfer.received_quantity)
-    return _out(transfer)
+    return await _step(services, caller, transfer_id, "receive", body, received_quantity=body.received_quantity)
 
 
 @router.post("/{transfer_id}/cancel", response_model=TransferOut, responses=_ERRORS)
-async def cancel_transfer(transfer_id: str, engine: Engine, caller: CurrentCaller,
+async def cancel_transfer(transfer_id: str, services: Services, caller: CurrentCaller,
                           body: TransferStep | None = None) -> TransferOut:
     """Call off a transfer that has not shipped; the origin's units become promisable again."""
-    return await _step(engine, caller, transfer_id, store.cancel, "cancelled", body)
+    return await _step(services, caller, transfer_id, "cancel", body or TransferStep())
 
 
-async def _step(engine, caller: Caller, transfer_id: str, step, action: str, body: TransferStep | None) -> TransferOut:
-    async with engine.begin() as conn:
-        transfer, changed = await step(conn, transfer_id)
-        await _audit(conn, caller, action, transfer, changed=changed, reason=body.reason if body else "")
-    return _out(transfer)
+async def _step(services, caller, transfer_id: str, step: str, body: TransferStep, **extra) -> TransferOut:
+    return _out(await inventory.step_transfer(services, inventory.TransferStep(
+        transfer_id=transfer_id, step=step, caller=caller, reason=body.reason, **extra)))

@@ -18,6 +18,7 @@ from api.errors import ApiError
 from db import refund_bounces
 from db import fulfillment as shipments
 from db import webhooks as inbox
+from models import workflow_ids
 from models.commerce import DisputeNotice
 from models.disputes import UPDATE_KINDS, DisputeUpdate
 from models.fulfillment import TrackingEvent
@@ -92,7 +93,7 @@ async def _stripe_action(conn, temporal: Client, settings, event: dict) -> str:
             return "unknown_payment"
         signal = (CheckoutWorkflow.payment_authentication_failed if kind.endswith("payment_failed")
                   else CheckoutWorkflow.payment_authenticated)
-        return await _signal(temporal, f"checkout-{payment_ref}", signal)
+        return await _signal(temporal, workflow_ids.checkout(payment_ref), signal)
     if kind in DISPUTE_EVENTS:
         return await _dispute(conn, temporal, settings, obj, DISPUTE_EVENTS[kind])
     if kind in REFUND_EVENTS and obj.get("status") == "failed":
@@ -125,7 +126,7 @@ async def _dispute(conn, temporal: Client, settings, dispute: dict, update_kind:
         update = DisputeUpdate(dispute_id=notice.dispute_id, kind=kind)
     try:
         await temporal.start_workflow(
-            DisputeWorkflow.run, notice, id=f"dispute-{notice.dispute_id}", task_queue=settings.task_queue,
+            DisputeWorkflow.run, notice, id=workflow_ids.dispute(notice.dispute_id), task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal="dispute_updated" if update else None, start_signal_args=[update] if update else [],

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import delivered_order
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,10 +41,7 @@ async def live_url(api_app):
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(api_app, lifespan="off", log_level="warning", access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.025)
+    await eventually(lambda: server.started or task.done(), 5, interval=0.025, what="uvicorn to start")
     assert server.started, "uvicorn did not start"
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True

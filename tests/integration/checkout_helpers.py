@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
+from tests.helpers import eventually  # also imported from here by many tests
 from workflows.shipment import ShipmentWorkflow
 
 STRIPE_SECRET = "whsec_test_secret"  # the webhook secret test modules configure
@@ -80,25 +81,12 @@ async def workflow_result(temporal: Client, workflow_id: str, seconds: float = 6
     return await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), seconds)
 
 
-async def eventually(probe, deadline_seconds: float = 60.0):
-    """Await a condition that another process (the worker) makes true; bounded."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline_seconds
-    while True:
-        value = await probe()
-        if value or loop.time() > give_up:
-            return value
-        await asyncio.sleep(0.05)
-
-
 async def order_with_shipments(api, order_id: str, count: int) -> dict:
     async def probe():
         order = (await api.get(f"/orders/{order_id}")).json()
         return order if len(order["shipments"]) == count else None
 
-    order = await eventually(probe)
-    assert order, f"order {order_id} never got {count} shipments"
-    return order
+    return await eventually(probe, what=f"order {order_id} to get {count} shipments")
 
 
 def delivered(event_id: str) -> TrackingEvent:

@@ -17,6 +17,7 @@ from db.tables import api_keys, audit_log
 from models.auth import ROLES
 from tests.conftest import api_client
 from tests.factories import make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import cart_with, checkout_to_end
 
 ORDERFLOW = Path(sys.executable).parent / "orderflow"
@@ -278,12 +279,10 @@ async def test_order_audit_trail_is_for_support_and_names_the_actor(api_as, temp
 
 
 async def _first_shipment(api, order_id: str, headers: dict | None = None) -> str:
-    for _ in range(300):  # the order workflow creates shipments a moment after checkout
-        shipments = (await api.get(f"/orders/{order_id}", headers=headers)).json()["shipments"]
-        if shipments:
-            return shipments[0]["id"]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order {order_id} got no shipment")
+    async def shipments():  # the order workflow creates shipments a moment after checkout
+        return (await api.get(f"/orders/{order_id}", headers=headers)).json()["shipments"]
+
+    return (await eventually(shipments, what=f"a shipment of order {order_id}"))[0]["id"]
 
 
 async def test_key_lifecycle_over_http_and_secret_never_stored(api_app, api_as, engine):

@@ -11,6 +11,7 @@ from db import catalog
 from models.catalog import ProductCreate, VariantIn
 from models.errors import Conflict
 from models.identifiers import is_valid_gtin
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import cart_with
 
 
@@ -296,9 +297,9 @@ async def test_losing_a_race_on_a_unique_sku_is_still_a_409_code(engine):
 async def _until_a_writer_waits_on_a_lock(engine):
     query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                  "AND wait_event_type = 'Lock'")
-    for _ in range(200):
+
+    async def a_writer_waits():
         async with engine.connect() as conn:
-            if (await conn.execute(query)).scalar():
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the second writer never blocked on the unique index")
+            return (await conn.execute(query)).scalar()
+
+    await eventually(a_writer_waits, 10, interval=0.02, what="the second writer to block on the unique index")

@@ -1,6 +1,5 @@
 """The support console over HTTP: sign-in, CSRF, finding orders, cancel, refunds and returns."""
 
-import asyncio
 import re
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from db import payments as ledger
 from db.tables import audit_log, console_sessions
 from tests.factories import make_api_key, make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import cart_with, checkout_to_end
 from tests.integration.checkout_helpers import order_with_shipments
 from tests.integration.checkout_helpers import delivered_order, placed_order
@@ -157,11 +157,12 @@ async def test_cancel_from_the_console_is_audited(api_app, api, role_keys, tempo
 
     blank = await act(client, f"{page_path}/cancel", page_path, reason="  ")
     assert "give a reason" in blank.text
-    for _ in range(100):  # shipment rows exist a moment before their workflows start
-        cancelled = await act(client, f"{page_path}/cancel", page_path, reason="customer <b>asked</b>")
-        if "[order_not_ready]" not in flash_of(cancelled):
-            break
-        await asyncio.sleep(0.05)
+
+    async def cancel_once_ready():  # shipment rows exist a moment before their workflows start
+        answer = await act(client, f"{page_path}/cancel", page_path, reason="customer <b>asked</b>")
+        return None if "[order_not_ready]" in flash_of(answer) else answer
+
+    cancelled = await eventually(cancel_once_ready, what="the order to be ready to cancel")
     assert cancelled.status_code == 200
     assert flash_of(cancelled) == "Order cancelled (status: cancelled).", flash_of(cancelled)
     assert '<span class="badge bad">cancelled</span>' in cancelled.text

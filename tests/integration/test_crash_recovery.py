@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from api.app import create_app
 from db.tables import checkouts, orders, payment_operations, reservations, stock
 from tests.conftest import api_client
 from tests.factories import make_api_key, make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,15 +67,6 @@ class WorkerProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
-
-
-async def until(condition, timeout: float, what: str, interval: float = 0.1):
-    """Await ``condition()`` (a coroutine function) until it is truthy, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not (result := await condition()):
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await asyncio.sleep(interval)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +120,7 @@ async def test_kill_9_mid_payment_then_a_new_worker_completes_each_checkout_once
             assert first.proc.poll() is None, first.tail()
             return await _scalar(engine, in_payment) == CHECKOUTS
 
-        await until(all_in_payment, 60, "every checkout to be inside the slow payment call")
+        await eventually(all_in_payment, 60, interval=0.1, what="every checkout to be inside the slow payment call")
         first.proc.kill()  # SIGKILL: no graceful shutdown, activities die mid-call
         assert first.proc.wait(10) == -signal.SIGKILL
     finally:
@@ -203,7 +194,7 @@ async def test_processes_one_dying_stops_the_rest_with_a_failure(worker_env, tmp
             assert group.proc.poll() is None, group.tail()
             return len(workers := [pid for pid in _children(group.proc.pid) if _is_worker(pid)]) == 2 and workers
 
-        workers = await until(two_workers, 30, "two worker processes")
+        workers = await eventually(two_workers, 30, interval=0.1, what="two worker processes")
         os.kill(workers[0], signal.SIGKILL)
         assert group.proc.wait(40) == 1, group.tail()
         assert not any(_is_worker(pid) for pid in workers)  # the survivor was stopped too

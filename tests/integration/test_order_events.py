@@ -1,7 +1,5 @@
 """Order event log on PostgreSQL: keyed (order_id, event_id), replays are no-ops, transitions enforced."""
 
-import asyncio
-
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
@@ -9,6 +7,7 @@ from db import orders as order_store
 from models.errors import IllegalTransition
 from models.order_state import OrderStatus
 from tests.factories import make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import cart_with, checkout_to_end, delivered_order, refund
 from workflows import search_attributes as sa
 
@@ -57,15 +56,12 @@ async def test_ops_can_find_checkouts_by_search_attributes(temporal_env, order):
     assert memo["order_id"] == order["order_id"]
 
 
-async def _eventually_listed(client, query: str, deadline_seconds: float = 60.0) -> list:
-    """Visibility is eventually consistent: retry the listing until it shows up or time runs out."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline_seconds
-    while True:
-        found = [wf async for wf in client.list_workflows(query)]
-        if found or loop.time() > give_up:
-            return found
-        await asyncio.sleep(0.1)
+async def _eventually_listed(client, query: str) -> list:
+    """Visibility is eventually consistent: retry the listing until it shows up."""
+    async def listed():
+        return [wf async for wf in client.list_workflows(query)]
+
+    return await eventually(listed, interval=0.1, what=f"workflows listed by {query}")
 
 
 async def test_every_workflow_about_an_order_is_found_by_its_order_id(api, temporal_env, engine):
@@ -82,11 +78,12 @@ async def test_every_workflow_about_an_order_is_found_by_its_order_id(api, tempo
     expected = {f"checkout-{done['checkout_id']}", f"order-{order_id}", f"shipment-{shipment_id}",
                 f"support-{order_id}", f"return-{rma_id}"}
 
-    client, loop = temporal_env.client, asyncio.get_running_loop()
-    give_up = loop.time() + 60
-    while (listed := {wf.id async for wf in client.list_workflows(f"OrderId = '{order_id}'")}) != expected:
-        assert loop.time() < give_up, listed
-        await asyncio.sleep(0.1)
+    client = temporal_env.client
+
+    async def all_listed():
+        return {wf.id async for wf in client.list_workflows(f"OrderId = '{order_id}'")} == expected
+
+    await eventually(all_listed, interval=0.1, what=f"the workflows {sorted(expected)} listed by OrderId")
 
     description = await client.get_workflow_handle(f"return-{rma_id}").describe()
     assert (await description.memo())["order_id"] == order_id

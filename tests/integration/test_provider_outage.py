@@ -2,7 +2,6 @@
 budget (CHECKOUT_PROVIDER_BUDGET_SECONDS) they fail ``checkout_unavailable`` and undo everything."""
 
 import asyncio
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +16,7 @@ from api.app import create_app
 from db.tables import carts, orders, payment_operations, reservations
 from tests.conftest import api_client
 from tests.factories import make_api_key, make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import atp, cart_headers, cart_with, checkout_body, start_checkout
 
 
@@ -82,13 +82,6 @@ def outage(gateway):
     gateway.down = False
 
 
-async def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def _scalar(engine, query) -> int:
     async with engine.connect() as conn:
         return (await conn.execute(query)).scalar_one()
@@ -99,7 +92,7 @@ async def test_checkout_waits_out_an_outage_and_completes(api_with_budget, engin
     sku = await make_sku(engine, stock={await make_location(engine): 5})
     started = await start_checkout(api, checkout_body(await cart_with(api, {sku: 1})))
     checkout_id = started.json()["checkout_id"]
-    await _wait_for(lambda: outage.refused >= 3, 20, "three refused authorization attempts")
+    await eventually(lambda: outage.refused >= 3, 20, what="three refused authorization attempts")
     assert (await api.get(f"/checkouts/{checkout_id}", headers=cart_headers(checkout_id))).json()["status"] == "pending"
 
     outage.down = False  # the provider is back

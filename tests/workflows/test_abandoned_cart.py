@@ -1,6 +1,5 @@
 """Abandoned-cart reminders at 1 h, 24 h and 72 h, on the time-skipping server (through the real API)."""
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +21,7 @@ from db.tables import carts
 from models.notifications import EmailMessage, message_id
 from models.unsubscribe import UnsubscribeLinks
 from tests.factories import make_api_key, make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import checkout_body, start_checkout
 from tests.integration.test_fraud_review import _record
 from tests.workflows.test_fulfillment_timeouts import finished
@@ -65,11 +65,7 @@ async def _cart(api, engine, *, email: str | None = "ada@example.com") -> str:
 
 async def _sent(sender: RecordingSender, count: int, real_seconds: float = 60.0) -> list[EmailMessage]:
     """Wait (real time, server clock held) until ``count`` reminders went out."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + real_seconds
-    while len(sender.sent) < count:
-        assert loop.time() < give_up, f"{len(sender.sent)} reminders sent, expected {count}"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: len(sender.sent) >= count, real_seconds, what=f"{count} reminders to go out")
     return sender.sent
 
 
@@ -81,13 +77,24 @@ async def _running(client, workflow_id: str) -> bool:
         return False
 
 
+async def _waiting_on_timer(client, workflow_id: str, number: int) -> tuple[int, int] | None:
+    """(timers started, timers fired) once the workflow has started its ``number``-th timer."""
+    started = fired = 0
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        started += event.HasField("timer_started_event_attributes")
+        fired += event.HasField("timer_fired_event_attributes")
+    return (started, fired) if started >= number else None
+
+
 async def test_reminders_go_out_at_1_24_and_72_hours(stack, time_env, engine):
     api, sender = stack
     cart_id = await _cart(api, engine)
     elapsed = timedelta(0)
     for due, count in ((timedelta(hours=1), 1), (timedelta(hours=24), 2), (timedelta(hours=72), 3)):
         await time_env.sleep(due - timedelta(minutes=1) - elapsed)
-        await asyncio.sleep(0.2)
+        # Once the workflow waits on reminder `count`'s timer, that timer must not have fired yet.
+        _, fired = await eventually(lambda: _waiting_on_timer(time_env.client, f"cart-{cart_id}", count))
+        assert fired == count - 1, f"reminder {count} was due before {due}"
         assert len(sender.sent) == count - 1, f"reminder {count} went out before {due}"
         await time_env.sleep(timedelta(minutes=2))
         await _sent(sender, count)
@@ -116,8 +123,7 @@ async def test_checkout_after_the_first_reminder_stops_the_rest_and_counts_as_re
     result = await finished(time_env, f"checkout-{started.json()['checkout_id']}")
     assert result["status"] == "completed", result
 
-    await time_env.sleep(timedelta(hours=100))
-    await asyncio.sleep(0.2)
+    await time_env.sleep(timedelta(hours=100))  # the reminder workflow has ended: nothing more can go out
     assert [m.idempotency_key for m in sender.sent if ":cart_reminder:" in m.idempotency_key] == [
         f"{cart_id}:cart_reminder:1"]  # (the order confirmation went out too)
     async with engine.connect() as conn:

@@ -5,7 +5,6 @@ lenient than the local ones. Each test also keeps the fresh history of the path 
 (see ``keep_history``), so these paths are replayed by tests/integration/test_replay.py.
 """
 
-import asyncio
 import os
 import uuid
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from db.tables import orders, payment_operations, shipments
 from models.errors import DomainError
 from models.fulfillment import TrackingEvent
 from tests.factories import make_api_key, make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
 from tests.workflows.test_fulfillment_timeouts import HOUR, POLICY, finished, only_shipment, place_order, skip_until
 from worker import WORKFLOWS, build_activities
@@ -323,12 +323,12 @@ async def test_a_failed_shipment_leaves_its_sibling_running(stack, time_env, eng
 
 async def started_shipments(env, engine, order_id: str, count: int) -> list:
     """The order's shipments once their workflows run (polled with the test clock held)."""
-    while True:
+    async def all_started():
         async with engine.connect() as conn:
             rows = (await conn.execute(select(shipments).where(shipments.c.order_id == order_id))).all()
-        if len(rows) == count and all([await _exists(env, row.workflow_id) for row in rows]):
-            return rows
-        await asyncio.sleep(0.05)
+        return rows if len(rows) == count and all([await _exists(env, row.workflow_id) for row in rows]) else None
+
+    return await eventually(all_started, what=f"{count} shipments of order {order_id} to start")
 
 
 async def _exists(env, workflow_id: str) -> bool:

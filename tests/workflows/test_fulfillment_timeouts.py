@@ -1,6 +1,5 @@
 """Fulfillment timers measured in hours and days, run in seconds on the time-skipping server."""
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -20,6 +19,7 @@ from config import Settings
 from db.tables import payment_operations, shipments
 from models.fulfillment import FulfillmentPolicy, TrackingEvent
 from tests.factories import make_api_key, make_location, make_sku
+from tests.helpers import eventually
 from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -87,23 +87,18 @@ async def skip_until(env, probe, real_seconds: float = 120.0):
     The bound only guards against a hang: reaching a carrier alert takes ~60 real activity
     attempts (10 min of retry budget, skipped between attempts), seconds on an idle machine but
     far more on a loaded one, so a tight bound fails for the machine's load, not the code."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + real_seconds
     async with env.time_skipping_unlocked():
-        while not (value := await probe()):
-            assert loop.time() < give_up, "condition not reached"
-            await asyncio.sleep(0.05)
-    return value
+        return await eventually(probe, real_seconds)
 
 
 async def only_shipment(env, engine, order_id):
     """The order's single shipment, once the order workflow has routed it."""
-    while True:
+    async def started_shipment():
         async with engine.connect() as conn:
             row = (await conn.execute(select(shipments).where(shipments.c.order_id == order_id))).first()
-        if row is not None and await _started(env, row.workflow_id):
-            return row
-        await asyncio.sleep(0.05)
+        return row if row is not None and await _started(env, row.workflow_id) else None
+
+    return await eventually(started_shipment, what=f"the shipment of order {order_id} to start")
 
 
 async def _started(env, workflow_id: str) -> bool:

@@ -10,11 +10,11 @@ import functools
 import sys
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db import api_keys
 from models.auth import CLI_CALLER, ROLES
 from models.errors import DomainError
+from services import api_keys
 
 
 def register_key_commands(subparsers) -> None:
@@ -34,14 +34,14 @@ def register_key_commands(subparsers) -> None:
     revoke.set_defaults(run=_revoke)
 
 
-def _in_transaction(database_url: str, work: Callable[[AsyncConnection], Awaitable]):
+def _with_engine(database_url: str, work: Callable[[AsyncEngine], Awaitable]):
+    """Run one handler of services/api_keys.py (the admin API's too) on DATABASE_URL."""
     from db.engine import make_engine
 
     async def run():
         engine = make_engine(database_url, pool_size=1)
         try:
-            async with engine.begin() as conn:
-                return await work(conn)
+            return await work(engine)
         finally:
             await engine.dispose()
 
@@ -64,15 +64,15 @@ def _friendly(command: Callable[[argparse.Namespace, str], int]) -> Callable[[ar
 
 @_friendly
 def _create(args: argparse.Namespace, database_url: str) -> int:
-    key, secret = _in_transaction(database_url, lambda conn: api_keys.create_key(
-        conn, name=args.name, role=args.role, actor=CLI_CALLER))
+    key, secret = _with_engine(database_url, lambda engine: api_keys.create_key(
+        engine, api_keys.CreateKey(name=args.name, role=args.role, caller=CLI_CALLER)))
     print(f"created {key.id} ({key.role}) {key.name!r}; the secret below is shown only once:", file=sys.stderr)
     print(secret)
     return 0
 
 
 def _list(args: argparse.Namespace, database_url: str) -> int:
-    keys = _in_transaction(database_url, api_keys.list_keys)
+    keys = _with_engine(database_url, api_keys.list_keys)
     print(f"{'ID':<31} {'ROLE':<10} {'CREATED':<20} {'LAST USED':<20} {'REVOKED':<20} NAME")
     for key in keys:
         print(f"{key.id:<31} {key.role:<10} {_when(key.created_at):<20} {_when(key.last_used_at):<20} "
@@ -82,8 +82,8 @@ def _list(args: argparse.Namespace, database_url: str) -> int:
 
 @_friendly
 def _revoke(args: argparse.Namespace, database_url: str) -> int:
-    key = _in_transaction(database_url, lambda conn: api_keys.revoke_key(
-        conn, args.key_id, actor=CLI_CALLER, reason=args.reason))
+    key = _with_engine(database_url, lambda engine: api_keys.revoke_key(
+        engine, api_keys.RevokeKey(key_id=args.key_id, caller=CLI_CALLER, reason=args.reason)))
     print(f"revoked {key.id} ({key.role}) {key.name!r} at {_when(key.revoked_at)}", file=sys.stderr)
     return 0
 

@@ -1,4 +1,4 @@
-"""Calling a workflow's validated update from a route: refusals keep their business code.
+"""Calling a workflow's validated update from a handler: refusals keep their business code.
 
 A validator or handler refusal (ApplicationError with a type) becomes a 409 — or a 422 for
 codes that mean "your input is wrong" — and a workflow that has ended becomes ``closed()``.
@@ -10,18 +10,18 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
+from services.errors import Refused
 
 
-def refusal(error: WorkflowUpdateFailedError, unprocessable: set[str]) -> ApiError:
+def refusal(error: WorkflowUpdateFailedError, unprocessable: set[str]) -> Refused:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type:
-        return ApiError(422 if cause.type in unprocessable else 409, cause.type, cause.message)
+        return Refused(422 if cause.type in unprocessable else 409, cause.type, cause.message)
     raise error
 
 
 async def execute(handle: WorkflowHandle, update, *args, unprocessable: set[str] = frozenset(),
-                  closed: Callable[[], ApiError]):
+                  closed: Callable[[], Refused]):
     try:
         return await handle.execute_update(update, *args)
     except WorkflowUpdateFailedError as error:

@@ -1,11 +1,12 @@
 """Reports for ops: daily sales (JSON or CSV) with cart abandonment and recovery, and monthly fraud."""
 
+from collections.abc import AsyncIterator
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import ReadConn
 from api.schemas import ErrorResponse
 from db import reconciliation as reconciliation_store
 from db import reports as store
@@ -13,6 +14,16 @@ from models.reconciliation import ReconciliationReport
 from models.reports import FraudReport, SalesReport, check_range, month_bounds, sales_csv
 
 router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+async def report_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    """The read replica (DATABASE_READ_URL) when there is one: long report queries stay off the primary."""
+    state = request.app.state
+    async with getattr(state, "read_engine", state.engine).connect() as conn:
+        yield conn
+
+
+ReadConn = Annotated[AsyncConnection, Depends(report_conn)]
 _ERRORS = {422: {"model": ErrorResponse}}
 
 

@@ -31,7 +31,7 @@ install: $(STAMP)
 
 # Re-installs only when pyproject.toml changes (the stamp is older than it).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,test]"
 	touch $@
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here): install it if it

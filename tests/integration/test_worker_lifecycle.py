@@ -140,6 +140,12 @@ async def test_payment_activities_run_on_their_own_task_queue(settings, engine, 
                                       "payments_activities_per_second": 5.0})
     workers = build_workers(temporal_env.client, own, build_activities(engine, local_adapters))
     assert [w.task_queue for w in workers] == [queue, f"{queue}-payments"]
+    main, payments = (worker.config() for worker in workers)
+    # Activity slots of both share one process's pool: together never more than its connections.
+    assert main["max_concurrent_activities"] + payments["max_concurrent_activities"] == own.activity_slots == \
+        own.database_pool_size + own.database_max_overflow
+    assert payments["max_task_queue_activities_per_second"] == 5.0
+    assert main["graceful_shutdown_timeout"] == timedelta(seconds=own.worker_drain_seconds)
     stop = asyncio.Event()
     serving = asyncio.ensure_future(serve_until(workers, stop))
     api = api_client(create_app(own, engine=engine, temporal=temporal_env.client), role_keys["admin"])
@@ -171,3 +177,40 @@ async def test_saved_histories_replay_with_payment_routing_on():
     for path in sorted(HISTORIES.glob("checkout_*.json")):
         result = await routed.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
         assert result.replay_failure is None, path.stem
+
+
+async def test_a_build_id_makes_a_versioned_worker_of_the_deployment(settings, engine, temporal_env, local_adapters):
+    """WORKER_BUILD_ID: the workers join Worker Deployment WORKER_DEPLOYMENT_NAME as that build; once it is
+    the current version, workflows run there and auto-upgrade (README runbook: deploy, promote, roll back)."""
+    from temporalio.api.enums.v1 import VersioningBehavior as Behavior
+    from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
+    from temporalio.service import RPCError
+
+    queue, deployment = f"versioned-{uuid.uuid4().hex[:6]}", f"orderflow-{uuid.uuid4().hex[:6]}"
+    own = settings.model_copy(update={"task_queue": queue, "worker_build_id": "build-1",
+                                      "worker_deployment_name": deployment})
+    client = temporal_env.client
+    stop = asyncio.Event()
+    serving = asyncio.ensure_future(serve_until(build_workers(client, own, build_activities(engine, local_adapters)),
+                                                stop))
+    try:
+        async def promoted() -> bool:  # possible once the build's pollers have reached the server
+            try:
+                await client.workflow_service.set_worker_deployment_current_version(
+                    SetWorkerDeploymentCurrentVersionRequest(namespace=client.namespace, deployment_name=deployment,
+                                                             build_id="build-1"))
+                return True
+            except RPCError:
+                return False
+
+        assert await eventually(promoted, 60)
+        sweep = await client.start_workflow("ReservationSweepWorkflow", id=f"sweep-{uuid.uuid4().hex[:6]}",
+                                            task_queue=queue)
+        assert isinstance(await asyncio.wait_for(sweep.result(), 60), int)
+        versioning = (await sweep.describe()).raw_description.workflow_execution_info.versioning_info
+        assert versioning.behavior == Behavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE
+        assert (versioning.deployment_version.deployment_name, versioning.deployment_version.build_id) == \
+            (deployment, "build-1")
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 60)

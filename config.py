@@ -415,6 +415,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _database_password_goes_into_the_urls(self) -> "Settings":
+        # Here, once: every user of DATABASE_URL (migrations, CLI, adapters, tests) gets a working URL.
+        self.database_url = with_password(self.database_url, self.database_password)
+        self.database_read_url = with_password(self.database_read_url, self.database_password)
+        return self
+
+    @model_validator(mode="after")
     def _tls_files_come_in_pairs(self) -> "Settings":
         if (self.temporal_tls_cert_file is None) != (self.temporal_tls_key_file is None):
             raise ValueError("TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mTLS)")
@@ -424,10 +431,8 @@ class Settings(BaseSettings):
 
     @property
     def database_urls(self) -> tuple[str, str]:
-        """(primary, reads): DATABASE_PASSWORD filled in; reads is the primary without a replica."""
-        primary = with_password(self.database_url, self.database_password)
-        return primary, with_password(self.database_read_url, self.database_password) if self.database_read_url \
-            else primary
+        """(primary, reads): reads is the primary without a replica."""
+        return self.database_url, self.database_read_url or self.database_url
 
     @property
     def activity_slots(self) -> int:

@@ -173,10 +173,13 @@ async def serve_until(workers: Sequence[Worker], stop: asyncio.Event) -> None:
     (``Worker.shutdown`` waits out each worker's graceful_shutdown_timeout); re-raises a worker's failure."""
     runs = [asyncio.ensure_future(worker.run()) for worker in workers]
     stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([*runs, stopped], return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    log.info("worker draining", running_activities=True)
-    await asyncio.gather(*(worker.shutdown() for worker in workers if worker.is_running), return_exceptions=True)
+    try:
+        await asyncio.wait([*runs, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:  # cancelled too (an embedding caller's task): never leave workers polling behind us
+        stopped.cancel()
+        log.info("worker draining")
+        await asyncio.gather(*(worker.shutdown() for worker in workers if worker.is_running),
+                             return_exceptions=True)
     for outcome in await asyncio.gather(*runs, return_exceptions=True):
         if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
             raise outcome

@@ -40,6 +40,7 @@ def test_the_database_password_goes_into_the_url():
                         database_read_url="postgresql://reader@replica:5432/orderflow")
     assert settings.database_urls == ("postgresql://orderflow:p%40ss%3A%2Fw@db:5432/orderflow",
                                       "postgresql://reader:p%40ss%3A%2Fw@replica:5432/orderflow")
+    assert settings.database_url == settings.database_urls[0]  # migrations, CLI and adapters read this one
     kept = Settings(database_url="postgresql://a:own@db/x", database_password="other")
     assert kept.database_urls[0] == "postgresql://a:own@db/x"
 

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.orderflow-installed
 BENCH_ARGS ?=
 LOAD_ARGS ?=
 
-.PHONY: dev test bench bench-load migrate seed install clean chromium
+.PHONY: dev test bench bench-load migrate seed install clean chromium replay-live
 
 dev: $(STAMP)
 	$(BIN)/orderflow dev
@@ -28,6 +28,11 @@ seed: $(STAMP)
 	$(BIN)/orderflow seed
 
 install: $(STAMP)
+
+# Before promoting a build: replay the running workflows of the Temporal namespace in TEMPORAL_* (as the
+# worker would see it) on this checkout's code; fails listing the runs it could not replay.
+replay-live: $(STAMP)
+	$(BIN)/python -m deploy.replay_live
 
 # Re-installs only when pyproject.toml changes (the stamp is older than it).
 $(STAMP): pyproject.toml | $(BIN)/python

@@ -37,7 +37,7 @@ from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
 from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
-from db.engine import engines_from_settings
+from db.engine import primary_engine
 from models.fulfillment import FulfillmentPolicy
 from models.reconciliation import ReconciliationInput
 from models.routing import DEFAULT_DISTANCES
@@ -153,7 +153,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     settings = settings or get_settings()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (make dev sets it for the embedded PostgreSQL)")
-    engine, _ = engines_from_settings(settings)  # workflows write: activities use the primary only
+    engine = primary_engine(settings)  # activities write: the primary only, never a lagging replica
     client = await connect(settings, runtime=metrics_runtime(settings))
     activities = build_activities(engine, build_adapters(settings), fulfillment_policy(settings),
                                   settings.routing_distances, settings.unsubscribe_links, settings.sign_in_page)

@@ -26,10 +26,18 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int | N
     )
 
 
+def primary_engine(settings) -> AsyncEngine:
+    """The pool a long-running process writes through (DATABASE_* pool and PgBouncer settings)."""
+    return _configured(settings, settings.database_urls[0])
+
+
 def engines_from_settings(settings) -> tuple[AsyncEngine, AsyncEngine]:
-    """(primary, reads) for a long-running process; reads is the primary itself without DATABASE_READ_URL."""
+    """(primary, reads) for the API; reads is the primary itself without DATABASE_READ_URL."""
     primary_url, reads_url = settings.database_urls
-    options = dict(pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
-                   pgbouncer=settings.database_pgbouncer)
-    primary = make_engine(primary_url, **options)
-    return primary, primary if reads_url == primary_url else make_engine(reads_url, **options)
+    primary = _configured(settings, primary_url)
+    return primary, primary if reads_url == primary_url else _configured(settings, reads_url)
+
+
+def _configured(settings, url: str) -> AsyncEngine:
+    return make_engine(url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
+                       pgbouncer=settings.database_pgbouncer)

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from db.key_commands import register_key_commands
 
     register_key_commands(sub)  # `keys create|list|revoke`: they take arguments, so they set args.run
+    from simulate.commands import register_simulate_commands
+
+    register_simulate_commands(sub)  # `simulate deliver|tracking|3ds|dispute|…`: the outside world in development
     return parser
 
 

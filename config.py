@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # Whether the local card simulator grants multicapture when an authorization asks for it (Stripe grants it
     # on IC+ accounts only); false rehearses the capture_all_first fallback of SPLIT_CAPTURE_POLICY=multicapture.
     local_payment_multicapture: bool = True
+    # Development: seconds between the local carrier's tracking updates after a parcel ships (each after the
+    # previous one), sent as signed EasyPost webhooks by `orderflow dev`; a status left out is skipped, {} stops it.
+    local_carrier_schedule: dict[Literal["pre_transit", "in_transit", "out_for_delivery", "delivered"],
+                                 NonNegativeFloat] = {"pre_transit": 2, "in_transit": 3, "out_for_delivery": 3,
+                                                      "delivered": 3}
     # How an order shipped in several parcels is captured. A card authorization is captured once unless it
     # asked for multicapture: "multicapture" asks for it and, where the card's multicapture status is not
     # available, falls back to capturing the whole order with the first parcel; "capture_all_first" never asks.
@@ -188,6 +193,28 @@ class Settings(BaseSettings):
                                                       "be in a live workflow's hands")
     reconciliation_batch_size: int = Field(200, gt=0, description="At most this many operations (and as many "
                                            "orphan holds) per run; the rest wait for the next run")
+
+    # ---- The clerk's and ops' day (engineer X15): reports, work queues, ops alert digests.
+    report_timezone: str = Field("UTC", description="IANA zone whose calendar days the reports count in")
+    temporal_ui_url: str = Field("http://127.0.0.1:8233", description="Temporal UI base URL for work-queue links")
+    work_queue_expiring_soon_seconds: int = Field(6 * 3600, gt=0, description="Flag fraud reviews and return "
+                                                  "decisions that expire within this")
+    ops_alert_email: str = Field("", pattern=r"^$|^[^@\s]+@[^@\s]+$", description="Where the ops alert digest "
+                                 "goes; empty: no digest")
+    ops_alert_interval_seconds: int = Field(15 * 60, gt=0, description="How often the digest Schedule runs")
+    ops_alert_fraud_wait_seconds: int = Field(2 * 3600, gt=0, description="A fraud hold waiting longer is "
+                                              "alerted")
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"REPORT_TIMEZONE: {value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+        return value
 
     @field_validator("stripe_api_key", "stripe_api_base", "stripe_webhook_secret", "avalara_account_id",
                      "avalara_license_key", "easypost_api_key", "easypost_api_base", "easypost_webhook_secret",

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -26,6 +27,7 @@ from workflows import search_attributes as sa
 
 STATE_FILE = "devstack.json"
 API_KEY_FILE = "dev-api-key"  # an admin key for local use, kept across restarts (mode 0600)
+WEBHOOK_SECRETS_FILE = "dev-webhook-secrets.json"  # signs the simulator's webhooks (mode 0600)
 DATABASE = "orderflow"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -210,11 +212,18 @@ class DevStack:
         await asyncio.to_thread(_migrate, self.database_url)
         await _seed(self.database_url)
         self.api_key = await _dev_api_key(self.database_url, self.state_dir / API_KEY_FILE)
-        env = {**os.environ, "DATABASE_URL": self.database_url, "TEMPORAL_ADDRESS": self.temporal_address}
-        for name in ("worker", "api"):
-            await self._spawn(name, [sys.executable, "-m", "cli", name], env=env)
+        env = {**os.environ, "DATABASE_URL": self.database_url, "TEMPORAL_ADDRESS": self.temporal_address,
+               **webhook_secret_env(s, dev_webhook_secrets(self.state_dir))}
+        for name, command in (("worker", ["worker"]), ("api", ["api"]), *self._simulators()):
+            await self._spawn(name, [sys.executable, "-m", "cli", *command], env=env)
         await self._wait_until_ready()
         self._write_state()
+
+    def _simulators(self) -> list[tuple[str, list[str]]]:
+        """The local carrier reports tracking by itself, through the API's EasyPost webhook."""
+        s = self.settings
+        runs = s.environment == "development" and s.shipping_backend == "local" and bool(s.local_carrier_schedule)
+        return [("carrier", ["simulate", "carrier"])] if runs else []
 
     async def _spawn(self, name: str, command: list[str], *, env: dict | None = None, log: Path | None = None):
         output = log.open("wb") if log else None
@@ -312,6 +321,7 @@ class DevStack:
                 if self.settings.worker_metrics_port else ""),
             f"  API metrics  {api}/metrics  (ops key)",
             f"  API key      admin, in {key_file}",
+            f"  Simulator    {self._simulator_line()}",
             "", "Try it:",
             f"  AUTH=\"Authorization: Bearer $(cat {key_file})\"",
             f"  curl -s {api}/products -H \"$AUTH\"",
@@ -326,6 +336,12 @@ class DevStack:
             " \"region\": \"CA\", \"postal_code\": \"94105\", \"country\": \"US\"}}'",
             "", "Press Ctrl-C to stop.", "",
         ])
+
+    def _simulator_line(self) -> str:
+        schedule = self.settings.local_carrier_schedule
+        carrier = (f"local carrier reports tracking {sum(schedule.values()):g} s after shipping "
+                   "(LOCAL_CARRIER_SCHEDULE); " if self._simulators() else "")
+        return carrier + "`orderflow simulate --help`: deliver, tracking, 3ds, dispute, refund-failed"
 
     async def supervise(self, stop: asyncio.Event) -> int:
         """Block until a stop signal (exit 0) or until a child dies (exit 1)."""
@@ -344,8 +360,8 @@ class DevStack:
         return 1
 
     async def shutdown(self) -> None:
-        """API and worker first (in parallel), then Temporal, then PostgreSQL."""
-        apps = [c for c in self.children if c.name in ("api", "worker")]
+        """API, worker and carrier simulator first (in parallel), then Temporal, then PostgreSQL."""
+        apps = [c for c in self.children if c.name in ("api", "worker", "carrier")]
         await asyncio.gather(*(_stop_child(c) for c in apps))
         await asyncio.gather(*(_stop_child(c) for c in self.children if c not in apps))
         if self._postgres is not None:
@@ -410,6 +426,48 @@ async def _dev_api_key(database_url: str, path: Path) -> str:
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
         out.write(secret + "\n")
     return secret
+
+
+def dev_webhook_secrets(state_dir: Path) -> dict[str, str]:
+    """The stack's webhook secrets, made once per STATE_DIR: the API checks the simulator's signatures
+    with them exactly as it checks Stripe's and EasyPost's."""
+    path = state_dir / WEBHOOK_SECRETS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    made = {"stripe": f"whsec_dev_{secrets.token_hex(24)}", "easypost": secrets.token_hex(32)}
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        json.dump(made, out)
+    return made
+
+
+def webhook_secret_env(settings: Settings, made: dict[str, str]) -> dict[str, str]:
+    """Environment giving the API the development secrets of local providers whose secret is unset.
+    A configured secret (or a real provider's) is left alone."""
+    env = {}
+    if settings.payment_backend == "local" and settings.stripe_webhook_secret is None:
+        env["STRIPE_WEBHOOK_SECRET"] = made["stripe"]
+    if settings.shipping_backend == "local" and settings.easypost_webhook_secret is None:
+        env["EASYPOST_WEBHOOK_SECRET"] = made["easypost"]
+    return env
+
+
+def running_webhook_secrets(settings: Settings) -> dict[str, str]:
+    """What the API of this STATE_DIR's stack checks webhooks with: configured secrets first."""
+    try:
+        made = json.loads((settings.state_dir / WEBHOOK_SECRETS_FILE).read_text())
+    except (OSError, ValueError):
+        made = {}
+    configured = {"stripe": settings.stripe_webhook_secret, "easypost": settings.easypost_webhook_secret}
+    return {name: secret.get_secret_value() if secret else made.get(name, "") for name, secret in configured.items()}
+
+
+def running_api_url(settings: Settings) -> str:
+    """The API of the ``orderflow dev`` stack on this STATE_DIR, else API_HOST:API_PORT."""
+    try:
+        return json.loads((settings.state_dir / STATE_FILE).read_text())["api_url"]
+    except (OSError, ValueError, KeyError):
+        host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+        return f"http://{host}:{settings.api_port}"
 
 
 def running_api_key(settings: Settings) -> str:

@@ -17,6 +17,7 @@ from temporalio.client import (
     ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec, ScheduleUpdate,
 )
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.service import RPCError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
@@ -30,6 +31,7 @@ from activities.fraud import FraudActivities
 from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
+from activities.ops_alerts import OpsAlertActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
 from activities.sign_in_links import SignInLinkActivities
@@ -39,12 +41,14 @@ from adapters.factory import Adapters, build_adapters
 from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import primary_engine
 from models.fulfillment import FulfillmentPolicy
+from models.ops_alerts import OpsAlertInput
 from models.reconciliation import ReconciliationInput
 from models.routing import DEFAULT_DISTANCES
 from models.unsubscribe import UnsubscribeLinks
 from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
+from workflows.ops_alerts import OpsAlertDigestWorkflow
 from workflows.order_support import OrderSupportWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.reservation_sweep import ReservationSweepWorkflow
@@ -60,8 +64,10 @@ log = structlog.get_logger("orderflow.worker")
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
              ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
              ReservationSweepWorkflow]
+WORKFLOWS.append(OpsAlertDigestWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 SWEEP_SCHEDULE_ID = "reservation-sweep"
+OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
 # `--processes N` waits this much longer than a process's own drain before killing it.
 STOP_MARGIN_SECONDS = 10.0
 
@@ -90,6 +96,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
+        OpsAlertActivities(engine, adapters.email),
     ]
     return [
         getattr(instance, name)
@@ -160,6 +167,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     workers = build_workers(client, settings, activities)
     await ensure_schedule(client, RECONCILIATION_SCHEDULE_ID, reconciliation_schedule(settings))
     await ensure_schedule(client, SWEEP_SCHEDULE_ID, sweep_schedule(settings))
+    await ensure_ops_alert_schedule(client, settings)
     log.info("worker started", task_queues=[w.task_queue for w in workers], temporal=settings.temporal_address,
              activity_slots=settings.activity_slots, build_id=settings.worker_build_id or None)
     try:
@@ -222,6 +230,33 @@ async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) 
             lambda current: ScheduleUpdate(schedule=dataclasses.replace(
                 schedule, state=current.description.schedule.state)))  # a pause by ops stays
     log.info("schedule in place", schedule_id=schedule_id)
+
+
+def ops_alert_schedule(settings: Settings) -> Schedule:
+    """Every OPS_ALERT_INTERVAL_SECONDS, a digest of what is new since the last one (nothing new: no mail)."""
+    request = OpsAlertInput(recipient=settings.ops_alert_email,
+                            fraud_wait_seconds=settings.ops_alert_fraud_wait_seconds,
+                            return_approval_seconds=int(settings.return_approval_days * 86400),
+                            expiry_warning_seconds=settings.work_queue_expiring_soon_seconds)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(OpsAlertDigestWorkflow.run, request, id=OPS_ALERT_SCHEDULE_ID,
+                                           task_queue=settings.task_queue,
+                                           static_summary="Mail ops new parcel alerts, waiting fraud holds, expiring returns, low stock"),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.ops_alert_interval_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_ops_alert_schedule(client: Client, settings: Settings) -> None:
+    """Like the reconciliation schedule; without OPS_ALERT_EMAIL there is no digest, so no schedule."""
+    if settings.ops_alert_email:
+        await ensure_schedule(client, OPS_ALERT_SCHEDULE_ID, ops_alert_schedule(settings))
+        log.info("ops alert digest scheduled", every_seconds=settings.ops_alert_interval_seconds)
+        return
+    try:
+        await client.get_schedule_handle(OPS_ALERT_SCHEDULE_ID).delete()
+    except RPCError:  # never created
+        pass
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

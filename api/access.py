@@ -92,7 +92,11 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /returns/{rma_id}/reject": P.ORDERS_SUPPORT,
     "GET /orders/{order_id}/audit": P.AUDIT_READ,
     "POST /checkouts/{checkout_id}/review": P.ORDERS_SUPPORT,  # fraud review decision
-    # ops
+    "POST /orders/{order_id}/alerts/resolve": P.ORDERS_SUPPORT,  # leaves the orders_needing_attention queue
+    # work queues: every staff role but catalog; each queue shows only to roles that may act on it
+    "GET /work-queues": P.WORK_QUEUES,
+    "GET /work-queues/{queue}": P.WORK_QUEUES,
+    # ops (the warehouse packs, receives and inspects: Permission.WAREHOUSE)
     "GET /admin/kill-switches": P.KILL_SWITCHES,
     "PUT /admin/kill-switches/{kind}/{name}": P.KILL_SWITCHES,
     "POST /shipments/{shipment_id}/packed": P.WAREHOUSE,
@@ -111,12 +115,22 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /admin/inventory/transfers/{transfer_id}/receive": P.INVENTORY_ADMIN,
     "POST /admin/inventory/transfers/{transfer_id}/cancel": P.INVENTORY_ADMIN,
     "GET /reports/sales": P.REPORTS,
+    "GET /reports/payments": P.REPORTS,
+    "GET /reports/fulfilment": P.REPORTS,
+    "GET /reports/returns": P.REPORTS,
+    "GET /reports/inventory": P.REPORTS,
     "GET /reports/fraud": P.REPORTS,
     "GET /reports/reconciliation": P.REPORTS,
+    "GET /audit": P.AUDIT_BROWSE,  # every action by anyone; one order's trail is support's (AUDIT_READ)
+    # inventory admin: the stock list, bulk counts, reorder points and safety stock
+    "GET /inventory": P.INVENTORY_ADMIN,
+    "POST /admin/inventory/counts": P.INVENTORY_ADMIN,
+    "PATCH /admin/inventory/{sku}": P.INVENTORY_ADMIN,
+    "PATCH /admin/inventory/{sku}/locations/{location_code}": P.INVENTORY_ADMIN,
     # Business figures (checkout volumes, latencies): ops, not public. Scrapers send an ops key
     # (Prometheus `authorization: {credentials_file: …}`).
     "GET /metrics": P.METRICS,
-    # admin
+    # catalog (products, prices, promotions, plans) and admin
     "POST /admin/catalog/products": P.CATALOG_ADMIN,
     "PATCH /admin/catalog/products/{product_id}": P.CATALOG_ADMIN,
     "POST /admin/catalog/products/{product_id}/variants": P.CATALOG_ADMIN,

@@ -118,6 +118,8 @@ async def shipment_row(conn: AsyncConnection, shipment_id: str, *, lock: bool = 
 
 
 async def set_status(conn: AsyncConnection, shipment_id: str, status: str, **values) -> None:
+    if status == "packed":  # the first time only: a label refunded puts the parcel back to packed
+        values.setdefault("packed_at", func.coalesce(shipments.c.packed_at, func.now()))
     await conn.execute(update(shipments).where(shipments.c.id == shipment_id)
                        .values(status=status, updated_at=func.now(), **values))
 

@@ -15,11 +15,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import stock_alerts
-from db.tables import inventory_ledger, locations, reservations, stock
+from db.tables import inventory_ledger, locations, prices, reservations, stock, variants
 from models.commerce import Reservation, ReservedItem
-from models.errors import Conflict, NotFound
+from models.errors import Conflict, DomainError, NotFound
 from models.ids import public_id
 from models.inventory import StockLevel, plan_reservation, violations
+from models.stock_admin import CountLine, StockRow, stock_rows
 
 
 def _level(row) -> StockLevel:
@@ -296,3 +297,60 @@ async def location_id_by_code(conn: AsyncConnection, code: str) -> str:
     if row is None:
         raise NotFound(f"unknown location {code!r}", code="location_not_found")
     return row.id
+
+
+# ---------------------------------------------------------------- inventory admin: the stock list, settings, counts
+async def stock_list(conn: AsyncConnection, *, location: str | None = None,
+                     below_reorder_point: bool = False) -> list[StockRow]:
+    """Every stock row (optionally at one location code), with its SKU's total ATP over every location."""
+    rows = await conn.execute(
+        select(stock, locations.c.code, variants.c.reorder_point)
+        .join(locations, locations.c.id == stock.c.location_id).join(variants, variants.c.sku == stock.c.sku)
+    )
+    listed = stock_rows((_level(row), row.code, row.reorder_point) for row in rows)
+    return [row for row in listed
+            if (location is None or row.location == location) and (row.below_reorder_point or not below_reorder_point)]
+
+
+async def base_prices(conn: AsyncConnection) -> list[tuple[str, str, int]]:
+    """(sku, currency, base price) of every priced variant."""
+    rows = await conn.execute(select(variants.c.sku, prices.c.currency, prices.c.amount)
+                              .join(prices, prices.c.variant_id == variants.c.id))
+    return [tuple(row) for row in rows]
+
+
+async def set_reorder_point(conn: AsyncConnection, sku: str, reorder_point: int) -> None:
+    """Change the SKU's reorder point and open or resolve its low-stock alert at once."""
+    await conn.execute(update(variants).where(variants.c.sku == sku)
+                       .values(reorder_point=reorder_point, updated_at=func.now()))
+    await stock_alerts.check_reorder_point(conn, sku)
+
+
+async def set_safety_stock(conn: AsyncConnection, sku: str, location_id: str, safety_stock: int) -> StockLevel:
+    """Change what the location keeps back from sale; the low-stock alert follows the new ATP."""
+    await ensure_row(conn, sku, location_id)
+    (current,) = await _lock_levels_at(conn, sku, location_id)
+    await conn.execute(update(stock).where(and_(stock.c.sku == sku, stock.c.location_id == location_id))
+                       .values(safety_stock=safety_stock, updated_at=func.now()))
+    await stock_alerts.check_reorder_point(conn, sku)
+    return replace(current, safety_stock=safety_stock)
+
+
+async def apply_count(conn: AsyncConnection, line: CountLine, *, reference: str | None) -> dict:
+    """One row of a bulk count, inside a savepoint: a refused row leaves nothing behind and the others go on."""
+    report = {"row": line.row, "sku": line.sku, "location": line.location}
+    try:
+        async with conn.begin_nested():
+            if (await conn.execute(select(variants.c.id).where(variants.c.sku == line.sku))).first() is None:
+                raise NotFound(f"unknown SKU {line.sku!r}", code="unknown_sku")
+            location_id = await location_id_by_code(conn, line.location)
+            before = (await conn.execute(select(stock.c.on_hand).where(
+                and_(stock.c.sku == line.sku, stock.c.location_id == location_id)))).scalar() or 0
+            await set_stock(conn, line.sku, location_id, on_hand=line.on_hand, safety_stock=line.safety_stock,
+                            reason="count", reference=reference)
+            if line.reorder_point is not None:
+                await set_reorder_point(conn, line.sku, line.reorder_point)
+    except DomainError as refused:
+        return {**report, "status": "refused", "code": refused.code, "message": str(refused)}
+    return {**report, "status": "ok", "on_hand_before": before, "on_hand": line.on_hand,
+            "delta": line.on_hand - before}

@@ -1,32 +1,53 @@
-"""The queries behind GET /reports/*: grouped by UTC day, aggregated further in models.reports."""
+"""The queries behind GET /reports/*: grouped by the store's calendar day (``REPORT_TIMEZONE``),
+aggregated further in models.reports."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Date, and_, cast, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import cart_reminders, carts, fraud_screenings, order_events, orders, refunds
+from db.tables import cart_reminders, carts, fraud_screenings, order_events, orders, refunds, returns
+from models.order_state import OrderStatus
 from models.reports import FraudReport, SalesReport, fraud_report, sales_report
 
 UTC_NAME = "UTC"
 
 
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, day after end 00:00) as UTC instants."""
-    return datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
+def bounds(start: date, end: date, timezone: str = UTC_NAME) -> tuple[datetime, datetime]:
+    """[start 00:00, day after end 00:00) in ``timezone``, as instants (a DST day is 23 or 25 hours)."""
+    zone = ZoneInfo(timezone)
+    return datetime.combine(start, time(), zone), datetime.combine(end + timedelta(days=1), time(), zone)
 
 
-def _day(column):
-    return cast(func.timezone(UTC_NAME, column), Date)
+def day_of(column, timezone: str = UTC_NAME):
+    """The calendar day in ``timezone`` of a timestamptz column."""
+    return cast(func.timezone(timezone, column), Date)
 
 
-async def sales(conn: AsyncConnection, start: date, end: date) -> SalesReport:
-    low, high = _bounds(start, end)
+def is_exchange_order():
+    """A no-charge replacement sent for a return: not a sale."""
+    return and_(orders.c.total == 0, exists().where(returns.c.replacement_order_id == orders.c.id))
+
+
+def is_sale():
+    """An order that brought money: neither cancelled nor a no-charge exchange."""
+    return and_(orders.c.status != OrderStatus.CANCELLED, ~is_exchange_order())
+
+
+async def sales(conn: AsyncConnection, start: date, end: date, timezone: str = UTC_NAME) -> SalesReport:
+    low, high = bounds(start, end, timezone)
+    _day = partial(day_of, timezone=timezone)
     order_day = _day(orders.c.created_at)
+    placed = and_(orders.c.created_at >= low, orders.c.created_at < high)
     order_rows = await conn.execute(
         select(order_day, orders.c.currency, func.count(), cast(func.sum(orders.c.total), BigInteger))
-        .where(and_(orders.c.created_at >= low, orders.c.created_at < high))
-        .group_by(order_day, orders.c.currency)
+        .where(and_(placed, is_sale())).group_by(order_day, orders.c.currency)
+    )
+    cancelled_rows = await conn.execute(
+        select(order_day, orders.c.currency, func.count())
+        .where(and_(placed, orders.c.status == OrderStatus.CANCELLED)).group_by(order_day, orders.c.currency)
     )
     refund_day = _day(refunds.c.created_at)
     refund_rows = await conn.execute(
@@ -41,14 +62,13 @@ async def sales(conn: AsyncConnection, start: date, end: date) -> SalesReport:
     )
     from_carts = await conn.execute(
         select(order_day, func.count())
-        .where(and_(orders.c.created_at >= low, orders.c.created_at < high,
-                    exists().where(carts.c.id == orders.c.cart_id)))
+        .where(and_(placed, ~is_exchange_order(), exists().where(carts.c.id == orders.c.cart_id)))
         .group_by(order_day)
     )
     reminded, recovered = await cart_recovery(conn, low, high)
     return sales_report(start, end, orders=[tuple(r) for r in order_rows], refunds=[tuple(r) for r in refund_rows],
                         carts=[tuple(r) for r in cart_rows], cart_orders=[tuple(r) for r in from_carts],
-                        reminded=reminded, recovered=recovered)
+                        reminded=reminded, recovered=recovered, cancelled=[tuple(r) for r in cancelled_rows])
 
 
 async def cart_recovery(conn: AsyncConnection, low: datetime, high: datetime) -> tuple[int, int]:
@@ -65,8 +85,9 @@ async def cart_recovery(conn: AsyncConnection, low: datetime, high: datetime) ->
     return row[0], row[1]
 
 
-async def fraud(conn: AsyncConnection, month: str, start: date, next_month: date) -> FraudReport:
-    low, high = _bounds(start, next_month - timedelta(days=1))
+async def fraud(conn: AsyncConnection, month: str, start: date, next_month: date,
+                timezone: str = UTC_NAME) -> FraudReport:
+    low, high = bounds(start, next_month - timedelta(days=1), timezone)
     order_count = (await conn.execute(
         select(func.count()).where(and_(orders.c.created_at >= low, orders.c.created_at < high))
     )).scalar_one()

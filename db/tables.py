@@ -436,6 +436,7 @@ shipments = Table(
     Column("tracking_code", String(100), nullable=True, unique=True),
     Column("capture_amount", BigInteger, nullable=True),
     Column("alert", String(60), nullable=True),
+    Column("packed_at", DateTime(timezone=True), nullable=True),  # first marked packed (time-to-pack report)
     Column("shipped_at", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     _created(), _updated(),
@@ -601,7 +602,7 @@ api_keys = Table(
     _created(),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("role IN ('storefront','support','ops','admin')", name="role"),
+    CheckConstraint("role IN ('storefront','warehouse','catalog','support','ops','admin')", name="role"),
 )
 
 # Failed authentications (bad API keys, console sign-ins) per client address, in a fixed window that
@@ -790,3 +791,22 @@ reconciliation_runs = Table(
     Column("items", JSONB, nullable=False),
 )
 Index("ix_reconciliation_runs_finished_at", reconciliation_runs.c.finished_at)
+
+# Ops alert digests (db/ops_alerts.py, workflows/ops_alerts.py): each item is mailed to OPS_ALERT_EMAIL once.
+# A digest is keyed by its workflow id, so a retried activity resends the same items, never new ones twice.
+ops_alert_digests = Table(
+    "ops_alert_digests", metadata,
+    Column("id", String(200), primary_key=True),  # the digest workflow's id
+    Column("items", JSONB, nullable=False),  # [{kind, key, summary, since}]
+    Column("message_id", String(300), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    _created(),
+)
+
+ops_alert_notices = Table(
+    "ops_alert_notices", metadata,
+    Column("kind", String(40), primary_key=True),  # parcel_alert, fraud_review_waiting, low_stock, ...
+    Column("key", String(200), primary_key=True),  # what the alert is about, e.g. shipment id + alert
+    Column("digest_id", String(200), ForeignKey("ops_alert_digests.id", ondelete="CASCADE"), nullable=False),
+    _created(),
+)

@@ -1,7 +1,11 @@
 """Sales, cart and fraud reports as pure aggregation over rows the queries return (no I/O, no clock).
 
-Days are UTC calendar days. Money stays in integer minor units per currency, never summed across
-currencies. Rates are fractions (0.25 = 25 %), rounded to 4 places, and None when undefined (0/0).
+Days are calendar days of the store's time zone (``REPORT_TIMEZONE``, UTC by default). Money stays in
+integer minor units per currency, never summed across currencies. Rates are fractions (0.25 = 25 %),
+rounded to 4 places, and None when undefined (0/0).
+
+Sales are orders that brought money: a cancelled order and a no-charge exchange order (a replacement
+sent for a return) are not revenue; cancelled orders are counted apart.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from models.errors import DomainError
 MAX_RANGE_DAYS = 366
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 CSV_COLUMNS = ["date", "currency", "orders", "revenue", "aov", "refunds", "carts_created", "carts_abandoned",
-               "abandonment_rate", "conversion_rate"]
+               "abandonment_rate", "conversion_rate", "cancelled"]
 
 
 def check_range(start: date, end: date) -> None:
@@ -53,10 +57,11 @@ def average(amount: int, count: int) -> int | None:
 
 class CurrencySales(BaseModel):
     currency: str
-    orders: int = 0
-    revenue: int = Field(0, description="Sum of order totals, minor units")
+    orders: int = Field(0, description="Orders placed, neither cancelled nor no-charge exchanges")
+    revenue: int = Field(0, description="Sum of those orders' totals, minor units")
     aov: int | None = Field(None, description="Average order value, minor units")
     refunds: int = Field(0, description="Refunded that day, minor units")
+    cancelled: int = Field(0, description="Orders placed that day and cancelled since (not in revenue)")
 
 
 class SalesDay(BaseModel):
@@ -89,15 +94,18 @@ def days_between(start: date, end: date) -> list[date]:
 
 def sales_report(start: date, end: date, *, orders: Iterable[tuple[date, str, int, int]],
                  refunds: Iterable[tuple[date, str, int]], carts: Iterable[tuple[date, int, int]],
-                 cart_orders: Iterable[tuple[date, int]], reminded: int, recovered: int) -> SalesReport:
+                 cart_orders: Iterable[tuple[date, int]], reminded: int, recovered: int,
+                 cancelled: Iterable[tuple[date, str, int]] = ()) -> SalesReport:
     """Assemble the report from query rows, every day of the range present.
 
-    orders: (day, currency, count, revenue); refunds: (day, currency, amount); carts: (day, created,
-    checked_out); cart_orders: (day, orders placed from carts).
+    orders: (day, currency, count, revenue) of sales; refunds: (day, currency, amount); carts: (day, created,
+    checked_out); cart_orders: (day, orders placed from carts); cancelled: (day, currency, count).
     """
     money: dict[date, dict[str, CurrencySales]] = defaultdict(dict)
     for day, currency, count, revenue in orders:
         money[day][currency] = CurrencySales(currency=currency, orders=count, revenue=revenue)
+    for day, currency, count in cancelled:
+        money[day].setdefault(currency, CurrencySales(currency=currency)).cancelled = count
     for day, currency, amount in refunds:
         row = money[day].setdefault(currency, CurrencySales(currency=currency))
         row.refunds += amount
@@ -110,8 +118,9 @@ def sales_report(start: date, end: date, *, orders: Iterable[tuple[date, str, in
         for row in currencies:
             row.aov = average(row.revenue, row.orders)
             total = totals.setdefault(row.currency, CurrencySales(currency=row.currency))
-            total.orders, total.revenue, total.refunds = (total.orders + row.orders, total.revenue + row.revenue,
-                                                          total.refunds + row.refunds)
+            total.orders, total.revenue, total.refunds, total.cancelled = (
+                total.orders + row.orders, total.revenue + row.revenue, total.refunds + row.refunds,
+                total.cancelled + row.cancelled)
         days.append(SalesDay(
             date=day, orders=sum(c.orders for c in currencies), carts_created=created,
             carts_abandoned=created - checked_out, abandonment_rate=rate(created - checked_out, created),
@@ -134,7 +143,16 @@ def sales_csv(report: SalesReport) -> str:
         for row in day.currencies or [None]:
             money = ([row.currency, row.orders, row.revenue, _cell(row.aov), row.refunds] if row
                      else ["", 0, 0, "", 0])
-            writer.writerow([day.date.isoformat(), *money, *shared])
+            writer.writerow([day.date.isoformat(), *money, *shared, row.cancelled if row else 0])
+    return out.getvalue()
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable]) -> str:
+    """A CSV document (CRLF lines, as RFC 4180 says); None cells are empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return out.getvalue()
 
 

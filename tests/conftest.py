@@ -114,8 +114,9 @@ async def worker(temporal_env, engine, task_queue, tmp_path_factory):
     """A worker on this module's task queue with the local provider adapters."""
     from worker import build_worker
 
-    adapters = Adapters(payment=LocalPaymentGateway(), tax=LocalTaxCalculator(), shipping=LocalShippingCarrier(),
-                        email=OutboxEmailSender(tmp_path_factory.mktemp("outbox")))
+    # The card simulator keeps its books in PostgreSQL, as on the dev stack, where simulate.world reaches them.
+    adapters = Adapters(payment=LocalPaymentGateway(engine=engine), tax=LocalTaxCalculator(),
+                        shipping=LocalShippingCarrier(), email=OutboxEmailSender(tmp_path_factory.mktemp("outbox")))
     async with build_worker(temporal_env.client, task_queue, engine, adapters) as running:
         yield running
 

@@ -31,6 +31,8 @@ class CardBook(Protocol):
     async def remember(self, idempotency_key: str, *, request_hash: str, kind: str, intent_id: str | None,
                        answer: dict) -> None: ...
 
+    async def requests_for(self, intent_id: str, kind: str) -> list[dict]: ...
+
     async def intent(self, intent_id: str) -> dict | None: ...
 
     async def save_intent(self, intent: dict) -> None: ...
@@ -54,6 +56,10 @@ class MemoryCardStore:
     async def remember(self, idempotency_key, *, request_hash, kind, intent_id, answer):
         self._requests[idempotency_key] = {"request_hash": request_hash, "kind": kind, "intent_id": intent_id,
                                            "answer": answer}
+
+    async def requests_for(self, intent_id, kind):
+        return [{"idempotency_key": key, **request} for key, request in self._requests.items()
+                if request["intent_id"] == intent_id and request["kind"] == kind]
 
     async def intent(self, intent_id):
         found = self._intents.get(intent_id)
@@ -88,6 +94,12 @@ class _PostgresBook:
         await self.conn.execute(insert(local_card_requests).values(
             idempotency_key=idempotency_key, request_hash=request_hash, kind=kind, intent_id=intent_id,
             answer=answer))
+
+    async def requests_for(self, intent_id, kind):
+        rows = await self.conn.execute(select(local_card_requests).where(
+            local_card_requests.c.intent_id == intent_id, local_card_requests.c.kind == kind)
+            .order_by(local_card_requests.c.created_at, local_card_requests.c.idempotency_key))
+        return [row._asdict() for row in rows]
 
     async def intent(self, intent_id):
         row = (await self.conn.execute(select(local_card_intents).where(local_card_intents.c.id == intent_id)

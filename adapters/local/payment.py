@@ -26,8 +26,8 @@ DECLINING_METHODS = {
     "pm_card_chargeCustomerFail": "card_declined",
 }
 
-# Stripe test tokens whose issuer asks for 3-D Secure; the local stand-in treats the
-# authentication webhook as the issuer's answer (see retrieve).
+# Stripe test tokens whose issuer asks for 3-D Secure; the intent waits in requires_action until
+# the card holder answers (``orderflow simulate 3ds``, adapters.local.card_network).
 AUTHENTICATING_METHODS = {"pm_card_authenticationRequired", "pm_card_threeDSecure2Required"}
 
 MAX_CAPTURES = 50  # Stripe's limit of captures on one multicapture intent
@@ -146,10 +146,7 @@ class LocalPaymentGateway:
             intent = await book.intent(provider_ref)
             if intent is None:
                 raise DomainError(**_missing(provider_ref))
-            if intent["status"] == "requires_action" and intent["kind"] == "authorize":
-                # The authentication webhook already told the workflow the issuer said yes.
-                intent["status"] = "requires_capture"
-                await book.save_intent(intent)
+            # As at Stripe, only the card holder's answer moves it on (adapters.local.card_network).
             return _intent_result(intent)
 
     async def lookup(self, *, kind, idempotency_key, reference, provider_ref=None):

@@ -13,6 +13,27 @@ SERVICES = {
 }
 INTERNATIONAL_FACTOR_PERCENT = 250
 FREE_STANDARD_FROM = 10_000  # orders from 100.00 ship free (standard)
+CARRIER = "LocalPost"
+
+# What the local carrier reports after a parcel ships (LOCAL_CARRIER_SCHEDULE spaces them out), in
+# EasyPost's statuses. Test addresses, like Stripe's test cards: a parcel whose first address line is
+# one of these meets that exception when it would have gone out for delivery.
+TRACKING_PATH = ("pre_transit", "in_transit", "out_for_delivery", "delivered")
+EASYPOST_STATUSES = (*TRACKING_PATH[:3], "available_for_pickup", "delivered", "return_to_sender", "failure",
+                     "cancelled", "error", "unknown")
+EXCEPTION_ADDRESSES = {"1 failure way": "failure", "1 return to sender way": "return_to_sender"}
+
+
+def tracking_plan(address: dict, schedule: dict[str, float]) -> list[tuple[str, float]]:
+    """(EasyPost status, seconds after shipping) the local carrier reports for a parcel to ``address``."""
+    exception = EXCEPTION_ADDRESSES.get(" ".join(str(address.get("line1", "")).lower().split()))
+    statuses = TRACKING_PATH if exception is None else (*TRACKING_PATH[:2], exception)
+    plan, seconds = [], 0.0
+    for status, step in zip(statuses, TRACKING_PATH):  # an exception takes out_for_delivery's turn
+        if step in schedule:
+            seconds += schedule[step]
+            plan.append((status, seconds))
+    return plan
 
 
 class LocalShippingCarrier:
@@ -32,7 +53,7 @@ class LocalShippingCarrier:
                 amount = 0
             rates.append(
                 ShippingRate(
-                    provider=self.name, carrier="LocalPost", service=service, amount=amount,
+                    provider=self.name, carrier=CARRIER, service=service, amount=amount,
                     currency=cart.currency, estimated_days=days, rate_id=f"local:{service}",
                 )
             )

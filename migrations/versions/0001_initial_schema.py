@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 22:21:32.163108
+Create Date: 2026-11-30 22:31:35.587709
 """
 from alembic import op
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("role IN ('storefront','support','ops','admin')", name=op.f('ck_api_keys_role')),
+    sa.CheckConstraint("role IN ('storefront','warehouse','catalog','support','ops','admin')", name=op.f('ck_api_keys_role')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys'))
     )
     op.create_table('audit_log',
@@ -186,6 +186,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_locations')),
     sa.UniqueConstraint('code', name=op.f('uq_locations_code'))
     )
+    op.create_table('ops_alert_digests',
+    sa.Column('id', sa.String(length=200), nullable=False),
+    sa.Column('items', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('message_id', sa.String(length=300), nullable=True),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ops_alert_digests'))
+    )
     op.create_table('payment_operations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
@@ -345,6 +353,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code', name=op.f('pk_discount_codes'))
     )
     op.create_index(op.f('ix_discount_codes_promotion_id'), 'discount_codes', ['promotion_id'], unique=False)
+    op.create_table('ops_alert_notices',
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('digest_id', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['digest_id'], ['ops_alert_digests.id'], name=op.f('fk_ops_alert_notices_digest_id_ops_alert_digests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('kind', 'key', name=op.f('pk_ops_alert_notices'))
+    )
     op.create_table('orders',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('checkout_id', sa.String(length=40), nullable=False),
@@ -648,6 +664,7 @@ def upgrade() -> None:
     sa.Column('tracking_code', sa.String(length=100), nullable=True),
     sa.Column('capture_amount', sa.BigInteger(), nullable=True),
     sa.Column('alert', sa.String(length=60), nullable=True),
+    sa.Column('packed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('shipped_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -795,6 +812,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_orders_customer_id'), table_name='orders')
     op.drop_index('ix_orders_created_at', table_name='orders')
     op.drop_table('orders')
+    op.drop_table('ops_alert_notices')
     op.drop_index(op.f('ix_discount_codes_promotion_id'), table_name='discount_codes')
     op.drop_table('discount_codes')
     op.drop_table('customer_payment_methods')
@@ -816,6 +834,7 @@ def downgrade() -> None:
     op.drop_table('price_lists')
     op.drop_index(op.f('ix_payment_operations_payment_ref'), table_name='payment_operations')
     op.drop_table('payment_operations')
+    op.drop_table('ops_alert_digests')
     op.drop_table('locations')
     op.drop_table('local_card_requests')
     op.drop_index(op.f('ix_local_card_intents_reference'), table_name='local_card_intents')

@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from adapters.local.card_network import CardNetwork
 from db import payments as ledger
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
@@ -73,6 +74,7 @@ async def scenario_three_d_secure(api, temporal, engine) -> dict[str, str]:
     assert await eventually(waiting_for_card_holder)
     async with engine.connect() as conn:
         (authorize,) = [op for op in await ledger.operations_for(conn, checkout_id) if op.kind == "authorize"]
+    await CardNetwork(engine).answer_challenge(authorize.provider_ref, succeeded=True)  # the card holder
     await post_stripe(api, stripe_event("payment_intent.amount_capturable_updated", {"id": authorize.provider_ref}))
     await finished_checkout(api, temporal, checkout_id)
     return {"checkout_3ds_completed": f"checkout-{checkout_id}"}
@@ -145,6 +147,20 @@ async def scenario_sign_in_link(api, temporal, engine) -> dict[str, str]:
     raise AssertionError("no sign-in link workflow was started")
 
 
+async def scenario_ops_alert_digest(api, temporal, engine) -> dict[str, str]:
+    from models.ops_alerts import OpsAlertInput
+    from workflows.ops_alerts import OpsAlertDigestWorkflow
+
+    sku = await make_sku(engine, stock={await make_location(engine): 1})
+    assert (await api.patch(f"/admin/inventory/{sku}", json={"reorder_point": 1})).status_code == 204
+    workflow_id = f"ops-alert-digest-{uuid.uuid4().hex[:8]}"
+    task_queue = api._transport.app.state.settings.task_queue  # this module's worker (the API's own settings)
+    sent = await temporal.execute_workflow(OpsAlertDigestWorkflow.run, OpsAlertInput(
+        recipient="ops@example.com", fraud_wait_seconds=3600), id=workflow_id, task_queue=task_queue)
+    assert sent >= 1  # the low-stock SKU, and whatever earlier scenarios left waiting
+    return {"ops_alert_digest_sent": workflow_id}
+
+
 def test_every_workflow_type_has_a_saved_history():
     """A workflow type without a saved history has nothing pinning its shipped behaviour."""
     saved = {json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]
@@ -153,7 +169,8 @@ def test_every_workflow_type_has_a_saved_history():
 
 
 @pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment,
-                                      scenario_returns_and_refunds, scenario_sign_in_link],
+                                      scenario_returns_and_refunds, scenario_sign_in_link,
+                                      scenario_ops_alert_digest],
                          ids=lambda f: f.__name__)
 async def test_fresh_histories_replay(scenario, api, temporal_env, engine):
     for name, workflow_id in (await scenario(api, temporal_env.client, engine)).items():

@@ -57,8 +57,9 @@ async def test_sales_report_for_today(api, sales):
     usd_revenue, eur_revenue = sum(o["totals"]["total"] for o in usd_orders), sum(o["totals"]["total"] for o in eur_orders)
     assert day["orders"] == 3
     assert day["currencies"] == [
-        {"currency": "EUR", "orders": 1, "revenue": eur_revenue, "aov": eur_revenue, "refunds": 0},
-        {"currency": "USD", "orders": 2, "revenue": usd_revenue, "aov": (usd_revenue + 1) // 2, "refunds": 250},
+        {"currency": "EUR", "orders": 1, "revenue": eur_revenue, "aov": eur_revenue, "refunds": 0, "cancelled": 0},
+        {"currency": "USD", "orders": 2, "revenue": usd_revenue, "aov": (usd_revenue + 1) // 2, "refunds": 250,
+         "cancelled": 0},
     ]
     assert (day["carts_created"], day["carts_abandoned"]) == (4, 1)
     assert (day["abandonment_rate"], day["conversion_rate"]) == (0.25, 0.75)
@@ -125,3 +126,45 @@ async def test_fraud_report_chargeback_rate(api, sales, engine):
     assert (empty["orders"], empty["disputes"], empty["chargeback_rate"]) == (0, 0, None)
     for bad in ("2026-13", "2026-1", ""):
         assert (await api.get("/reports/fraud", params={"month": bad})).status_code == 422
+
+
+def _today() -> dict:
+    return {"from": TODAY.isoformat(), "to": TODAY.isoformat()}
+
+
+async def test_payment_health_from_the_ledger(api, sales):
+    report = (await api.get("/reports/payments", params=_today())).json()
+    delivered_total = sales["orders"][0]["totals"]["total"]
+    assert (report["authorizations_attempted"], report["authorizations_succeeded"]) == (3, 3)
+    assert (report["authorization_rate"], report["decline_codes"]) == (1.0, {})
+    assert report["currencies"] == [{"currency": "USD", "captured": delivered_total, "refunded": 250,
+                                     "refund_rate": round(250 / delivered_total, 4)}]
+
+
+async def test_fulfilment_times_and_label_cost(api, sales, engine):
+    report = (await api.get("/reports/fulfilment", params=_today())).json()
+    assert report["parcels"] >= 1  # the later orders' parcels appear as their workflows route them
+    assert report["time_to_pack"]["count"] == report["time_to_ship"]["count"] == 1  # only the delivered one
+    assert 0 <= report["time_to_pack"]["average_seconds"] <= report["time_to_ship"]["average_seconds"]
+    (usd,) = report["label_cost"]
+    assert (usd["currency"], usd["orders"]) == ("USD", 1) and usd["per_order"] == usd["label_cost"] > 0
+
+
+async def test_returns_report_and_csv_by_accept_header(api, sales):
+    report = (await api.get("/reports/returns", params=_today())).json()
+    assert (report["orders"], report["orders_returned"], report["return_rate"]) == (3, 0, 0.0)
+    response = await api.get("/reports/returns", params=_today(), headers={"Accept": "text/csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert {"metric": "orders", "key": "", "value": "3"} in rows
+
+
+async def test_inventory_report_values_stock_and_lists_low_skus(api, sales, engine):
+    location = await make_location(engine)
+    sku = await make_sku(engine, price=250, currency="GBP", stock={location: 4})
+    assert (await api.patch(f"/admin/inventory/{sku}", json={"reorder_point": 4})).status_code == 204
+    report = (await api.get("/reports/inventory")).json()
+    assert {"currency": "GBP", "retail_value": 1000} in report["value"]  # the module's only GBP stock
+    assert {"sku": sku, "atp": 4, "reorder_point": 4} in report["below_reorder_point"]
+    csv_rows = list(csv.DictReader(io.StringIO((await api.get("/reports/inventory?format=csv")).text)))
+    assert {"metric": "retail_value", "key": "GBP", "value": "1000"} in csv_rows

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from adapters.local.card_network import CardNetwork
 from config import Settings
 from db import payments as ledger
 from tests.factories import make_location, make_sku
@@ -105,6 +106,7 @@ async def test_three_d_secure_waits_for_the_webhook_and_a_duplicate_signals_once
         (authorize,) = [op for op in await ledger.operations_for(conn, checkout_id) if op.kind == "authorize"]
     assert authorize.status == "pending", "not authorized until the card holder authenticates"
 
+    await CardNetwork(engine).answer_challenge(authorize.provider_ref, succeeded=True)  # the card holder
     payload = stripe_event("payment_intent.amount_capturable_updated", {"id": authorize.provider_ref})
     first, again = await post_stripe(api, payload), await post_stripe(api, payload)
     assert first.json() == {"status": "signalled"}

@@ -21,7 +21,7 @@ def report():
         refunds=[(D1, "USD", 200), (D2, "EUR", 300)],
         carts=[(D1, 4, 3), (D3, 2, 0)],
         cart_orders=[(D1, 3), (D3, 1)],
-        reminded=4, recovered=1,
+        reminded=4, recovered=1, cancelled=[(D1, "USD", 1)],
     )
 
 
@@ -53,8 +53,8 @@ def test_cart_rates():
 
 def test_totals_and_recovery():
     built = report()
-    assert [(t.currency, t.orders, t.revenue, t.aov, t.refunds) for t in built.totals] == [
-        ("EUR", 1, 1000, 1000, 300), ("USD", 3, 3501, 1167, 200)]
+    assert [(t.currency, t.orders, t.revenue, t.aov, t.refunds, t.cancelled) for t in built.totals] == [
+        ("EUR", 1, 1000, 1000, 300, 0), ("USD", 3, 3501, 1167, 200, 1)]
     assert built.recovery.model_dump() == {"carts_reminded": 4, "carts_recovered": 1, "recovery_rate": 0.25}
 
 
@@ -70,7 +70,7 @@ def test_csv_has_a_row_per_day_and_currency():
         ("2026-03-01", "EUR"), ("2026-03-01", "USD"), ("2026-03-02", "EUR"), ("2026-03-03", "USD")]
     assert rows[1] == {"date": "2026-03-01", "currency": "USD", "orders": "2", "revenue": "3001", "aov": "1501",
                             "refunds": "200", "carts_created": "4", "carts_abandoned": "1",
-                            "abandonment_rate": "0.25", "conversion_rate": "0.75"}
+                            "abandonment_rate": "0.25", "conversion_rate": "0.75", "cancelled": "1"}
     assert rows[2]["aov"] == "" and rows[2]["abandonment_rate"] == ""
 
 

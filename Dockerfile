@@ -4,6 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# Runtime dependencies only (no dev/test extras: no Temporal CLI, test server or embedded PostgreSQL).
 # Dependencies first so code edits do not invalidate the (slow) dependency layer.
 COPY pyproject.toml ./
 RUN mkdir -p models adapters db activities workflows api migrations \

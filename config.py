@@ -1,12 +1,14 @@
 """All configuration, from the environment (prefix-free names, as ops expect)."""
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from models.customer_tokens import CustomerTokens
 from models.unsubscribe import UnsubscribeLinks
@@ -14,8 +16,36 @@ from models.unsubscribe import UnsubscribeLinks
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``NAME_FILE=/run/secrets/x`` sets NAME to that file's content (trailing newline dropped): how Docker
+    and Kubernetes hand secrets over without putting them in the environment, where ``docker inspect``,
+    crash reports and child processes would see them. Setting both NAME and NAME_FILE is refused."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name in self.settings_cls.model_fields:
+            path = os.environ.get(f"{name.upper()}_FILE")
+            if not path:
+                continue
+            if os.environ.get(name.upper()):
+                raise ValueError(f"set {name.upper()} or {name.upper()}_FILE, not both")
+            try:
+                values[name] = Path(path).read_text().strip()
+            except OSError as error:
+                raise ValueError(f"{name.upper()}_FILE: cannot read {path} ({error.strerror})") from None
+        return values
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings
 
     environment: Literal["development", "test", "production"] = "development"
     # Empty DATABASE_URL means: start the embedded PostgreSQL under STATE_DIR.
@@ -361,6 +391,92 @@ class Settings(BaseSettings):
     def customer_tokens(self) -> CustomerTokens:
         secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else None
         return CustomerTokens(secret or DEV_CUSTOMER_TOKEN_SECRET, self.customer_token_ttl_seconds)
+
+    # ---- Production deployment (README "Running in production") ----
+    # PostgreSQL. DATABASE_PASSWORD (or DATABASE_PASSWORD_FILE) goes into DATABASE_URL, so the URL itself
+    # can sit in plain configuration. Each process holds at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW
+    # connections; a worker sizes its activity slots to that (one connection per running activity).
+    database_password: SecretStr | None = None
+    database_pool_size: int = Field(10, ge=1)
+    database_max_overflow: int = Field(10, ge=0)
+    # Behind PgBouncer in transaction mode a prepared statement lands on another server connection
+    # ("prepared statement ... does not exist"): true turns psycopg's automatic prepares off.
+    database_pgbouncer: bool = False
+    # Optional read replica for reports and read-only pages; empty: everything reads the primary.
+    database_read_url: str = ""
+
+    # Temporal beyond a plain local frontend: TLS (mTLS with a client certificate) and Temporal Cloud API keys.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None  # default: the system's trusted CAs
+    temporal_tls_cert_file: Path | None = None  # mTLS client certificate (with the key below)
+    temporal_tls_key_file: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None  # Temporal Cloud API key (TLS is then implied)
+
+    # Worker lifecycle. On SIGTERM a worker stops polling and gives running activities this long to finish
+    # before cancelling them; orchestrators must wait longer (terminationGracePeriodSeconds, stop_grace_period).
+    worker_drain_seconds: float = Field(60, ge=0)
+    # Activity slots per worker process; 0: DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW, so a busy worker
+    # waits for a slot in Temporal (visible, retried elsewhere) rather than for a connection in the pool.
+    worker_activity_slots: int = Field(0, ge=0)
+    # Provider-bound payment activities on their own task queue with a cluster-wide rate limit (Stripe
+    # allows 100 requests/s live, 25 in test mode; an activity makes one or two). Empty: one task queue.
+    payments_task_queue: str = ""
+    payments_activities_per_second: float = Field(40, gt=0)
+    payments_activity_slots: int = Field(5, ge=1)
+    # Worker Versioning: a build id per deployed image (e.g. the git sha) under WORKER_DEPLOYMENT_NAME.
+    # Empty: unversioned (every worker takes every task; workflow changes rely on patched() alone).
+    worker_build_id: str = ""
+    worker_deployment_name: str = "orderflow"
+
+    @field_validator("database_password", "temporal_api_key", mode="before")
+    @classmethod
+    def _blank_deploy_secret_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_url_is_postgres(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("DATABASE_READ_URL must be a PostgreSQL URL")
+        return value
+
+    @model_validator(mode="after")
+    def _database_password_goes_into_the_urls(self) -> "Settings":
+        # Here, once: every user of DATABASE_URL (migrations, CLI, adapters, tests) gets a working URL.
+        self.database_url = with_password(self.database_url, self.database_password)
+        self.database_read_url = with_password(self.database_read_url, self.database_password)
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> "Settings":
+        if (self.temporal_tls_cert_file is None) != (self.temporal_tls_key_file is None):
+            raise ValueError("TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mTLS)")
+        if self.payments_task_queue and self.payments_task_queue == self.task_queue:
+            raise ValueError("PAYMENTS_TASK_QUEUE must differ from TASK_QUEUE (or be empty)")
+        return self
+
+    @property
+    def database_urls(self) -> tuple[str, str]:
+        """(primary, reads): reads is the primary without a replica."""
+        return self.database_url, self.database_read_url or self.database_url
+
+    @property
+    def activity_slots(self) -> int:
+        return self.worker_activity_slots or self.database_pool_size + self.database_max_overflow
+
+
+def with_password(database_url: str, password: SecretStr | None) -> str:
+    """``database_url`` with ``password`` put in (percent-encoded), unless the URL already carries one."""
+    if not password or not database_url or "://" not in database_url:
+        return database_url
+    scheme, rest = database_url.split("://", 1)
+    userinfo, at, location = rest.rpartition("@")
+    if not at or ":" in userinfo:
+        return database_url
+    from urllib.parse import quote
+
+    return f"{scheme}://{userinfo}:{quote(password.get_secret_value(), safe='')}@{location}"
 
 
 DEV_UNSUBSCRIBE_SECRET = "orderflow-development-unsubscribe-secret"  # never accepted in production

@@ -5,7 +5,8 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from multiprocessing.connection import wait as wait_for_exit
 
@@ -15,9 +16,10 @@ from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
     ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec, ScheduleUpdate,
 )
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.checkout import (
     CartActivities, InventoryActivities, OrderActivities, PricingActivities, ShippingActivities, TaxActivities,
@@ -25,7 +27,7 @@ from activities.checkout import (
 from activities.cart_recovery import CartRecoveryActivities
 from activities.disputes import DisputeActivities
 from activities.fraud import FraudActivities
-from activities.sweeper import run_sweeper
+from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
 from activities.ops_alerts import OpsAlertActivities
@@ -39,7 +41,7 @@ from activities.subscriptions import SubscriptionActivities
 from activities.support import RefundService, SupportActivities
 from adapters.factory import Adapters, build_adapters
 from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
-from db.engine import make_engine
+from db.engine import primary_engine
 from models.fulfillment import FulfillmentPolicy
 from models.ops_alerts import OpsAlertInput
 from models.reconciliation import ReconciliationInput
@@ -51,7 +53,9 @@ from workflows.dispute import DisputeWorkflow
 from workflows.ops_alerts import OpsAlertDigestWorkflow
 from workflows.order_support import OrderSupportWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.reservation_sweep import ReservationSweepWorkflow
 from workflows.returns import ReturnWorkflow
+from workflows.routing import ActivityRouting
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.sign_in_link import SignInLinkWorkflow
@@ -62,12 +66,13 @@ log = structlog.get_logger("orderflow.worker")
 
 WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWorkflow, OrderSupportWorkflow,
              ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
-             SubscriptionSignUpWorkflow]
+             SubscriptionSignUpWorkflow, ReservationSweepWorkflow]
 WORKFLOWS.append(OpsAlertDigestWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
+SWEEP_SCHEDULE_ID = "reservation-sweep"
 OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
-# How long `--processes N` waits for each worker process to finish its tasks after a stop signal.
-STOP_TIMEOUT = 30.0
+# `--processes N` waits this much longer than a process's own drain before killing it.
+STOP_MARGIN_SECONDS = 10.0
 
 
 def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
@@ -94,7 +99,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         SubscriptionSignUpActivities(adapters.payment),
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
-        SignInLinkActivities(engine, adapters.email, sign_in_page),
+        SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
         OpsAlertActivities(engine, adapters.email),
     ]
     return [
@@ -115,26 +120,82 @@ def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters:
     )
 
 
-async def run_worker(settings: Settings | None = None) -> None:
+def build_workers(client: Client, settings: Settings, activities: Sequence) -> list[Worker]:
+    """The production worker set: the main task queue (every workflow, every activity), plus, with
+    PAYMENTS_TASK_QUEUE, a rate-limited one for payment activities that the main one routes them to.
+    Activity slots stay within the DB pool (one connection per running activity); SIGTERM drains for
+    WORKER_DRAIN_SECONDS; WORKER_BUILD_ID makes them versioned workers of WORKER_DEPLOYMENT_NAME."""
+    common = dict(graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_seconds),
+                  deployment_config=deployment_config(settings))
+    payments = [a for a in activities if isinstance(getattr(a, "__self__", None), PaymentActivities)]
+    if not settings.payments_task_queue:
+        return [Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities,
+                       max_concurrent_activities=settings.activity_slots, **common)]
+    routes = {a.__temporal_activity_definition.name: settings.payments_task_queue for a in payments}
+    main_slots = max(1, settings.activity_slots - settings.payments_activity_slots)
+    return [
+        Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities,
+               interceptors=[ActivityRouting(routes)], max_concurrent_activities=main_slots, **common),
+        Worker(client, task_queue=settings.payments_task_queue, activities=payments,
+               max_concurrent_activities=settings.payments_activity_slots,
+               max_task_queue_activities_per_second=settings.payments_activities_per_second, **common),
+    ]
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning (None: unversioned). Every workflow type AUTO_UPGRADEs: fulfillment, shipments,
+    returns and subscriptions live for days or forever, so pinning them would keep old builds running for
+    months; they move to the new build at their next task, which patched() and the replay of saved
+    histories in CI keep safe. (A per-type PINNED on ``@workflow.defn`` would suit the minutes-long
+    checkout, but the SDK then refuses to run that type on an unversioned worker, as dev and tests do.)"""
+    if not settings.worker_build_id:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=settings.worker_deployment_name,
+                                        build_id=settings.worker_build_id),
+        use_worker_versioning=True, default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+
+
+async def run_worker(settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
+    """Until ``stop`` is set (never, without one), then drain: stop polling, let running activities
+    finish for WORKER_DRAIN_SECONDS, cancel the rest (Temporal retries them on another worker)."""
     from temporal_client import connect
 
     settings = settings or get_settings()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (make dev sets it for the embedded PostgreSQL)")
-    engine = make_engine(settings.database_url)
+    engine = primary_engine(settings)  # activities write: the primary only, never a lagging replica
     client = await connect(settings, runtime=metrics_runtime(settings))
-    worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
-                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links,
-                          settings.sign_in_page)
-    await ensure_reconciliation_schedule(client, settings)
+    activities = build_activities(engine, build_adapters(settings), fulfillment_policy(settings),
+                                  settings.routing_distances, settings.unsubscribe_links, settings.sign_in_page)
+    workers = build_workers(client, settings, activities)
+    await ensure_schedule(client, RECONCILIATION_SCHEDULE_ID, reconciliation_schedule(settings))
+    await ensure_schedule(client, SWEEP_SCHEDULE_ID, sweep_schedule(settings))
     await ensure_ops_alert_schedule(client, settings)
-    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
-    sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))
+    log.info("worker started", task_queues=[w.task_queue for w in workers], temporal=settings.temporal_address,
+             activity_slots=settings.activity_slots, build_id=settings.worker_build_id or None)
     try:
-        await worker.run()
+        await serve_until(workers, stop or asyncio.Event())
     finally:
-        sweeper.cancel()
         await engine.dispose()
+
+
+async def serve_until(workers: Sequence[Worker], stop: asyncio.Event) -> None:
+    """Run ``workers`` until ``stop`` is set or one of them fails, then shut them all down gracefully
+    (``Worker.shutdown`` waits out each worker's graceful_shutdown_timeout); re-raises a worker's failure."""
+    runs = [asyncio.ensure_future(worker.run()) for worker in workers]
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([*runs, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:  # cancelled too (an embedding caller's task): never leave workers polling behind us
+        stopped.cancel()
+        log.info("worker draining")
+        await asyncio.gather(*(worker.shutdown() for worker in workers if worker.is_running),
+                             return_exceptions=True)
+    for outcome in await asyncio.gather(*runs, return_exceptions=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            raise outcome
+    log.info("worker stopped")
 
 
 def reconciliation_schedule(settings: Settings) -> Schedule:
@@ -151,20 +212,28 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> None:
+def sweep_schedule(settings: Settings) -> Schedule:
+    """Every RESERVATION_SWEEP_SECONDS; a sweep still going when the next is due makes it skip."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(ReservationSweepWorkflow.run, id=SWEEP_SCHEDULE_ID,
+                                           task_queue=settings.task_queue,
+                                           static_summary="Release stock holds past their expiry"),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(
+            seconds=settings.reservation_sweep_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
     """Create the schedule, or bring an existing one to these settings: safe from any number of workers
     starting at once (one creates, the others update to the same thing)."""
-    await _ensure_schedule(client, RECONCILIATION_SCHEDULE_ID, reconciliation_schedule(settings))
-    log.info("reconciliation scheduled", every_seconds=settings.reconciliation_interval_seconds)
-
-
-async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(schedule_id).update(
             lambda current: ScheduleUpdate(schedule=dataclasses.replace(
                 schedule, state=current.description.schedule.state)))  # a pause by ops stays
+    log.info("schedule in place", schedule_id=schedule_id)
 
 
 def ops_alert_schedule(settings: Settings) -> Schedule:
@@ -185,7 +254,7 @@ def ops_alert_schedule(settings: Settings) -> Schedule:
 async def ensure_ops_alert_schedule(client: Client, settings: Settings) -> None:
     """Like the reconciliation schedule; without OPS_ALERT_EMAIL there is no digest, so no schedule."""
     if settings.ops_alert_email:
-        await _ensure_schedule(client, OPS_ALERT_SCHEDULE_ID, ops_alert_schedule(settings))
+        await ensure_schedule(client, OPS_ALERT_SCHEDULE_ID, ops_alert_schedule(settings))
         log.info("ops alert digest scheduled", every_seconds=settings.ops_alert_interval_seconds)
         return
     try:
@@ -244,8 +313,9 @@ def run_workers(settings: Settings, processes: int) -> int:
             dead = [(child.name, child.exitcode) for child in children if not child.is_alive()]
             log.error("a worker process exited; stopping the others", exited=dead)
             stop(signal.SIGTERM, None)
+        deadline = time.monotonic() + settings.worker_drain_seconds + STOP_MARGIN_SECONDS  # they drain at once
         for child in children:
-            child.join(STOP_TIMEOUT)
+            child.join(max(0.0, deadline - time.monotonic()))
             if child.is_alive():
                 log.warning("worker process did not stop in time; killing it", pid=child.pid)
                 child.kill()
@@ -257,17 +327,14 @@ def run_workers(settings: Settings, processes: int) -> int:
 
 
 def _serve(settings: Settings) -> None:
-    """One worker in this process until SIGINT/SIGTERM (cancelled, the Temporal worker shuts down gracefully)."""
+    """One worker in this process until SIGINT/SIGTERM, which start the drain (run_worker)."""
 
     async def until_signalled() -> None:
-        task = asyncio.ensure_future(run_worker(settings))
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
 
     asyncio.run(until_signalled())
 

@@ -1,13 +1,13 @@
-"""Background release of stock holds whose checkout never finished (runs inside each worker).
+"""Release of stock holds whose checkout never finished, run by the ``reservation-sweep`` Schedule.
 
-``expire_due`` skips rows another worker has locked, so any number of workers can sweep.
+``expire_due`` skips rows another transaction has locked, so overlapping sweeps are harmless.
 """
 
-import asyncio
 from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
 
 from db import inventory
 
@@ -22,10 +22,11 @@ async def sweep_once(engine: AsyncEngine, now: datetime | None = None) -> int:
     return released
 
 
-async def run_sweeper(engine: AsyncEngine, interval_seconds: float = 30.0) -> None:
-    while True:
-        try:
-            await sweep_once(engine)
-        except Exception:  # a failed sweep is retried next interval; it must not kill the worker
-            log.exception("reservation sweep failed")
-        await asyncio.sleep(interval_seconds)
+class SweeperActivities:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    @activity.defn
+    async def release_expired_holds(self) -> int:
+        """Units released; the database clock's "now" is the activity's (a retry sees a later one)."""
+        return await sweep_once(self.engine)

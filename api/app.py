@@ -19,7 +19,7 @@ from api.routes import (
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
-from db.engine import make_engine
+from db.engine import engines_from_settings
 
 log = structlog.get_logger("orderflow.api")
 
@@ -36,17 +36,19 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         owned_engine = engine is None
-        app.state.engine = engine or make_engine(_require_db(settings))
+        _require_db(settings)
+        app.state.engine, app.state.read_engine = (engine, engine) if engine else engines_from_settings(settings)
         if temporal is None:
             from temporal_client import connect
 
-            app.state.temporal = await connect(settings)
+            app.state.temporal = await connect(settings, lazy=True)  # reads serve while Temporal is down
         else:
             app.state.temporal = temporal
         log.info("api started", temporal=settings.temporal_address or "dev server")
         yield
         if owned_engine:
             await app.state.engine.dispose()
+            await app.state.read_engine.dispose()
 
     app = FastAPI(
         title="orderflow", version="0.1.0", lifespan=lifespan,

@@ -11,7 +11,33 @@ def sqlalchemy_url(database_url: str) -> str:
     raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got {database_url.split(':', 1)[0]}://…")
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int | None = None,
+                pgbouncer: bool = False) -> AsyncEngine:
+    """At most ``pool_size + max_overflow`` connections (overflow defaults to ``pool_size``).
+
+    ``pgbouncer``: no server-side prepared statements. psycopg prepares a query after it ran 5 times on a
+    connection; behind PgBouncer in transaction mode the next run may land on a server connection that
+    never saw it ("prepared statement "_pg3_0" does not exist").
+    """
     return create_async_engine(
-        sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(database_url), pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow, pool_pre_ping=True,
+        connect_args={"prepare_threshold": None} if pgbouncer else {},
     )
+
+
+def primary_engine(settings) -> AsyncEngine:
+    """The pool a long-running process writes through (DATABASE_* pool and PgBouncer settings)."""
+    return _configured(settings, settings.database_urls[0])
+
+
+def engines_from_settings(settings) -> tuple[AsyncEngine, AsyncEngine]:
+    """(primary, reads) for the API; reads is the primary itself without DATABASE_READ_URL."""
+    primary_url, reads_url = settings.database_urls
+    primary = _configured(settings, primary_url)
+    return primary, primary if reads_url == primary_url else _configured(settings, reads_url)
+
+
+def _configured(settings, url: str) -> AsyncEngine:
+    return make_engine(url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
+                       pgbouncer=settings.database_pgbouncer)

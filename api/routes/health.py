@@ -2,8 +2,9 @@
 
 import asyncio
 from datetime import timedelta
+from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -21,9 +22,14 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "PostgreSQL or Temporal unreachable"}})
-async def readyz(engine: Engine, temporal: Temporal):
-    """Readiness: PostgreSQL answers a query and the Temporal frontend reports healthy (503 otherwise)."""
+@router.get("/readyz", responses={503: {"description": "PostgreSQL (or a required Temporal) unreachable"}})
+async def readyz(engine: Engine, temporal: Temporal,
+                 require: Literal["postgres", "temporal"] = Query("postgres", description=(
+                     "`postgres` (default): ready while PostgreSQL answers, `degraded` without Temporal. "
+                     "`temporal`: also needs Temporal, for a pool that only takes checkouts and actions"))):
+    """Readiness of the API. Catalog, carts and order pages need PostgreSQL only, so a Temporal outage
+    answers 200 `degraded` (checkouts and support actions answer 503 meanwhile) instead of taking
+    all traffic out of rotation; PostgreSQL down answers 503 `not_ready`."""
 
     async def postgres() -> None:
         async with engine.connect() as conn:
@@ -36,6 +42,7 @@ async def readyz(engine: Engine, temporal: Temporal):
                                    return_exceptions=True)
     checks = {name: "ok" if result is None else f"error: {type(result).__name__}"  # report, never raise
               for name, result in zip(("postgres", "temporal"), results)}
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    required = ("postgres", "temporal") if require == "temporal" else ("postgres",)
+    if any(checks[name] != "ok" for name in required):
+        return JSONResponse({"status": "not_ready", "checks": checks}, status_code=503)
+    return JSONResponse({"status": "ready" if checks["temporal"] == "ok" else "degraded", "checks": checks})

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     # Checkout behaviour
     reservation_ttl_seconds: int = Field(900, gt=0, description="How long a checkout holds stock")
+    quote_ttl_seconds: int = Field(900, gt=0, description="How long a POST /carts/{id}/quote answer may be "
+                                   "checked out against (quote_id); a repeat for an unchanged cart reuses it")
     authentication_timeout_seconds: int = Field(600, gt=0, description="How long 3-D Secure may take; keep "
                                                 "it below RESERVATION_TTL_SECONDS")
     reservation_sweep_seconds: float = Field(30.0, gt=0, description="How often workers release expired holds")

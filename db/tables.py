@@ -335,11 +335,30 @@ checkouts = Table(
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text, nullable=True),
+    # The total the shopper agreed to (POST /checkouts quote_id or expected_total); None: no agreement asked.
+    Column("quote_id", String(40), nullable=True),
+    Column("expected_total", BigInteger, nullable=True),
+    Column("error_details", JSONB, nullable=True),  # e.g. price_changed: the total the checkout computed
     _created(), _updated(),
     CheckConstraint("status IN ('pending','completed','failed')", name="status"),
 )
 # Backpressure counts in-flight checkouts on every new POST /checkouts: a small index-only scan.
 Index("ix_checkouts_pending", checkouts.c.created_at, postgresql_where=text("status = 'pending'"))
+
+# POST /carts/{id}/quote (db/quotes.py): the answer as given, reused while unexpired for the same fingerprint
+# (priced cart, address, speed: models/quotes.py), and what POST /checkouts holds a checkout's total to.
+quotes = Table(
+    "quotes", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("cart_id", String(40), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _created(),
+)
+Index("ix_quotes_cart_id_fingerprint", quotes.c.cart_id, quotes.c.fingerprint, quotes.c.expires_at)
 
 orders = Table(
     "orders", metadata,

@@ -2,10 +2,12 @@
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from activities.quoting import QuoteProviders, quote_cart
+from adapters.factory import build_quote_providers
 from api.cart_recovery import start_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
 from api.ownership import CART_TOKEN, OptionalCustomer
@@ -19,6 +21,7 @@ from db import promotions
 from models.errors import DomainError
 from models.money import normalize_currency
 from models.promotions import PromoLine
+from models.quotes import Quote, QuoteRequest
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 _CODE_ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -131,3 +134,22 @@ async def remove_discount_code(cart_id: str, code: str, engine: Engine) -> CartO
         await store.lock_for_change(conn, cart_id)
         await promotions.detach(conn, cart_id, code)
         return await _cart_out(conn, cart_id)
+
+
+def _quote_providers(request: Request) -> QuoteProviders:
+    """Built on first use and kept: the same tax and shipping providers the worker's checkout uses."""
+    state = request.app.state
+    if getattr(state, "quote_providers", None) is None:
+        tax, carrier = build_quote_providers(state.settings)
+        state.quote_providers = QuoteProviders(carrier=carrier, tax=tax)
+    return state.quote_providers
+
+
+@router.post("/{cart_id}/quote", response_model=Quote, responses=_CODE_ERRORS)
+async def quote(cart_id: str, body: QuoteRequest, request: Request, engine: Engine, settings: AppSettings) -> Quote:
+    """The total a checkout of this cart to this address will charge, line by line, with the shipping options,
+    computed as the checkout computes it. Send `quote_id` with POST /checkouts to be held to it (until
+    `expires_at`); a repeat for an unchanged cart and address answers the same quote without asking the
+    carrier or the tax service again. `discount_codes` are attached to the cart first."""
+    return await quote_cart(engine, _quote_providers(request), cart_id, body, datetime.now(UTC),
+                            settings.quote_ttl_seconds)

@@ -3,6 +3,7 @@
 import hashlib
 import ipaddress
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import structlog
@@ -13,6 +14,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.quoting import agreed_total
 from api.auth import CurrentCaller
 from api.cart_recovery import stop_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
@@ -51,8 +53,8 @@ def checkout_ids(idempotency_key: str) -> tuple[str, str, str]:
 
 def body_hash(body: CheckoutCreate) -> str:
     # Fields added later are left out while unset, so a key claimed before they existed still matches.
-    unset = {"billing_address"} if body.billing_address is None else None
-    return hashlib.sha256(body.model_dump_json(exclude=unset).encode()).hexdigest()
+    unset = {name for name in ("billing_address", "quote_id", "expected_total") if getattr(body, name) is None}
+    return hashlib.sha256(body.model_dump_json(exclude=unset or None).encode()).hexdigest()
 
 
 def fraud_policy(settings: Settings) -> FraudPolicy | None:
@@ -120,6 +122,16 @@ async def _assert_cart_checkoutable(conn, cart_id: str) -> None:
         raise DomainError("the cart is empty", code="cart_empty")
 
 
+async def _record_agreement(conn, body: CheckoutCreate, checkout_id: str, caller, proofs) -> None:
+    """With quote_id or expected_total the checkout is held to that total (activities/quoting.py)."""
+    async def may_use_cart(cart_id: str) -> bool:
+        return acts_for_anyone(caller) or proofs.may_use_cart(cart_id, await customers.cart_owner(conn, cart_id))
+
+    total = await agreed_total(conn, body.cart_id, body.quote_id, body.expected_total, datetime.now(UTC), may_use_cart)
+    if total is not None:
+        await store.record_agreement(conn, checkout_id, quote_id=body.quote_id, total=total)
+
+
 async def _link_customer(conn, body: CheckoutCreate, signed_in: str | None) -> None:
     """The order will belong to the cart's customer: the signed-in one, or else the one the email names
     (created on a first order). A cart someone already owns keeps its owner."""
@@ -152,6 +164,7 @@ async def start_checkout(body: CheckoutCreate, engine: Engine, temporal: Tempora
             await _assert_capacity(conn, settings.max_inflight_checkouts)
             await _assert_methods_enabled(conn, body)
             await _assert_cart_checkoutable(conn, body.cart_id)
+            await _record_agreement(conn, body, checkout_id, caller, proofs)
             await _link_customer(conn, body, proofs.customer_id)
         if row.status == "pending":
             # Started inside the transaction: if starting fails nothing is recorded and the client may retry.
@@ -195,7 +208,8 @@ async def _start_workflow(client: Client, task_queue: str, workflow_id: str, che
 def _checkout_out(row, step: str | None = None, next_action: dict | None = None, *,
                   tokens: CustomerTokens | None = None) -> CheckoutOut:
     """With ``tokens``, a completed checkout carries the guest's order token (the caller proved the cart)."""
-    error = ErrorDetail(code=row.error_code, message=row.error_message or "") if row.error_code else None
+    error = ErrorDetail(code=row.error_code, message=row.error_message or "",
+                        details=row.error_details) if row.error_code else None
     completed = row.status == "completed"
     return CheckoutOut(checkout_id=row.id, status=row.status, order_id=row.order_id if completed else None,
                        step=step, error=error, next_action=next_action,

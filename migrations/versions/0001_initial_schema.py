@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 19:13:31.993191
+Create Date: 2026-11-30 22:26:20.536154
 """
 from alembic import op
 import sqlalchemy as sa
@@ -65,6 +65,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), server_default='pending', nullable=False),
     sa.Column('error_code', sa.String(length=64), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('quote_id', sa.String(length=40), nullable=True),
+    sa.Column('expected_total', sa.BigInteger(), nullable=True),
+    sa.Column('error_details', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('pending','completed','failed')", name=op.f('ck_checkouts_status')),
@@ -248,6 +251,18 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions'))
     )
+    op.create_table('quotes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('body', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_quotes'))
+    )
+    op.create_index('ix_quotes_cart_id_fingerprint', 'quotes', ['cart_id', 'fingerprint', 'expires_at'], unique=False)
     op.create_table('reconciliation_runs',
     sa.Column('run_id', sa.String(length=200), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
@@ -796,6 +811,8 @@ def downgrade() -> None:
     op.drop_table('subscription_plans')
     op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
     op.drop_table('reconciliation_runs')
+    op.drop_index('ix_quotes_cart_id_fingerprint', table_name='quotes')
+    op.drop_table('quotes')
     op.drop_table('promotions')
     op.drop_table('products')
     op.drop_table('pricing_version')

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.customer_tokens import CustomerTokens
+from models.customer_tokens import CustomerTokens, StorefrontLinks
 from models.unsubscribe import UnsubscribeLinks
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     subscription_past_due_grace_days: int = Field(0, ge=0, description="past_due this long before cancelling")
     subscription_out_of_stock: Literal["delay", "ship_available"] = "delay"
     subscription_out_of_stock_retry_days: int = Field(3, ge=0, description="delay: daily retries, then skip")
+    subscription_renewal_notice_days: int = Field(3, ge=0, description="Renewal reminder email this many days "
+                                                  "before each renewal charge; 0 sends none")
 
     # Fraud screening in checkout (models.fraud): score 0-100; at or above review/reject it waits for
     # support (POST /checkouts/{id}/review) or fails fraud_rejected. Weights are models.fraud.FraudPolicy's.
@@ -315,6 +317,14 @@ class Settings(BaseSettings):
     def customer_tokens(self) -> CustomerTokens:
         secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else None
         return CustomerTokens(secret or DEV_CUSTOMER_TOKEN_SECRET, self.customer_token_ttl_seconds)
+
+    # Where customer email links point (order page, cart): the storefront, which passes the link's token on.
+    storefront_url: str = ""
+
+    @property
+    def storefront_links(self) -> StorefrontLinks:
+        """Signed links the worker puts in customer email (the same CUSTOMER_TOKEN_SECRET as the API's)."""
+        return StorefrontLinks(self.customer_tokens, self.storefront_url or self.public_url)
 
 
 DEV_UNSUBSCRIBE_SECRET = "orderflow-development-unsubscribe-secret"  # never accepted in production

@@ -33,8 +33,9 @@ from activities.returns import ReturnActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import SupportActivities
 from adapters.factory import Adapters, build_adapters
-from config import DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
+from config import DEV_CUSTOMER_TOKEN_SECRET, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import make_engine
+from models.customer_tokens import CustomerTokens, StorefrontLinks
 from models.fulfillment import FulfillmentPolicy
 from models.reconciliation import ReconciliationInput
 from models.routing import DEFAULT_DISTANCES
@@ -64,9 +65,10 @@ def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
 
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None,
-                     unsubscribe: UnsubscribeLinks | None = None) -> list:
-    """``unsubscribe`` defaults to development links (the dev secret), which tests' APIs verify too."""
+                     unsubscribe: UnsubscribeLinks | None = None, links: StorefrontLinks | None = None) -> list:
+    """``unsubscribe`` and ``links`` default to development ones (the dev secrets), which tests' APIs verify too."""
     unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
+    links = links or StorefrontLinks(CustomerTokens(DEV_CUSTOMER_TOKEN_SECRET), "http://127.0.0.1:8000")
     payments = PaymentActivities(engine, adapters.payment)
     support = SupportActivities(engine, payments, adapters.tax)
     instances = [
@@ -75,11 +77,11 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         OrderActivities(engine),
         FulfillmentActivities(engine, payments, policy or FulfillmentPolicy(), distances or DEFAULT_DISTANCES),
         ShipmentActivities(engine, adapters.shipping, adapters.tax),
-        NotificationActivities(engine, adapters.email),
+        NotificationActivities(engine, adapters.email, links),
         support,
         ReturnActivities(engine, adapters.shipping, support),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
-        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
+        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe, links),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
     ]
     return [
@@ -93,10 +95,10 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
 def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
                  policy: FulfillmentPolicy | None = None,
                  distances: Mapping[str, Mapping[str, int]] | None = None,
-                 unsubscribe: UnsubscribeLinks | None = None) -> Worker:
+                 unsubscribe: UnsubscribeLinks | None = None, links: StorefrontLinks | None = None) -> Worker:
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS,
-        activities=build_activities(engine, adapters, policy, distances, unsubscribe),
+        activities=build_activities(engine, adapters, policy, distances, unsubscribe, links),
     )
 
 
@@ -109,7 +111,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings.task_queue, engine, build_adapters(settings),
-                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links)
+                          fulfillment_policy(settings), settings.routing_distances, settings.unsubscribe_links,
+                          settings.storefront_links)
     await ensure_reconciliation_schedule(client, settings)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweeper = asyncio.create_task(run_sweeper(engine, settings.reservation_sweep_seconds))

@@ -1,15 +1,16 @@
-"""The "renewal coming up" email: SUBSCRIPTION_RENEWAL_NOTICE_DAYS before each renewal charge, once, on the
-time-skipping server."""
+"""Subscription emails on the time-skipping server: "renewal coming up" SUBSCRIPTION_RENEWAL_NOTICE_DAYS before
+each renewal charge, once; none of them to a suppressed address."""
 
 from datetime import timedelta
 from email import message_from_bytes, policy
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from db.tables import subscription_events
+from db import suppressions
+from db.tables import email_suppressions, subscription_events
 from models.subscriptions import add_months
 from tests.factories import make_location, make_sku
-from tests.workflows.test_subscriptions import stack, subscribe, until  # noqa: F401 - stack is a fixture
+from tests.workflows.test_subscriptions import failing_renewal, stack, subscribe, until  # noqa: F401 - a fixture
 
 
 async def reminder_events(engine, subscription_id: str) -> list[str]:
@@ -50,3 +51,17 @@ async def test_no_reminder_when_the_notice_is_zero(stack, time_env, engine):  # 
 
     assert await reminder_events(engine, subscription_id) == []
     assert not [s for s in subjects(outbox) if s.startswith("Your subscription renews")]
+
+
+async def test_a_suppressed_address_gets_no_payment_failed_email(stack, time_env, engine):  # noqa: F811
+    worker, api, outbox = await stack()
+    async with engine.begin() as conn:
+        await suppressions.suppress(conn, "ada@example.com", source="unsubscribe_page")
+    try:
+        async with worker:
+            _, subscription_id = await failing_renewal(api, time_env, engine)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(email_suppressions))
+
+    assert f"Payment for subscription {subscription_id} failed" not in subjects(outbox)

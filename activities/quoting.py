@@ -45,7 +45,8 @@ async def price_cart(conn, cart: CartSnapshot, email: str | None, now: datetime)
         await promotion_store.check_code(conn, code, now, email)
     lines = [
         PricedLine(sku=line.sku, title=line.title, quantity=line.quantity, unit_price=priced.unit_price,
-                   line_subtotal=priced.subtotal, discount=priced.discount, weight_grams=line.weight_grams)
+                   line_subtotal=priced.subtotal, discount=priced.discount, weight_grams=line.weight_grams,
+                   tax_code=line.tax_code)
         for line, priced in zip(cart.lines, result.lines)
     ]
     repriced = sorted(line.sku for line in cart.lines if current[line.sku].price != line.unit_price)

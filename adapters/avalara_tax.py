@@ -78,7 +78,7 @@ class AvalaraTaxCalculator:
     def _transaction(self, cart, address, shipping_amount, document_code, doc_type, customer_code) -> dict:
         lines = [
             {"number": number, "itemCode": line.sku, "description": line.title[:255], "quantity": line.quantity,
-             "amount": _number(to_major(line.line_total, cart.currency)), "taxCode": PRODUCT_TAX_CODE}
+             "amount": _number(to_major(line.line_total, cart.currency)), "taxCode": line.tax_code or PRODUCT_TAX_CODE}
             for number, line in zip(line_numbers([line.sku for line in cart.lines]), cart.lines)
         ]
         if shipping_amount:

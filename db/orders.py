@@ -45,7 +45,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
         await conn.execute(order_lines.insert().values(
             id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
             quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
-            tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
+            tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total, tax_code=line.tax_code,
         ))
     await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
     return True

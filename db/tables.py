@@ -34,6 +34,7 @@ products = Table(
     Column("description", Text, nullable=False, server_default=""),
     Column("category", String(100), nullable=True),
     Column("status", String(20), nullable=False, server_default="draft"),
+    Column("tax_code", String(25), nullable=True),  # sent to the tax provider (Avalara); variants may override
     _created(), _updated(),
     CheckConstraint("status IN ('draft','active','archived')", name="status"),
 )
@@ -52,6 +53,7 @@ variants = Table(
     Column("status", String(20), nullable=False, server_default="draft"),
     # Total ATP at or below which a low-stock alert opens; 0 disables alerts.
     Column("reorder_point", Integer, nullable=False, server_default="0"),
+    Column("tax_code", String(25), nullable=True),  # None: the product's
     _created(), _updated(),
     CheckConstraint("status IN ('draft','active','archived')", name="status"),
     CheckConstraint("weight_grams >= 0", name="weight"),
@@ -402,6 +404,7 @@ order_lines = Table(
     Column("discount", BigInteger, nullable=False, server_default="0"),
     Column("tax", BigInteger, nullable=False, server_default="0"),
     Column("line_total", BigInteger, nullable=False),
+    Column("tax_code", String(25), nullable=True),  # what the sale was quoted with; the tax commit sends it again
     CheckConstraint("quantity > 0", name="quantity"),
 )
 

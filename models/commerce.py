@@ -43,6 +43,7 @@ class CartLine(Frozen):
     quantity: int = Field(gt=0, le=MAX_LINE_QUANTITY)
     unit_price: int = Field(ge=0, description="Price captured when the line was added, minor units")
     weight_grams: int = 0
+    tax_code: str | None = None  # the variant's, else its product's; None: the provider's default
 
 
 class CartSnapshot(Frozen):
@@ -64,6 +65,7 @@ class PricedLine(Frozen):
     line_subtotal: int
     discount: int = 0
     weight_grams: int = 0
+    tax_code: str | None = None
 
     @property
     def line_total(self) -> int:

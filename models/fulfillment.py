@@ -32,6 +32,7 @@ class OrderLineSnapshot(Frozen):
     line_total: int
     tax: int
     weight_grams: int = 0
+    tax_code: str | None = None
 
 
 class OrderSnapshot(Frozen):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 22:26:20.536154
+Create Date: 2026-11-30 22:57:39.851519
 """
 from alembic import op
 import sqlalchemy as sa
@@ -237,6 +237,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), server_default='', nullable=False),
     sa.Column('category', sa.String(length=100), nullable=True),
     sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
+    sa.Column('tax_code', sa.String(length=25), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_products_status')),
@@ -465,6 +466,7 @@ def upgrade() -> None:
     sa.Column('weight_grams', sa.Integer(), server_default='0', nullable=False),
     sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
     sa.Column('reorder_point', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('tax_code', sa.String(length=25), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_variants_status')),
@@ -563,6 +565,7 @@ def upgrade() -> None:
     sa.Column('discount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('tax', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('line_total', sa.BigInteger(), nullable=False),
+    sa.Column('tax_code', sa.String(length=25), nullable=True),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_order_lines_quantity')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines'))

@@ -33,6 +33,15 @@ async def test_quote_sends_decimals_and_reads_back_exact_minor_units(avalara, fa
     assert fake_avalara.documents == {}  # a SalesOrder is an estimate, never recorded
 
 
+async def test_each_line_goes_out_with_its_tax_code(avalara, fake_avalara):
+    coded = CART.model_copy(update={"lines": [CART.lines[0].model_copy(update={"tax_code": "PC040100"}),
+                                              CART.lines[1]]})
+    await avalara.quote(cart=coded, address=CUSTOMER, shipping_amount=SHIPPING, document_code="chk_2:tax")
+    sent = fake_avalara.requests[-1]["body"]["lines"]
+    assert [(line["number"], line["taxCode"]) for line in sent] == [
+        ("MUG-1", "PC040100"), ("PIN-1", "P0000000"), ("shipping", "FR020100")]
+
+
 async def test_zero_decimal_currency_goes_out_in_whole_units(avalara, fake_avalara):
     yen = cart(("TEA-1", 1, 1500, 100), currency="JPY")
     quote = await avalara.quote(cart=yen, address=CUSTOMER, shipping_amount=0, document_code="chk_jpy:tax")

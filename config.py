@@ -322,8 +322,12 @@ class Settings(BaseSettings):
     storefront_url: str = ""
 
     @property
-    def storefront_links(self) -> StorefrontLinks:
-        """Signed links the worker puts in customer email (the same CUSTOMER_TOKEN_SECRET as the API's)."""
+    def storefront_links(self) -> StorefrontLinks | None:
+        """Signed links the worker puts in customer email (the same CUSTOMER_TOKEN_SECRET as the API's). Outside
+        production they default to the API's URL; production without STOREFRONT_URL sends email without links
+        rather than links to the API, which a customer cannot open without a key."""
+        if not self.storefront_url and self.environment == "production":
+            return None
         return StorefrontLinks(self.customer_tokens, self.storefront_url or self.public_url)
 
 

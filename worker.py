@@ -59,16 +59,20 @@ RECONCILIATION_SCHEDULE_ID = "reconciliation"
 STOP_TIMEOUT = 30.0
 
 
+DEV_STOREFRONT_LINKS = StorefrontLinks(CustomerTokens(DEV_CUSTOMER_TOKEN_SECRET), "http://127.0.0.1:8000")
+
+
 def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
     return FulfillmentPolicy(**{name: getattr(settings, name) for name in FulfillmentPolicy.model_fields})
 
 
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None,
-                     unsubscribe: UnsubscribeLinks | None = None, links: StorefrontLinks | None = None) -> list:
-    """``unsubscribe`` and ``links`` default to development ones (the dev secrets), which tests' APIs verify too."""
+                     unsubscribe: UnsubscribeLinks | None = None,
+                     links: StorefrontLinks | None = DEV_STOREFRONT_LINKS) -> list:
+    """``unsubscribe`` and ``links`` default to development ones (the dev secrets), which tests' APIs verify too;
+    ``links=None``: customer email without links to the storefront."""
     unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
-    links = links or StorefrontLinks(CustomerTokens(DEV_CUSTOMER_TOKEN_SECRET), "http://127.0.0.1:8000")
     payments = PaymentActivities(engine, adapters.payment)
     support = SupportActivities(engine, payments, adapters.tax)
     instances = [
@@ -95,7 +99,8 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
 def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
                  policy: FulfillmentPolicy | None = None,
                  distances: Mapping[str, Mapping[str, int]] | None = None,
-                 unsubscribe: UnsubscribeLinks | None = None, links: StorefrontLinks | None = None) -> Worker:
+                 unsubscribe: UnsubscribeLinks | None = None,
+                 links: StorefrontLinks | None = DEV_STOREFRONT_LINKS) -> Worker:
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS,
         activities=build_activities(engine, adapters, policy, distances, unsubscribe, links),

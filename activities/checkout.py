@@ -54,7 +54,9 @@ class PricingActivities:
         for sale, or codes no longer usable, fail the checkout."""
         now = datetime.now(UTC)
         async with self.engine.connect() as conn:
-            return await quoting.price_cart(conn, cart, await pricing.checkout_email(conn, cart.cart_id), now)
+            email = await pricing.checkout_email(conn, cart.cart_id)
+            exemption = await checkout_store.tax_exemption_of_cart(conn, cart.cart_id)
+            return await quoting.price_cart(conn, cart, email, now, exemption)
 
 
 class TaxActivities:

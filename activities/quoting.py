@@ -20,7 +20,7 @@ from db import pricing
 from db import promotions as promotion_store
 from db import quotes as quote_store
 from db import switches
-from models.commerce import Address, CartSnapshot, PricedCart, PricedLine, ShippingRate, TaxQuote
+from models.commerce import Address, CartSnapshot, PricedCart, PricedLine, ShippingRate, TaxExemption, TaxQuote
 from models.errors import Conflict, DomainError, NotFound
 from models.ids import public_id
 from models.money import percent_of
@@ -29,7 +29,8 @@ from models.quotes import Quote, QuoteRequest, fingerprint, option_of, order_tot
 
 
 # ---------------------------------------------------------------- the computation, shared with the checkout
-async def price_cart(conn, cart: CartSnapshot, email: str | None, now: datetime) -> PricedCart:
+async def price_cart(conn, cart: CartSnapshot, email: str | None, now: datetime,
+                     tax_exemption: TaxExemption | None = None) -> PricedCart:
     """Reprice every line at today's price (price lists included), then apply promotions and the cart's
     codes. Lines no longer for sale (``sku_not_sellable``) or codes no longer usable are refused."""
     context = await pricing.cart_context(conn, cart.cart_id, now, email=email)
@@ -52,7 +53,8 @@ async def price_cart(conn, cart: CartSnapshot, email: str | None, now: datetime)
     repriced = sorted(line.sku for line in cart.lines if current[line.sku].price != line.unit_price)
     return PricedCart(cart_id=cart.cart_id, currency=cart.currency, lines=lines, subtotal=result.subtotal,
                       discount_total=result.discount_total, repriced_skus=repriced,
-                      shipping_discount_bp=result.shipping_discount_bp, promotions=result.applied)
+                      shipping_discount_bp=result.shipping_discount_bp, promotions=result.applied,
+                      tax_exemption=tax_exemption)
 
 
 async def shipping_rates(carrier: ShippingCarrier, cart: PricedCart, address: Address, speed: str,
@@ -128,7 +130,7 @@ async def _priced_for_quote(conn, cart_id: str, request: QuoteRequest, now: date
     if not snapshot.lines:
         raise DomainError("the cart is empty", code="cart_empty")
     email = request.email or cart.email
-    priced = await price_cart(conn, snapshot, email, now)
+    priced = await price_cart(conn, snapshot, email, now, request.tax_exemption)
     return cart, email, priced, sorted(await switches.disabled(conn, "shipping_method"))
 
 

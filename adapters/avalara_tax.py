@@ -88,9 +88,14 @@ class AvalaraTaxCalculator:
             addresses = {"singleLocation": _address(address)}
         else:
             addresses = {"shipFrom": _address(self.ship_from), "shipTo": _address(address)}
-        return {"type": doc_type, "code": document_code, "companyCode": self.company_code, "date": _today(),
-                "customerCode": customer_code or cart.cart_id, "currencyCode": cart.currency,
-                "addresses": addresses, "lines": lines}
+        model = {"type": doc_type, "code": document_code, "companyCode": self.company_code, "date": _today(),
+                 "customerCode": customer_code or cart.cart_id, "currencyCode": cart.currency,
+                 "addresses": addresses, "lines": lines}
+        exemption = cart.tax_exemption
+        if exemption:  # AvaTax exempts the document for these (its exemption rules decide what is taxed)
+            model |= {key: value for key, value in (("exemptionNo", exemption.exemption_number),
+                                                    ("entityUseCode", exemption.entity_use_code)) if value}
+        return model
 
     async def _send(self, method: str, *args) -> dict:
         call = getattr(self._client, method)

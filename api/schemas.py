@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
 
-from models.commerce import MAX_LINE_QUANTITY, Address
+from models.commerce import MAX_LINE_QUANTITY, Address, TaxExemption
 from models.switches import PaymentMethodType, ShippingMethod
 
 
@@ -92,6 +92,8 @@ class CheckoutCreate(Strict):
     # The agreement (POST /carts/{id}/quote): a checkout whose total differs fails price_changed, uncharged.
     quote_id: str | None = Field(None, min_length=1, max_length=40, description="Hold the checkout to this quote")
     expected_total: StrictInt | None = Field(None, ge=0, description="Hold the checkout to this total, minor units")
+    tax_exemption: TaxExemption | None = Field(None, description="A tax-exempt buyer (exemption number / entity "
+                                               "use code), sent to the tax provider with the quote and the commit")
 
 
 class CheckoutOptions(BaseModel):

@@ -30,6 +30,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
             status=OrderStatus.PENDING_PAYMENT, currency=draft.currency, subtotal=draft.priced.subtotal,
             discount_total=draft.priced.discount_total, tax_total=draft.tax.total,
             shipping_total=draft.shipping.amount, total=draft.total,
+            tax_exemption=draft.priced.tax_exemption.model_dump() if draft.priced.tax_exemption else None,
             shipping_address=draft.shipping_address.model_dump(mode="json"),
             shipping_method=draft.shipping.model_dump(mode="json"),
             tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,

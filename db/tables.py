@@ -341,6 +341,7 @@ checkouts = Table(
     Column("quote_id", String(40), nullable=True),
     Column("expected_total", BigInteger, nullable=True),
     Column("error_details", JSONB, nullable=True),  # e.g. price_changed: the total the checkout computed
+    Column("tax_exemption", JSONB, nullable=True),  # models.commerce.TaxExemption of a tax-exempt buyer
     _created(), _updated(),
     CheckConstraint("status IN ('pending','completed','failed')", name="status"),
 )
@@ -375,6 +376,7 @@ orders = Table(
     Column("tax_total", BigInteger, nullable=False),
     Column("shipping_total", BigInteger, nullable=False),
     Column("total", BigInteger, nullable=False),
+    Column("tax_exemption", JSONB, nullable=True),  # sent again with the tax commit
     Column("shipping_address", JSONB, nullable=False),
     Column("shipping_method", JSONB, nullable=False),
     Column("tax_provider", String(30), nullable=False),

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.commerce import Address, Frozen, PaymentAuthorization
+from models.commerce import Address, Frozen, PaymentAuthorization, TaxExemption
 from models.order_state import OrderStatus
 
 TrackingStatus = Literal["pre_transit", "in_transit", "out_for_delivery", "delivered", "failure", "returned"]
@@ -46,6 +46,7 @@ class OrderSnapshot(Frozen):
     shipping_service: str
     shipping_rate_id: str | None
     lines: list[OrderLineSnapshot]
+    tax_exemption: TaxExemption | None = None
     authorization: PaymentAuthorization
     payment_ref: str
     created_at: datetime

@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import EmailStr, Field
 
 from models.base import Frozen
-from models.commerce import Address, PricedCart, ShippingRate, TaxQuote
+from models.commerce import Address, PricedCart, ShippingRate, TaxExemption, TaxQuote
 from models.switches import ShippingMethod
 
 MAX_QUOTE_CODES = 10
@@ -24,6 +24,7 @@ class QuoteRequest(Frozen):
     email: EmailStr | None = Field(None, description="The buyer's email (customer-group prices); default the cart's")
     discount_codes: list[str] = Field(default_factory=list, max_length=MAX_QUOTE_CODES,
                                       description="Attached to the cart first, as POST /carts/{id}/discount-codes")
+    tax_exemption: TaxExemption | None = Field(None, description="A tax-exempt buyer; send the same with the checkout")
 
 
 class QuoteLine(Frozen):

@@ -53,7 +53,8 @@ def checkout_ids(idempotency_key: str) -> tuple[str, str, str]:
 
 def body_hash(body: CheckoutCreate) -> str:
     # Fields added later are left out while unset, so a key claimed before they existed still matches.
-    unset = {name for name in ("billing_address", "quote_id", "expected_total") if getattr(body, name) is None}
+    unset = {name for name in ("billing_address", "quote_id", "expected_total", "tax_exemption")
+             if getattr(body, name) is None}
     return hashlib.sha256(body.model_dump_json(exclude=unset or None).encode()).hexdigest()
 
 
@@ -123,13 +124,16 @@ async def _assert_cart_checkoutable(conn, cart_id: str) -> None:
 
 
 async def _record_agreement(conn, body: CheckoutCreate, checkout_id: str, caller, proofs) -> None:
-    """With quote_id or expected_total the checkout is held to that total (activities/quoting.py)."""
+    """With quote_id or expected_total the checkout is held to that total (activities/quoting.py); a tax
+    exemption is kept for the checkout's tax calls."""
     async def may_use_cart(cart_id: str) -> bool:
         return acts_for_anyone(caller) or proofs.may_use_cart(cart_id, await customers.cart_owner(conn, cart_id))
 
     total = await agreed_total(conn, body.cart_id, body.quote_id, body.expected_total, datetime.now(UTC), may_use_cart)
     if total is not None:
         await store.record_agreement(conn, checkout_id, quote_id=body.quote_id, total=total)
+    if body.tax_exemption is not None:
+        await store.record_tax_exemption(conn, checkout_id, body.tax_exemption)
 
 
 async def _link_customer(conn, body: CheckoutCreate, signed_in: str | None) -> None:

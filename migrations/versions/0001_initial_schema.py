@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 22:57:39.851519
+Create Date: 2026-11-30 23:10:48.459989
 """
 from alembic import op
 import sqlalchemy as sa
@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('quote_id', sa.String(length=40), nullable=True),
     sa.Column('expected_total', sa.BigInteger(), nullable=True),
     sa.Column('error_details', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('tax_exemption', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('pending','completed','failed')", name=op.f('ck_checkouts_status')),
@@ -373,6 +374,7 @@ def upgrade() -> None:
     sa.Column('tax_total', sa.BigInteger(), nullable=False),
     sa.Column('shipping_total', sa.BigInteger(), nullable=False),
     sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('tax_exemption', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('shipping_method', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('tax_provider', sa.String(length=30), nullable=False),

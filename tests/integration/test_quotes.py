@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from activities.fulfillment import _shipment_cart
 from activities.quoting import QuoteProviders
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
+from db import fulfillment
 from db.tables import payment_operations, quotes
+from models.fulfillment import FulfillmentPolicy
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import (
     ADDRESS, atp, cart_headers, cart_with, checkout_body, finished_checkout, start_checkout,
@@ -221,3 +224,31 @@ async def test_storefront_cannot_use_a_strangers_quote(api_as, engine, warehouse
                               headers=cart_headers(mine))
     assert foreign.status_code == 404
     assert foreign.json()["error"]["code"] == "cart_not_found"
+
+
+EXEMPT = {"exemption_number": "EX-123", "entity_use_code": "E"}
+
+
+async def test_a_tax_exempt_buyer_is_quoted_and_charged_without_tax(api, temporal_env, engine, warehouse, carrier):
+    sku = await make_sku(engine, price=2500, stock={warehouse: 10}, weight_grams=300)
+    cart_id = await cart_with(api, {sku: 2})
+    taxed = (await quote(api, cart_id)).json()
+
+    exempt = (await quote(api, cart_id, tax_exemption=EXEMPT)).json()
+    assert exempt["quote_id"] != taxed["quote_id"]
+    assert (exempt["tax_total"], exempt["total"]) == (0, taxed["total"] - taxed["tax_total"])
+
+    started = await start_checkout(api, checkout_body(cart_id, quote_id=exempt["quote_id"], tax_exemption=EXEMPT))
+    done = await finished_checkout(api, temporal_env.client, started.json()["checkout_id"])
+    assert done["status"] == "completed", done
+    async with engine.connect() as conn:
+        order = await fulfillment.snapshot(conn, done["order_id"], FulfillmentPolicy())
+    assert order.total == exempt["total"]
+    assert _shipment_cart(order, {sku: 2}).tax_exemption.model_dump() == EXEMPT, "the tax commit is exempt too"
+
+
+async def test_an_exemption_without_a_number_or_code_is_refused(api, engine, warehouse):
+    sku = await make_sku(engine, stock={warehouse: 5})
+    cart_id = await cart_with(api, {sku: 1})
+    started = await start_checkout(api, checkout_body(cart_id, tax_exemption={}))
+    assert started.status_code == 422 and started.json()["error"]["code"] == "validation_error"

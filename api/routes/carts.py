@@ -8,8 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activities.quoting import QuoteProviders, quote_cart
 from adapters.factory import build_quote_providers
+from adapters.ports import ProviderUnavailable
 from api.cart_recovery import start_reminders
 from api.deps import AppSettings, Engine, ReadConn, Temporal
+from api.errors import ApiError
 from api.ownership import CART_TOKEN, OptionalCustomer
 from api.schemas import (
     CartCodeOut, CartCreate, CartDiscountOut, CartLineOut, CartOut, DiscountCodeAdd, ErrorResponse, LineAdd, LineUpdate,
@@ -25,6 +27,7 @@ from models.quotes import Quote, QuoteRequest
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 _CODE_ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+QUOTE_RETRY_AFTER_SECONDS = 5
 
 
 async def _cart_out(conn: AsyncConnection, cart_id: str) -> CartOut:
@@ -150,6 +153,11 @@ async def quote(cart_id: str, body: QuoteRequest, request: Request, engine: Engi
     """The total a checkout of this cart to this address will charge, line by line, with the shipping options,
     computed as the checkout computes it. Send `quote_id` with POST /checkouts to be held to it (until
     `expires_at`); a repeat for an unchanged cart and address answers the same quote without asking the
-    carrier or the tax service again. `discount_codes` are attached to the cart first."""
-    return await quote_cart(engine, _quote_providers(request), cart_id, body, datetime.now(UTC),
-                            settings.quote_ttl_seconds)
+    carrier or the tax service again. `discount_codes` are attached to the cart first. `503 quote_unavailable`
+    (+ `Retry-After`) while the carrier or the tax service does not answer."""
+    try:
+        return await quote_cart(engine, _quote_providers(request), cart_id, body, datetime.now(UTC),
+                                settings.quote_ttl_seconds)
+    except ProviderUnavailable as down:
+        raise ApiError(503, "quote_unavailable", "the shipping or tax service did not answer; retry shortly",
+                       headers={"Retry-After": str(QUOTE_RETRY_AFTER_SECONDS)}) from down

@@ -10,6 +10,7 @@ from activities.fulfillment import _shipment_cart
 from activities.quoting import QuoteProviders
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
+from adapters.ports import ProviderUnavailable
 from db import fulfillment
 from db.tables import payment_operations, quotes
 from models.fulfillment import FulfillmentPolicy
@@ -252,3 +253,23 @@ async def test_an_exemption_without_a_number_or_code_is_refused(api, engine, war
     cart_id = await cart_with(api, {sku: 1})
     started = await start_checkout(api, checkout_body(cart_id, tax_exemption={}))
     assert started.status_code == 422 and started.json()["error"]["code"] == "validation_error"
+
+
+class DownCarrier(LocalShippingCarrier):
+    async def rates(self, *, cart, address):
+        raise ProviderUnavailable("carrier: 502 Bad Gateway")
+
+
+async def test_a_provider_outage_is_a_503_to_retry_not_a_500(api, api_app, engine, warehouse, carrier):
+    sku = await make_sku(engine, stock={warehouse: 5})
+    cart_id = await cart_with(api, {sku: 1})
+    working = api_app.state.quote_providers
+    api_app.state.quote_providers = QuoteProviders(carrier=DownCarrier(), tax=LocalTaxCalculator())
+    try:
+        answered = await quote(api, cart_id)
+    finally:
+        api_app.state.quote_providers = working
+
+    assert answered.status_code == 503, answered.text
+    assert answered.json()["error"]["code"] == "quote_unavailable"
+    assert int(answered.headers["Retry-After"]) > 0

@@ -148,7 +148,7 @@ def _quote_providers(request: Request) -> QuoteProviders:
     return state.quote_providers
 
 
-@router.post("/{cart_id}/quote", response_model=Quote, responses=_CODE_ERRORS)
+@router.post("/{cart_id}/quote", response_model=Quote, responses={**_CODE_ERRORS, 503: {"model": ErrorResponse}})
 async def quote(cart_id: str, body: QuoteRequest, request: Request, engine: Engine, settings: AppSettings) -> Quote:
     """The total a checkout of this cart to this address will charge, line by line, with the shipping options,
     computed as the checkout computes it. Send `quote_id` with POST /checkouts to be held to it (until

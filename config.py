@@ -10,7 +10,7 @@ from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from models.customer_tokens import CustomerTokens
+from models.customer_tokens import CustomerTokens, StorefrontLinks
 from models.unsubscribe import UnsubscribeLinks
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -75,6 +75,8 @@ class Settings(BaseSettings):
 
     # Checkout behaviour
     reservation_ttl_seconds: int = Field(900, gt=0, description="How long a checkout holds stock")
+    quote_ttl_seconds: int = Field(900, gt=0, description="How long a POST /carts/{id}/quote answer may be "
+                                   "checked out against (quote_id); a repeat for an unchanged cart reuses it")
     authentication_timeout_seconds: int = Field(600, gt=0, description="How long 3-D Secure may take; keep "
                                                 "it below RESERVATION_TTL_SECONDS")
     reservation_sweep_seconds: float = Field(30.0, gt=0, description="How often workers release expired holds")
@@ -125,6 +127,8 @@ class Settings(BaseSettings):
     subscription_past_due_grace_days: int = Field(0, ge=0, description="past_due this long before cancelling")
     subscription_out_of_stock: Literal["delay", "ship_available"] = "delay"
     subscription_out_of_stock_retry_days: int = Field(3, ge=0, description="delay: daily retries, then skip")
+    subscription_renewal_notice_days: int = Field(3, ge=0, description="Renewal reminder email this many days "
+                                                  "before each renewal charge; 0 sends none")
 
     # Fraud screening in checkout (models.fraud): score 0-100; at or above review/reject it waits for
     # support (POST /checkouts/{id}/review) or fails fraud_rejected. Weights are models.fraud.FraudPolicy's.
@@ -391,6 +395,18 @@ class Settings(BaseSettings):
     def customer_tokens(self) -> CustomerTokens:
         secret = self.customer_token_secret.get_secret_value() if self.customer_token_secret else None
         return CustomerTokens(secret or DEV_CUSTOMER_TOKEN_SECRET, self.customer_token_ttl_seconds)
+
+    # Where customer email links point (order page, cart): the storefront, which passes the link's token on.
+    storefront_url: str = ""
+
+    @property
+    def storefront_links(self) -> StorefrontLinks | None:
+        """Signed links the worker puts in customer email (the same CUSTOMER_TOKEN_SECRET as the API's). Outside
+        production they default to the API's URL; production without STOREFRONT_URL sends email without links
+        rather than links to the API, which a customer cannot open without a key."""
+        if not self.storefront_url and self.environment == "production":
+            return None
+        return StorefrontLinks(self.customer_tokens, self.storefront_url or self.public_url)
 
     # ---- Production deployment (README "Running in production") ----
     # PostgreSQL. DATABASE_PASSWORD (or DATABASE_PASSWORD_FILE) goes into DATABASE_URL, so the URL itself

@@ -40,8 +40,9 @@ from activities.subscription_sign_up import SubscriptionSignUpActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.support import RefundService, SupportActivities
 from adapters.factory import Adapters, build_adapters
-from config import DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
+from config import DEV_CUSTOMER_TOKEN_SECRET, DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import primary_engine
+from models.customer_tokens import CustomerTokens, StorefrontLinks
 from models.fulfillment import FulfillmentPolicy
 from models.ops_alerts import OpsAlertInput
 from models.reconciliation import ReconciliationInput
@@ -75,14 +76,19 @@ OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
 STOP_MARGIN_SECONDS = 10.0
 
 
+DEV_STOREFRONT_LINKS = StorefrontLinks(CustomerTokens(DEV_CUSTOMER_TOKEN_SECRET), "http://127.0.0.1:8000")
+
+
 def fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
     return FulfillmentPolicy(**{name: getattr(settings, name) for name in FulfillmentPolicy.model_fields})
 
 
 def build_activities(engine: AsyncEngine, adapters: Adapters, policy: FulfillmentPolicy | None = None,
                      distances: Mapping[str, Mapping[str, int]] | None = None,
-                     unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> list:
-    """``unsubscribe`` defaults to development links (the dev secret), which tests' APIs verify too."""
+                     unsubscribe: UnsubscribeLinks | None = None,
+                     links: StorefrontLinks | None = DEV_STOREFRONT_LINKS, sign_in_page: str = DEV_SIGN_IN_PAGE) -> list:
+    """``unsubscribe`` and ``links`` default to development ones (the dev secrets), which tests' APIs verify too;
+    ``links=None``: customer email without links to the storefront."""
     unsubscribe = unsubscribe or UnsubscribeLinks(DEV_UNSUBSCRIBE_SECRET, "http://127.0.0.1:8000")
     payments = PaymentService(engine, adapters.payment, around_provider_call=heartbeating)
     refunds = RefundService(engine, payments, adapters.tax)
@@ -92,12 +98,12 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         OrderActivities(engine),
         FulfillmentActivities(engine, payments, policy or FulfillmentPolicy(), distances or DEFAULT_DISTANCES),
         ShipmentActivities(engine, adapters.shipping, adapters.tax),
-        NotificationActivities(engine, adapters.email),
+        NotificationActivities(engine, adapters.email, links),
         SupportActivities(refunds),
         ReturnActivities(engine, adapters.shipping, refunds),
         SubscriptionActivities(engine, payments, adapters.payment, adapters.email),
         SubscriptionSignUpActivities(adapters.payment),
-        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe),
+        FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe, links),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
         OpsAlertActivities(engine, adapters.email),
@@ -113,10 +119,12 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
 def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters: Adapters,
                  policy: FulfillmentPolicy | None = None,
                  distances: Mapping[str, Mapping[str, int]] | None = None,
-                 unsubscribe: UnsubscribeLinks | None = None, sign_in_page: str = DEV_SIGN_IN_PAGE) -> Worker:
+                 unsubscribe: UnsubscribeLinks | None = None,
+                 links: StorefrontLinks | None = DEV_STOREFRONT_LINKS, sign_in_page: str = DEV_SIGN_IN_PAGE) -> Worker:
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS,
-        activities=build_activities(engine, adapters, policy, distances, unsubscribe, sign_in_page),
+        activities=build_activities(engine, adapters, policy, distances, unsubscribe, links=links,
+                                    sign_in_page=sign_in_page),
     )
 
 
@@ -167,7 +175,8 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     engine = primary_engine(settings)  # activities write: the primary only, never a lagging replica
     client = await connect(settings, runtime=metrics_runtime(settings))
     activities = build_activities(engine, build_adapters(settings), fulfillment_policy(settings),
-                                  settings.routing_distances, settings.unsubscribe_links, settings.sign_in_page)
+                                  settings.routing_distances, settings.unsubscribe_links,
+                                  links=settings.storefront_links, sign_in_page=settings.sign_in_page)
     workers = build_workers(client, settings, activities)
     await ensure_schedule(client, RECONCILIATION_SCHEDULE_ID, reconciliation_schedule(settings))
     await ensure_schedule(client, SWEEP_SCHEDULE_ID, sweep_schedule(settings))

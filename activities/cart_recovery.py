@@ -14,16 +14,19 @@ from adapters.ports import EmailSender
 from db import cart_recovery as store
 from db import suppressions
 from models.cart_recovery import cart_reminder_email
+from models.customer_tokens import StorefrontLinks
 from models.unsubscribe import UnsubscribeLinks
 
 log = structlog.get_logger("orderflow.activities")
 
 
 class CartRecoveryActivities:
-    def __init__(self, engine: AsyncEngine, sender: EmailSender, links: UnsubscribeLinks):
+    def __init__(self, engine: AsyncEngine, sender: EmailSender, links: UnsubscribeLinks,
+                 storefront: StorefrontLinks | None = None):
         self.engine = engine
         self.sender = sender
         self.links = links  # signs the unsubscribe link every reminder carries
+        self.storefront = storefront  # signs the link back to the cart
 
     @activity.defn
     @raises_business_errors
@@ -41,7 +44,9 @@ class CartRecoveryActivities:
             if await suppressions.is_suppressed(conn, cart.email):
                 log.info("cart reminder suppressed", cart_id=cart_id, reminder=reminder)
                 return "suppressed"
-        message_id = await self.sender.send(cart_reminder_email(cart, reminder, last=last, links=self.links))
+        cart_url = self.storefront.cart_url(cart_id) if self.storefront else None
+        message_id = await self.sender.send(cart_reminder_email(cart, reminder, last=last, links=self.links,
+                                                                cart_url=cart_url))
         async with self.engine.begin() as conn:
             await store.record_sent(conn, cart_id, reminder, cart.email, message_id)
         log.info("cart reminder sent", cart_id=cart_id, reminder=reminder, sender=self.sender.name)

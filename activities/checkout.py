@@ -6,6 +6,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
+from activities import quoting
 from activities.errors import raises_business_errors
 from adapters.ports import ShippingCarrier, TaxCalculator
 from db import carts as cart_store
@@ -13,16 +14,13 @@ from db import checkouts as checkout_store
 from db import inventory
 from db import orders as order_store
 from db import pricing
-from db import promotions as promotion_store
 from db import switches
 from models.commerce import (
-    Address, CartSnapshot, DisputeNotice, OrderDraft, PricedCart, PricedLine, Reservation, ShippingRate,
+    Address, CartSnapshot, DisputeNotice, OrderDraft, PricedCart, Reservation, ShippingRate,
     TaxQuote,
 )
 from models.errors import DomainError, IllegalTransition
-from models.money import percent_of
 from models.order_state import OrderStatus
-from models.promotions import PromoLine
 
 log = structlog.get_logger("orderflow.activities")
 
@@ -50,31 +48,13 @@ class PricingActivities:
     @activity.defn
     @raises_business_errors
     async def price_cart(self, cart: CartSnapshot) -> PricedCart:
-        """Reprice every line at today's price (price lists included), then apply promotions and the
-        cart's codes. Lines no longer for sale, or codes no longer usable, fail the checkout."""
+        """Today's prices, promotions and codes (activities/quoting.py, shared with quotes); lines no longer
+        for sale, or codes no longer usable, fail the checkout."""
         now = datetime.now(UTC)
         async with self.engine.connect() as conn:
             email = await pricing.checkout_email(conn, cart.cart_id)
-            context = await pricing.cart_context(conn, cart.cart_id, now, email=email)
-            current = await pricing.unit_prices(conn, [line.sku for line in cart.lines], context, now)
-            missing = sorted(line.sku for line in cart.lines if line.sku not in current)
-            if missing:
-                raise DomainError(f"no longer for sale: {', '.join(missing)}", code="sku_not_sellable",
-                                  details={"skus": missing})
-            result = await pricing.price_lines(conn, [
-                PromoLine(sku=line.sku, quantity=line.quantity, unit_price=current[line.sku].price,
-                          category=current[line.sku].category) for line in cart.lines], context, now)
-            for code in result.codes:  # fail early when used up; create_order counts the use under a row lock
-                await promotion_store.check_code(conn, code, now, email)
-        lines = [
-            PricedLine(sku=line.sku, title=line.title, quantity=line.quantity, unit_price=priced.unit_price,
-                       line_subtotal=priced.subtotal, discount=priced.discount, weight_grams=line.weight_grams)
-            for line, priced in zip(cart.lines, result.lines)
-        ]
-        repriced = sorted(line.sku for line in cart.lines if current[line.sku].price != line.unit_price)
-        return PricedCart(cart_id=cart.cart_id, currency=cart.currency, lines=lines, subtotal=result.subtotal,
-                          discount_total=result.discount_total, repriced_skus=repriced,
-                          shipping_discount_bp=result.shipping_discount_bp, promotions=result.applied)
+            exemption = await checkout_store.tax_exemption_of_cart(conn, cart.cart_id)
+            return await quoting.price_cart(conn, cart, email, now, exemption)
 
 
 class TaxActivities:
@@ -84,8 +64,7 @@ class TaxActivities:
     @activity.defn
     @raises_business_errors
     async def quote_tax(self, cart: PricedCart, address: Address, shipping_amount: int, document_code: str) -> TaxQuote:
-        return await self.tax.quote(cart=cart, address=address, shipping_amount=shipping_amount,
-                                    document_code=document_code)
+        return await quoting.tax_quote(self.tax, cart, address, shipping_amount, document_code)
 
     @activity.defn
     async def void_tax(self, document_code: str) -> None:
@@ -102,19 +81,8 @@ class ShippingActivities:
     async def quote_shipping(self, cart: PricedCart, address: Address, speed: str) -> ShippingRate:
         async with self.engine.connect() as conn:
             switched_off = await switches.disabled(conn, "shipping_method")
-        if speed in switched_off:
-            raise DomainError(f"{speed} shipping is switched off right now", code="shipping_method_disabled")
-        # An undeliverable address fails the checkout here (address_invalid), before stock or money moves;
-        # rates are quoted for the carrier's corrected form of it.
-        address = await self.carrier.verify_address(address=address)
-        rates = await self.carrier.rates(cart=cart, address=address)
-        matching = [rate for rate in rates if rate.service == speed]
-        if not matching:
-            raise DomainError(f"no {speed!r} shipping to {address.country}", code="shipping_unavailable",
-                              details={"offered": sorted({rate.service for rate in rates})})
-        best = min(matching, key=lambda rate: (rate.amount, rate.estimated_days))
-        # Promotions (free shipping): the workflow adds the rate as is, so it must already be discounted.
-        return best.model_copy(update={"amount": best.amount - percent_of(best.amount, cart.shipping_discount_bp)})
+        chosen, _ = await quoting.shipping_rates(self.carrier, cart, address, speed, switched_off)
+        return chosen
 
 
 class InventoryActivities:

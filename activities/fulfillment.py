@@ -299,6 +299,6 @@ def _shipment_cart(order: OrderSnapshot, items: dict[str, int]) -> PricedCart:
         if quantity:
             subtotal = line.line_total * quantity // line.quantity
             lines.append(PricedLine(sku=line.sku, title=line.title, quantity=quantity, unit_price=line.unit_price,
-                                    line_subtotal=subtotal, weight_grams=line.weight_grams))
+                                    line_subtotal=subtotal, weight_grams=line.weight_grams, tax_code=line.tax_code))
     return PricedCart(cart_id=order.order_id, currency=order.currency, lines=lines,
-                      subtotal=sum(line.line_subtotal for line in lines))
+                      subtotal=sum(line.line_subtotal for line in lines), tax_exemption=order.tax_exemption)

@@ -13,6 +13,7 @@ from adapters.ports import EmailSender, PaymentGateway
 from db import catalog, inventory
 from db import payments as ledger
 from db import subscriptions as store
+from db import suppressions
 from db.tables import variants
 from models.commerce import OrderDraft, PaymentAuthorization, PricedCart, PricedLine, Reservation
 from models.errors import DomainError, OutOfStock
@@ -110,6 +111,9 @@ class SubscriptionActivities:
             if await store.has_event(conn, subscription_id, event_id):
                 return False
             row = await store.get(conn, subscription_id)
+            if await suppressions.is_suppressed(conn, row.email):  # unsubscribed: no email, as for every other
+                log.info("payment failed email suppressed", subscription_id=subscription_id, cycle=cycle)
+                return False
             declined = [op for op in await ledger.operations_for(conn, f"{subscription_id}:cycle-{cycle}")
                         if op.kind == "charge" and op.status == "failed"]
         message = payment_failed_email(subscription_id=subscription_id, email=row.email,

@@ -78,7 +78,7 @@ class AvalaraTaxCalculator:
     def _transaction(self, cart, address, shipping_amount, document_code, doc_type, customer_code) -> dict:
         lines = [
             {"number": number, "itemCode": line.sku, "description": line.title[:255], "quantity": line.quantity,
-             "amount": _number(to_major(line.line_total, cart.currency)), "taxCode": PRODUCT_TAX_CODE}
+             "amount": _number(to_major(line.line_total, cart.currency)), "taxCode": line.tax_code or PRODUCT_TAX_CODE}
             for number, line in zip(line_numbers([line.sku for line in cart.lines]), cart.lines)
         ]
         if shipping_amount:
@@ -88,9 +88,14 @@ class AvalaraTaxCalculator:
             addresses = {"singleLocation": _address(address)}
         else:
             addresses = {"shipFrom": _address(self.ship_from), "shipTo": _address(address)}
-        return {"type": doc_type, "code": document_code, "companyCode": self.company_code, "date": _today(),
-                "customerCode": customer_code or cart.cart_id, "currencyCode": cart.currency,
-                "addresses": addresses, "lines": lines}
+        model = {"type": doc_type, "code": document_code, "companyCode": self.company_code, "date": _today(),
+                 "customerCode": customer_code or cart.cart_id, "currencyCode": cart.currency,
+                 "addresses": addresses, "lines": lines}
+        exemption = cart.tax_exemption
+        if exemption:  # AvaTax exempts the document for these (its exemption rules decide what is taxed)
+            model |= {key: value for key, value in (("exemptionNo", exemption.exemption_number),
+                                                    ("entityUseCode", exemption.entity_use_code)) if value}
+        return model
 
     async def _send(self, method: str, *args) -> dict:
         call = getattr(self._client, method)

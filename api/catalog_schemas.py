@@ -25,6 +25,7 @@ class VariantOut(BaseModel):
     isbn: str | None
     weight_grams: int
     status: str
+    tax_code: str | None = None
     prices: list[PriceOut]
 
 
@@ -35,6 +36,7 @@ class ProductOut(BaseModel):
     description: str
     category: str | None
     status: str
+    tax_code: str | None = None
     variants: list[VariantOut]
     created_at: datetime
     updated_at: datetime

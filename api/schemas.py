@@ -4,9 +4,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
 
-from models.commerce import MAX_LINE_QUANTITY, Address
+from models.commerce import MAX_LINE_QUANTITY, Address, TaxExemption
 from models.subscriptions import Interval
 from models.switches import PaymentMethodType, ShippingMethod
 
@@ -94,6 +94,11 @@ class CheckoutCreate(Strict):
     payment_method: str = Field(min_length=1, max_length=200, examples=["pm_card_visa"])
     payment_method_type: PaymentMethodType = "card"
     shipping_speed: ShippingMethod = "standard"
+    # The agreement (POST /carts/{id}/quote): a checkout whose total differs fails price_changed, uncharged.
+    quote_id: str | None = Field(None, min_length=1, max_length=40, description="Hold the checkout to this quote")
+    expected_total: StrictInt | None = Field(None, ge=0, description="Hold the checkout to this total, minor units")
+    tax_exemption: TaxExemption | None = Field(None, description="A tax-exempt buyer (exemption number / entity "
+                                               "use code), sent to the tax provider with the quote and the commit")
 
 
 class CheckoutOptions(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db import pricing
 from db.catalog import sellable_price
 from db.rows import row_or_404
-from db.tables import cart_lines, carts, variants
+from db.tables import cart_lines, carts, products, variants
 from models.commerce import MAX_LINE_QUANTITY, CartLine, CartSnapshot
 from models.errors import Conflict, DomainError, NotFound
 from models.ids import public_id
@@ -106,13 +106,14 @@ async def get_cart(conn: AsyncConnection, cart_id: str) -> tuple:
     """(cart row, snapshot) for display and checkout."""
     cart = await _cart_row(conn, cart_id)
     rows = await conn.execute(
-        select(cart_lines, variants.c.title, variants.c.weight_grams)
-        .join(variants, variants.c.sku == cart_lines.c.sku)
+        select(cart_lines, variants.c.title, variants.c.weight_grams,
+               func.coalesce(variants.c.tax_code, products.c.tax_code).label("tax_code"))
+        .join(variants, variants.c.sku == cart_lines.c.sku).join(products, products.c.id == variants.c.product_id)
         .where(cart_lines.c.cart_id == cart_id).order_by(cart_lines.c.created_at, cart_lines.c.id)
     )
     lines = [
         CartLine(line_id=r.id, sku=r.sku, title=r.title, quantity=r.quantity, unit_price=r.unit_price,
-                 weight_grams=r.weight_grams)
+                 weight_grams=r.weight_grams, tax_code=r.tax_code)
         for r in rows
     ]
     return cart, CartSnapshot(cart_id=cart_id, currency=cart.currency, lines=lines)

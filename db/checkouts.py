@@ -4,7 +4,8 @@ from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import checkouts
+from db.tables import carts, checkouts
+from models.commerce import TaxExemption
 from models.errors import Conflict, NotFound
 
 
@@ -51,3 +52,32 @@ async def finish(conn: AsyncConnection, checkout_id: str, *, status: str, error_
         .values(status=status, error_code=error_code, error_message=error_message, updated_at=func.now())
     )
     return result.rowcount == 1
+
+
+async def record_agreement(conn: AsyncConnection, checkout_id: str, *, quote_id: str | None, total: int) -> None:
+    """The total the shopper agreed to (a quote's, or ``expected_total``): the checkout is held to it."""
+    await conn.execute(update(checkouts).where(checkouts.c.id == checkout_id)
+                       .values(quote_id=quote_id, expected_total=total))
+
+
+async def agreed_total(conn: AsyncConnection, checkout_id: str) -> int | None:
+    """The pending checkout's agreed total; None when none was asked for (or no such pending checkout)."""
+    return (await conn.execute(select(checkouts.c.expected_total).where(
+        and_(checkouts.c.id == checkout_id, checkouts.c.status == "pending")))).scalar()
+
+
+async def note_error_details(conn: AsyncConnection, checkout_id: str, details: dict) -> None:
+    """What GET /checkouts/{id} shows beside the error code once the checkout has failed."""
+    await conn.execute(update(checkouts).where(checkouts.c.id == checkout_id).values(error_details=details))
+
+
+async def record_tax_exemption(conn: AsyncConnection, checkout_id: str, exemption: TaxExemption) -> None:
+    await conn.execute(update(checkouts).where(checkouts.c.id == checkout_id)
+                       .values(tax_exemption=exemption.model_dump()))
+
+
+async def tax_exemption_of_cart(conn: AsyncConnection, cart_id: str) -> TaxExemption | None:
+    """The tax exemption of the checkout now holding the cart (the checkout's pricing reads it)."""
+    found = (await conn.execute(select(checkouts.c.tax_exemption).join(carts, carts.c.checkout_id == checkouts.c.id)
+                                .where(carts.c.id == cart_id))).scalar()
+    return TaxExemption.model_validate(found) if found else None

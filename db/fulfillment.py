@@ -41,8 +41,10 @@ async def snapshot(conn: AsyncConnection, order_id: str, policy: FulfillmentPoli
         order_id=order.id, status=order.status, email=order.email, currency=order.currency, total=order.total,
         shipping_total=order.shipping_total, shipping_address=Address(**order.shipping_address),
         shipping_service=order.shipping_method["service"], shipping_rate_id=order.shipping_method.get("rate_id"),
+        tax_exemption=order.tax_exemption,
         lines=[OrderLineSnapshot(sku=r.sku, title=r.title, quantity=r.quantity, unit_price=r.unit_price,
-                                 line_total=r.line_total, tax=r.tax, weight_grams=r.weight_grams or 0)
+                                 line_total=r.line_total, tax=r.tax, weight_grams=r.weight_grams or 0,
+                                 tax_code=r.tax_code)
                for r in lines],
         authorization=current_authorization(order), payment_ref=order.payment_ref, created_at=order.created_at,
         policy=policy,

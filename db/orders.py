@@ -30,6 +30,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
             status=OrderStatus.PENDING_PAYMENT, currency=draft.currency, subtotal=draft.priced.subtotal,
             discount_total=draft.priced.discount_total, tax_total=draft.tax.total,
             shipping_total=draft.shipping.amount, total=draft.total,
+            tax_exemption=draft.priced.tax_exemption.model_dump() if draft.priced.tax_exemption else None,
             shipping_address=draft.shipping_address.model_dump(mode="json"),
             shipping_method=draft.shipping.model_dump(mode="json"),
             tax_provider=draft.tax.provider, tax_document=draft.tax.document_code,
@@ -45,7 +46,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
         await conn.execute(order_lines.insert().values(
             id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
             quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
-            tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total,
+            tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total, tax_code=line.tax_code,
         ))
     await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
     return True

@@ -34,6 +34,7 @@ products = Table(
     Column("description", Text, nullable=False, server_default=""),
     Column("category", String(100), nullable=True),
     Column("status", String(20), nullable=False, server_default="draft"),
+    Column("tax_code", String(25), nullable=True),  # sent to the tax provider (Avalara); variants may override
     _created(), _updated(),
     CheckConstraint("status IN ('draft','active','archived')", name="status"),
 )
@@ -52,6 +53,7 @@ variants = Table(
     Column("status", String(20), nullable=False, server_default="draft"),
     # Total ATP at or below which a low-stock alert opens; 0 disables alerts.
     Column("reorder_point", Integer, nullable=False, server_default="0"),
+    Column("tax_code", String(25), nullable=True),  # None: the product's
     _created(), _updated(),
     CheckConstraint("status IN ('draft','active','archived')", name="status"),
     CheckConstraint("weight_grams >= 0", name="weight"),
@@ -347,11 +349,31 @@ checkouts = Table(
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text, nullable=True),
+    # The total the shopper agreed to (POST /checkouts quote_id or expected_total); None: no agreement asked.
+    Column("quote_id", String(40), nullable=True),
+    Column("expected_total", BigInteger, nullable=True),
+    Column("error_details", JSONB, nullable=True),  # e.g. price_changed: the total the checkout computed
+    Column("tax_exemption", JSONB, nullable=True),  # models.commerce.TaxExemption of a tax-exempt buyer
     _created(), _updated(),
     CheckConstraint("status IN ('pending','completed','failed')", name="status"),
 )
 # Backpressure counts in-flight checkouts on every new POST /checkouts: a small index-only scan.
 Index("ix_checkouts_pending", checkouts.c.created_at, postgresql_where=text("status = 'pending'"))
+
+# POST /carts/{id}/quote (db/quotes.py): the answer as given, reused while unexpired for the same fingerprint
+# (priced cart, address, speed: models/quotes.py), and what POST /checkouts holds a checkout's total to.
+quotes = Table(
+    "quotes", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("cart_id", String(40), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _created(),
+)
+Index("ix_quotes_cart_id_fingerprint", quotes.c.cart_id, quotes.c.fingerprint, quotes.c.expires_at)
 
 orders = Table(
     "orders", metadata,
@@ -366,6 +388,7 @@ orders = Table(
     Column("tax_total", BigInteger, nullable=False),
     Column("shipping_total", BigInteger, nullable=False),
     Column("total", BigInteger, nullable=False),
+    Column("tax_exemption", JSONB, nullable=True),  # sent again with the tax commit
     Column("shipping_address", JSONB, nullable=False),
     Column("shipping_method", JSONB, nullable=False),
     Column("tax_provider", String(30), nullable=False),
@@ -395,6 +418,7 @@ order_lines = Table(
     Column("discount", BigInteger, nullable=False, server_default="0"),
     Column("tax", BigInteger, nullable=False, server_default="0"),
     Column("line_total", BigInteger, nullable=False),
+    Column("tax_code", String(25), nullable=True),  # what the sale was quoted with; the tax commit sends it again
     CheckConstraint("quantity > 0", name="quantity"),
 )
 

@@ -15,6 +15,7 @@ from models.unsubscribe import UnsubscribeLinks
 SUBJECTS = {1: "You left something in your cart", 2: "Your cart is still waiting for you"}
 LAST_SUBJECT = "Last reminder: your cart"
 UNSUBSCRIBE_TEXT = "Unsubscribe from cart reminders"
+BACK_TO_CART_TEXT = "Back to your cart"
 
 
 class AbandonedCartInput(Frozen):
@@ -53,8 +54,10 @@ def reminder_key(cart_id: str, reminder: int) -> str:
     return f"{cart_id}:cart_reminder:{reminder}"
 
 
-def cart_reminder_email(cart: CartReminder, reminder: int, *, last: bool, links: UnsubscribeLinks) -> EmailMessage:
-    """The ``reminder``-th nudge (1-based); ``last`` says no more will follow.
+def cart_reminder_email(cart: CartReminder, reminder: int, *, last: bool, links: UnsubscribeLinks,
+                        cart_url: str | None = None) -> EmailMessage:
+    """The ``reminder``-th nudge (1-based); ``last`` says no more will follow. ``cart_url``: the storefront's
+    cart page, signed with the cart token, so the shopper gets back to this very cart.
 
     Marketing email: it carries a signed unsubscribe link in the body and in the List-Unsubscribe headers.
     """
@@ -66,8 +69,9 @@ def cart_reminder_email(cart: CartReminder, reminder: int, *, last: bool, links:
             for item in cart.items]
     rows.append(["Total", money(cart.total, cart.currency)])
     unsubscribe = links.url(cart.email)
+    back = ((BACK_TO_CART_TEXT, cart_url),) if cart_url else ()
     text = "\n".join([intro, "", *(f"  {a}  {b}" for a, b in rows), "", outro, "",
-                      f"{UNSUBSCRIBE_TEXT}: {unsubscribe}"])
+                      *(f"{label}: {url}" for label, url in back), f"{UNSUBSCRIBE_TEXT}: {unsubscribe}"])
     return EmailMessage(to=cart.email, subject=subject, text=text + "\n",
-                        html=_html([intro, outro], rows, links=((UNSUBSCRIBE_TEXT, unsubscribe),)),
+                        html=_html([intro, outro], rows, links=(*back, (UNSUBSCRIBE_TEXT, unsubscribe))),
                         idempotency_key=reminder_key(cart.cart_id, reminder), headers=links.headers(cart.email))

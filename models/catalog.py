@@ -93,6 +93,8 @@ Title = Annotated[str, Field(min_length=1, max_length=300)]
 Description = Annotated[str, Field(max_length=20_000)]
 Category = Annotated[str, Field(min_length=1, max_length=100)]
 Weight = Annotated[int, Field(ge=0, le=MAX_WEIGHT_GRAMS)]
+# A tax provider's product tax code (Avalara: e.g. PC040100 clothing); none means tangible personal property.
+TaxCode = Annotated[str, Field(min_length=1, max_length=25, pattern=r"^[A-Za-z0-9]+$", examples=["PC040100"])]
 Options = Annotated[dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=100)]],
                     Field(max_length=20), AfterValidator(_options)]
 
@@ -125,6 +127,7 @@ class VariantIn(_Input):
     isbn: Isbn | None = None
     weight_grams: Weight = 0
     status: Status = "active"  # the product's own status decides whether it is published
+    tax_code: TaxCode | None = None  # None: the product's
     prices: Prices = Field(default_factory=list)
 
 
@@ -140,6 +143,7 @@ class ProductCreate(_Input):
     description: Description = ""
     category: Category | None = None
     status: Status = "draft"
+    tax_code: TaxCode | None = None
     variants: list[VariantIn] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
@@ -168,15 +172,16 @@ class _Patch(_Input):
 
 
 class ProductUpdate(_Patch):
-    _nullable = frozenset({"category"})
+    _nullable = frozenset({"category", "tax_code"})
     title: Title | None = None
     description: Description | None = None
     category: Category | None = None
     status: Status | None = None
+    tax_code: TaxCode | None = None
 
 
 class VariantUpdate(_Patch):
-    _nullable = frozenset({"gtin", "mpn", "isbn"})
+    _nullable = frozenset({"gtin", "mpn", "isbn", "tax_code"})
     title: Title | None = None
     options: Options | None = None
     gtin: Gtin | None = None
@@ -184,6 +189,7 @@ class VariantUpdate(_Patch):
     isbn: Isbn | None = None
     weight_grams: Weight | None = None
     status: Status | None = None
+    tax_code: TaxCode | None = None
 
 
 class PricesSet(_Input):

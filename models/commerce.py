@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.base import Frozen
 from models.fraud import FraudPolicy
@@ -43,6 +43,7 @@ class CartLine(Frozen):
     quantity: int = Field(gt=0, le=MAX_LINE_QUANTITY)
     unit_price: int = Field(ge=0, description="Price captured when the line was added, minor units")
     weight_grams: int = 0
+    tax_code: str | None = None  # the variant's, else its product's; None: the provider's default
 
 
 class CartSnapshot(Frozen):
@@ -64,10 +65,25 @@ class PricedLine(Frozen):
     line_subtotal: int
     discount: int = 0
     weight_grams: int = 0
+    tax_code: str | None = None
 
     @property
     def line_total(self) -> int:
         return self.line_subtotal - self.discount
+
+
+class TaxExemption(Frozen):
+    """A tax-exempt buyer (reseller, charity, government): what the tax provider needs to exempt the sale."""
+
+    exemption_number: str | None = Field(None, min_length=1, max_length=25, description="Exemption certificate")
+    entity_use_code: str | None = Field(None, min_length=1, max_length=25, pattern=r"^[A-Za-z0-9]+$",
+                                        description="Avalara entity/use code, e.g. E (charitable), G (resale)")
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not (self.exemption_number or self.entity_use_code):
+            raise ValueError("give exemption_number, entity_use_code or both")
+        return self
 
 
 class PricedCart(Frozen):
@@ -79,6 +95,7 @@ class PricedCart(Frozen):
     repriced_skus: list[str] = Field(default_factory=list, description="Lines whose price changed since add")
     shipping_discount_bp: int = Field(0, ge=0, le=10_000, description="Share of the shipping rate taken off")
     promotions: list[AppliedPromotion] = Field(default_factory=list, description="Applied, with their codes")
+    tax_exemption: TaxExemption | None = None  # the buyer's, sent with every tax call about this cart
 
 
 class TaxLine(Frozen):

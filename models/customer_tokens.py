@@ -53,3 +53,18 @@ class CustomerTokens:
 
     def proves_cart(self, cart_id: str, token: str) -> bool:
         return self._same(self.cart_token(cart_id), token)
+
+
+@dataclass(frozen=True)
+class StorefrontLinks:
+    """Signed links in customer email back to the storefront (STOREFRONT_URL): the storefront sends the token
+    from the query string as ``X-Order-Token`` / ``X-Cart-Token``, so a guest needs no account to use them."""
+
+    tokens: CustomerTokens
+    base_url: str
+
+    def order_url(self, order_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/orders/{order_id}?order_token={self.tokens.order_token(order_id)}"
+
+    def cart_url(self, cart_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/carts/{cart_id}?cart_token={self.tokens.cart_token(cart_id)}"

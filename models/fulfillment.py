@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from models.commerce import Address, Frozen, PaymentAuthorization
+from models.commerce import Address, Frozen, PaymentAuthorization, TaxExemption
 from models.order_state import OrderStatus
 
 TrackingStatus = Literal["pre_transit", "in_transit", "out_for_delivery", "delivered", "failure", "returned"]
@@ -32,6 +32,7 @@ class OrderLineSnapshot(Frozen):
     line_total: int
     tax: int
     weight_grams: int = 0
+    tax_code: str | None = None
 
 
 class OrderSnapshot(Frozen):
@@ -45,6 +46,7 @@ class OrderSnapshot(Frozen):
     shipping_service: str
     shipping_rate_id: str | None
     lines: list[OrderLineSnapshot]
+    tax_exemption: TaxExemption | None = None
     authorization: PaymentAuthorization
     payment_ref: str
     created_at: datetime

@@ -12,7 +12,7 @@ PREFIXES = {
     "product": "prod", "variant": "var", "location": "loc", "cart": "cart", "cart_line": "cl",
     "checkout": "chk", "order": "ord", "order_line": "ol", "reservation": "res",
     "payment": "pay", "shipment": "shp", "import": "imp", "event": "evt", "low_stock_alert": "lsa",
-    "api_key": "key", "audit": "aud", "transfer": "trf",
+    "api_key": "key", "audit": "aud", "transfer": "trf", "quote": "quo",
     "refund": "rf", "return": "rma",
     "subscription": "sub", "subscription_plan": "plan", "customer": "cus", "customer_address": "adr",
 }

@@ -18,6 +18,7 @@ from models.base import Frozen
 from models.money import Money
 
 CONFIRMATION = "order_confirmation"
+ORDER_LINK_TEXT = "See your order"
 # Headers the sender sets itself; a message's own headers may not override them.
 RESERVED_HEADERS = {"from", "to", "subject", "message-id", "date", "mime-version", "content-type"}
 # URL headers (RFC 2369) written as they are: folding would turn a long URL into RFC 2047 encoded words,
@@ -164,17 +165,19 @@ def _totals(order: OrderConfirmation) -> list[tuple[str, int]]:
     return rows + [("Tax", order.tax_total), ("Shipping", order.shipping_total), ("Total", order.total)]
 
 
-def order_confirmation_email(order: OrderConfirmation) -> EmailMessage:
+def order_confirmation_email(order: OrderConfirmation, order_url: str | None = None) -> EmailMessage:
+    """``order_url``: the storefront's page of the order, signed with the guest order token."""
     cur = order.currency
     lines = [[f"{line.quantity} × {line.title} ({line.sku})", money(line.line_total, cur)] for line in order.lines]
     totals = [[label, money(amount, cur)] for label, amount in _totals(order)]
     intro = f"{_greeting(order.customer_name)} thank you for your order {order.order_id}."
     outro = "We will email you again when it ships."
+    link = ((ORDER_LINK_TEXT, order_url),) if order_url else ()
     text = "\n".join([intro, "", *(f"  {a}  {b}" for a, b in lines), "", *(f"{a}: {b}" for a, b in totals),
-                      "", outro])
+                      "", outro, *(f"{label}: {url}" for label, url in link)])
     return EmailMessage(
         to=order.email, subject=f"Order {order.order_id} confirmed", text=text + "\n",
-        html=_html([intro, outro], lines + totals),
+        html=_html([intro, outro], lines + totals, link),
         idempotency_key=idempotency_key(order.order_id, CONFIRMATION),
     )
 

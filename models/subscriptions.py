@@ -115,6 +115,7 @@ class SubscriptionPolicy(Frozen):
     out_of_stock: Literal["delay", "ship_available"] = "delay"
     out_of_stock_retry_days: int = Field(3, ge=0, description="delay mode: daily retries before skipping the cycle")
     reservation_ttl_seconds: int = Field(24 * 3600, gt=0)
+    renewal_notice_days: int = Field(3, ge=0, description="Email the customer this long before a renewal; 0: never")
 
     @field_validator("dunning_retry_days")
     @classmethod

@@ -7,6 +7,7 @@ is recorded and the client may retry with the same key.
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +19,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.quoting import agreed_total
 from config import Settings
 from db import audit, carts
 from db import checkouts as store
@@ -25,7 +27,7 @@ from db import customers
 from db import switches
 from models import workflow_ids
 from models.auth import Caller
-from models.commerce import Address, CheckoutInput
+from models.commerce import Address, CheckoutInput, TaxExemption
 from models.errors import DomainError, NotFound
 from models.fraud import FraudPolicy, ReviewDecision
 from models.ids import public_id
@@ -57,9 +59,12 @@ class StartCheckout:
     shipping_speed: str
     client_ip: str | None
     signed_in_customer: str | None = None
+    quote_id: str | None = None  # with expected_total: the total the shopper agreed to (price_changed otherwise)
+    expected_total: int | None = None
+    tax_exemption: TaxExemption | None = None
     # For a caller acting for one shopper: whether its proofs cover a cart owned by this owner (None:
     # the caller acts for anyone). Checked in the claim's transaction.
-    may_use_cart: Callable[[str | None], bool] | None = None
+    may_use_cart: Callable[[str, str | None], bool] | None = None  # (cart id, its owner)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ async def start_checkout(deps: Deps, command: StartCheckout):
             await _assert_capacity(conn, settings.max_inflight_checkouts)
             await _assert_methods_enabled(conn, command)
             await carts.assert_checkoutable(conn, command.cart_id)
+            await _record_agreement(conn, command, checkout_id)
             await _link_customer(conn, command)
         if row.status == "pending":
             # Started inside the transaction: if starting fails nothing is recorded and the client may retry.
@@ -123,9 +129,24 @@ async def start_checkout(deps: Deps, command: StartCheckout):
     return row, created
 
 
+async def _record_agreement(conn, command: StartCheckout, checkout_id: str) -> None:
+    """With quote_id or expected_total the checkout is held to that total (activities/quoting.py); a tax
+    exemption is kept for the checkout's tax calls."""
+    async def may_use_cart(cart_id: str) -> bool:
+        return command.may_use_cart is None or command.may_use_cart(cart_id, await customers.cart_owner(conn, cart_id))
+
+    total = await agreed_total(conn, command.cart_id, command.quote_id, command.expected_total, datetime.now(UTC),
+                               may_use_cart)
+    if total is not None:
+        await store.record_agreement(conn, checkout_id, quote_id=command.quote_id, total=total)
+    if command.tax_exemption is not None:
+        await store.record_tax_exemption(conn, checkout_id, command.tax_exemption)
+
+
 async def _assert_may_use_cart(conn, command: StartCheckout) -> None:
     """A caller acting for one shopper sees another's cart as missing (api/ownership.py words it the same)."""
-    if command.may_use_cart is not None and not command.may_use_cart(await customers.cart_owner(conn, command.cart_id)):
+    owner = await customers.cart_owner(conn, command.cart_id) if command.may_use_cart is not None else None
+    if command.may_use_cart is not None and not command.may_use_cart(command.cart_id, owner):
         raise NotFound(f"cart {command.cart_id} not found", code="cart_not_found")
 
 

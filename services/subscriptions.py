@@ -83,7 +83,8 @@ def policy_from(settings) -> SubscriptionPolicy:
     return SubscriptionPolicy(dunning_retry_days=settings.subscription_dunning_retry_days,
                               past_due_grace_days=settings.subscription_past_due_grace_days,
                               out_of_stock=settings.subscription_out_of_stock,
-                              out_of_stock_retry_days=settings.subscription_out_of_stock_retry_days)
+                              out_of_stock_retry_days=settings.subscription_out_of_stock_retry_days,
+                              renewal_notice_days=settings.subscription_renewal_notice_days)
 
 
 async def _assert_sellable(conn, lines: list[SubscriptionLine], currency: str) -> None:

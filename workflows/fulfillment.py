@@ -308,6 +308,8 @@ class FulfillmentWorkflow(PersistentSteps):
             await self._set_alert(alert)
             await best_effort(self._act(FulfillmentActivities.record_order_alert, self.order_id, alert),
                               "order alert")
+        if workflow.patched("email-order-cancelled"):
+            await self._notify(NotificationActivities.send_order_cancelled, self.order_id)
 
     async def _cancel_children_first(self, reason: str) -> None:
         """The cancel path as first shipped (children stopped before the database decided; a failure

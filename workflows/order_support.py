@@ -11,10 +11,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.interfaces.notifications import NotificationActivities
     from activities.interfaces.support import SupportActivities
     from models.commerce import Frozen
     from models.refunds import RefundCommand, RefundRequest, RefundResult
-    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
+    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
 
 
 REFUND_LOOKED_UP_PATCH = "unanswered-refund-looked-up"
@@ -88,6 +89,8 @@ class OrderSupportWorkflow:
             if self.in_flight.get(command.refund_id) is running:
                 del self.in_flight[command.refund_id]
         self.refunds[command.refund_id] = (command.request, running.result)
+        if workflow.patched("email-refund-issued"):
+            self._email_refund(command.order_id, running.result.refund_id)
         return running.result
 
     @staticmethod
@@ -103,6 +106,22 @@ class OrderSupportWorkflow:
                 schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY)
         except ActivityError:  # the database cannot tell either: the caller retries under the same id
             return None
+
+    def _email_refund(self, order_id: str, refund_id: str) -> None:
+        """Tell the customer, without keeping support waiting for the mail server; the desk stays busy (it does
+        not close or continue-as-new) until the email is sent or given up."""
+        self.busy += 1
+
+        async def send() -> None:
+            try:
+                await best_effort(workflow.execute_activity_method(
+                    NotificationActivities.send_refund_issued, args=[order_id, refund_id],
+                    start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=PROVIDER_BUDGET,
+                    retry_policy=STEP_RETRY), "notification")
+            finally:
+                self.busy -= 1
+
+        asyncio.create_task(send())  # noqa: RUF006 - the workflow's own deterministic loop; busy tracks it
 
     async def _outcome_of(self, running: _RefundInFlight, command: RefundCommand) -> RefundResult:
         """A repeat of a refund still running: wait for its outcome rather than ask the provider twice."""

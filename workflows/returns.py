@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.interfaces.notifications import NotificationActivities
     from activities.interfaces.returns import ReturnActivities
     from models import workflow_ids
     from models.errors import DomainError
@@ -48,6 +49,11 @@ class ReturnWorkflow:
             method, args=list(args), start_to_close_timeout=timedelta(seconds=60),
             schedule_to_close_timeout=PROVIDER_BUDGET, retry_policy=STEP_RETRY,
         )
+
+    async def _email(self, method, *args, patch: str) -> None:
+        """A customer email (never stops the return); returns from before ``patch`` sent none there."""
+        if workflow.patched(patch):
+            await best_effort(self._act(method, *args), "notification")
 
     async def _set(self, rma: ReturnInput, status: str, note: str | None = None, actor: str | None = None) -> None:
         self.status = status
@@ -87,6 +93,7 @@ class ReturnWorkflow:
         await self._set(rma, "approved", decision.note, decision.actor)
         await self._act(ReturnActivities.buy_return_label, rma)
         self.status = "awaiting_return"
+        await self._email(NotificationActivities.send_return_approved, rma.rma_id, patch="email-return-approved")
         if not await self._waited(lambda: self.received, policy.ship_back_seconds):
             await self._act(ReturnActivities.refund_return_label, rma.rma_id)
             await self._set(rma, "expired", "the parcel was not sent back in time")
@@ -110,6 +117,7 @@ class ReturnWorkflow:
             workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_refund_failed:{code}")])
             return self.status
         self.status = "refunded"
+        await self._email(NotificationActivities.send_return_refunded, rma.rma_id, patch="email-return-refunded")
         return self.status
 
     async def _refund(self, rma: ReturnInput, accepted: dict[str, int]) -> None:
@@ -139,6 +147,7 @@ class ReturnWorkflow:
             workflow.logger.warning("exchange for %s not possible (%s); refunding", rma.rma_id, failure_code(failure))
             await self._act(ReturnActivities.refund_return, rma, accepted)
             self.status = "refunded"
+            await self._email(NotificationActivities.send_return_refunded, rma.rma_id, patch="email-return-refunded")
             return self.status
         await workflow.start_child_workflow(
             FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),

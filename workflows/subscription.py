@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.interfaces.notifications import NotificationActivities
     from activities.interfaces.checkout import InventoryActivities, ShippingActivities, TaxActivities
     from activities.interfaces.payments import PaymentActivities
     from activities.interfaces.subscriptions import SubscriptionActivities
@@ -53,6 +54,7 @@ OUTCOME_RECHECK = timedelta(hours=1)
 BOOKKEEPING_BUDGET = timedelta(days=1)
 # Runs before this patch counted an unknown charge outcome as a decline and died on a bookkeeping failure.
 SETTLE_OUTCOMES = "renewal-outcomes-settled"
+RENEWAL_REMINDER = "renewal-reminder-email"  # a timer and an email before each renewal
 
 
 def renewal_order_id(subscription_id: str, cycle: int) -> str:
@@ -76,6 +78,7 @@ class SubscriptionWorkflow:
         self.dunning: DunningState | None = None
         self.changes = 0  # bumped by every handler: wakes the timer loop
         self.retry_now = False  # a new payment method: retry a failed charge at once
+        self.reminded_cycle: int | None = None  # the renewal the customer was reminded of in this run
 
     @workflow.query
     def describe(self) -> SubscriptionView:
@@ -106,8 +109,26 @@ class SubscriptionWorkflow:
             due = renewal_at(self.s.schedule, self.s.period)
             if now >= due:
                 return True
+            if self._reminder_owed(due) and workflow.patched(RENEWAL_REMINDER):
+                await self._remind_or_wait(due)
+                continue
             await self._sleep_until(due)
         return False
+
+    def _reminder_owed(self, due: datetime) -> bool:
+        """A renewal that will charge, not reminded of yet in this run (a repeat after continue-as-new is
+        recognised by the activity)."""
+        return (self.s.policy.renewal_notice_days > 0 and self.reminded_cycle != self.s.cycle
+                and not self.s.skip_next and not self.s.cancel_at_period_end)
+
+    async def _remind_or_wait(self, due: datetime) -> None:
+        remind_at = due - timedelta(days=self.s.policy.renewal_notice_days)
+        if workflow.now() < remind_at:
+            await self._sleep_until(remind_at)  # or until a change; the loop looks again
+            return
+        self.reminded_cycle = self.s.cycle
+        await best_effort(self._act(NotificationActivities.send_renewal_upcoming, self.s.subscription_id,
+                                    self.s.cycle, due.date()), "renewal reminder")
 
     async def _sleep_until(self, moment: datetime | None) -> None:
         seen = self.changes

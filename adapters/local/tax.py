@@ -23,7 +23,7 @@ class LocalTaxCalculator:
     name = "local"
 
     async def quote(self, *, cart: PricedCart, address: Address, shipping_amount: int, document_code: str) -> TaxQuote:
-        rate = rate_for(address)
+        rate = 0 if cart.tax_exemption else rate_for(address)  # an exempt buyer: nothing taxed (as AvaTax)
         taxable = [line.line_total for line in cart.lines]
         # Tax the cart total once and spread it, so per-line rounding never drifts the total.
         line_taxes = allocate(percent_of(sum(taxable), rate), taxable)

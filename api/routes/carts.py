@@ -2,11 +2,12 @@
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import AppSettings, Engine, ReadConn, Temporal
+from api.deps import AppSettings, Engine, ReadConn, Services, Temporal
+from api.errors import ApiError
 from api.ownership import CART_TOKEN, OptionalCustomer
 from api.schemas import (
     CartCodeOut, CartCreate, CartDiscountOut, CartLineOut, CartOut, DiscountCodeAdd, ErrorResponse, LineAdd, LineUpdate,
@@ -18,6 +19,8 @@ from db import promotions
 from models.errors import DomainError
 from models.money import normalize_currency
 from models.promotions import PromoLine
+from models.quotes import Quote, QuoteRequest
+from services import quotes
 from services.cart_recovery import start_reminders
 
 router = APIRouter(prefix="/carts", tags=["carts"])
@@ -131,3 +134,21 @@ async def remove_discount_code(cart_id: str, code: str, engine: Engine) -> CartO
         await store.lock_for_change(conn, cart_id)
         await promotions.detach(conn, cart_id, code)
         return await _cart_out(conn, cart_id)
+
+
+def _quote_providers(request: Request) -> quotes.QuoteProviders:
+    """Built on first use and kept: the same tax and shipping providers the worker's checkout uses."""
+    state = request.app.state
+    if getattr(state, "quote_providers", None) is None:
+        state.quote_providers = quotes.providers_for(state.settings)
+    return state.quote_providers
+
+
+@router.post("/{cart_id}/quote", response_model=Quote, responses={**_CODE_ERRORS, 503: {"model": ErrorResponse}})
+async def quote(cart_id: str, body: QuoteRequest, request: Request, services: Services) -> Quote:
+    """The total a checkout of this cart to this address will charge, line by line, with the shipping options,
+    computed as the checkout computes it. Send `quote_id` with POST /checkouts to be held to it (until
+    `expires_at`); a repeat for an unchanged cart and address answers the same quote without asking the
+    carrier or the tax service again. `discount_codes` are attached to the cart first. `503 quote_unavailable`
+    (+ `Retry-After`) while the carrier or the tax service does not answer."""
+    return await quotes.quote(services, _quote_providers(request), cart_id, body)

@@ -24,8 +24,9 @@ router = APIRouter(prefix="/checkouts", tags=["checkouts"])
 
 def body_hash(body: CheckoutCreate) -> str:
     # Fields added later are left out while unset, so a key claimed before they existed still matches.
-    unset = {"billing_address"} if body.billing_address is None else None
-    return hashlib.sha256(body.model_dump_json(exclude=unset).encode()).hexdigest()
+    unset = {name for name in ("billing_address", "quote_id", "expected_total", "tax_exemption")
+             if getattr(body, name) is None}
+    return hashlib.sha256(body.model_dump_json(exclude=unset or None).encode()).hexdigest()
 
 
 def client_ip(request: Request) -> str | None:
@@ -60,7 +61,8 @@ async def start_checkout(body: CheckoutCreate, services: Services, settings: App
         email=body.email, shipping_address=body.shipping_address, billing_address=body.billing_address,
         payment_method=body.payment_method, payment_method_type=body.payment_method_type,
         shipping_speed=body.shipping_speed, client_ip=client_ip(request), signed_in_customer=proofs.customer_id,
-        may_use_cart=None if acts_for_anyone(caller) else lambda owner: proofs.may_use_cart(body.cart_id, owner),
+        quote_id=body.quote_id, expected_total=body.expected_total, tax_exemption=body.tax_exemption,
+        may_use_cart=None if acts_for_anyone(caller) else proofs.may_use_cart,
     )
     try:
         row, created = await checkout.start_checkout(services, command)
@@ -77,7 +79,8 @@ async def start_checkout(body: CheckoutCreate, services: Services, settings: App
 def _checkout_out(row, step: str | None = None, next_action: dict | None = None, *,
                   tokens: CustomerTokens | None = None) -> CheckoutOut:
     """With ``tokens``, a completed checkout carries the guest's order token (the caller proved the cart)."""
-    error = ErrorDetail(code=row.error_code, message=row.error_message or "") if row.error_code else None
+    error = ErrorDetail(code=row.error_code, message=row.error_message or "",
+                        details=row.error_details) if row.error_code else None
     completed = row.status == "completed"
     return CheckoutOut(checkout_id=row.id, status=row.status, order_id=row.order_id if completed else None,
                        step=step, error=error, next_action=next_action,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 22:31:35.587709
+Create Date: 2026-11-30 23:39:55.118783
 """
 from alembic import op
 import sqlalchemy as sa
@@ -65,6 +65,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), server_default='pending', nullable=False),
     sa.Column('error_code', sa.String(length=64), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('quote_id', sa.String(length=40), nullable=True),
+    sa.Column('expected_total', sa.BigInteger(), nullable=True),
+    sa.Column('error_details', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('tax_exemption', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('pending','completed','failed')", name=op.f('ck_checkouts_status')),
@@ -242,6 +246,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), server_default='', nullable=False),
     sa.Column('category', sa.String(length=100), nullable=True),
     sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
+    sa.Column('tax_code', sa.String(length=25), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_products_status')),
@@ -256,6 +261,18 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions'))
     )
+    op.create_table('quotes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('body', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_quotes'))
+    )
+    op.create_index('ix_quotes_cart_id_fingerprint', 'quotes', ['cart_id', 'fingerprint', 'expires_at'], unique=False)
     op.create_table('reconciliation_runs',
     sa.Column('run_id', sa.String(length=200), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
@@ -373,6 +390,7 @@ def upgrade() -> None:
     sa.Column('tax_total', sa.BigInteger(), nullable=False),
     sa.Column('shipping_total', sa.BigInteger(), nullable=False),
     sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('tax_exemption', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('shipping_method', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('tax_provider', sa.String(length=30), nullable=False),
@@ -478,6 +496,7 @@ def upgrade() -> None:
     sa.Column('weight_grams', sa.Integer(), server_default='0', nullable=False),
     sa.Column('status', sa.String(length=20), server_default='draft', nullable=False),
     sa.Column('reorder_point', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('tax_code', sa.String(length=25), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('draft','active','archived')", name=op.f('ck_variants_status')),
@@ -576,6 +595,7 @@ def upgrade() -> None:
     sa.Column('discount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('tax', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('line_total', sa.BigInteger(), nullable=False),
+    sa.Column('tax_code', sa.String(length=25), nullable=True),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_order_lines_quantity')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines'))
@@ -828,6 +848,8 @@ def downgrade() -> None:
     op.drop_table('subscription_plans')
     op.drop_index('ix_reconciliation_runs_finished_at', table_name='reconciliation_runs')
     op.drop_table('reconciliation_runs')
+    op.drop_index('ix_quotes_cart_id_fingerprint', table_name='quotes')
+    op.drop_table('quotes')
     op.drop_table('promotions')
     op.drop_table('products')
     op.drop_table('pricing_version')

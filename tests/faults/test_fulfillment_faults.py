@@ -34,7 +34,7 @@ SCENARIOS = {
                          "prepare_capture", "capture_payment", "commit_tax", "ship", "send_shipped",
                          "record_tracking", "send_delivered"]),
     "expired": (EXPIRING, ["load_order", "send_order_confirmation", "allocate_order", "cancel_order",
-                           "current_authorization", "void_authorization"]),
+                           "current_authorization", "void_authorization", "send_order_cancelled"]),
     # Two SKUs, each stocked at its own location: two parcels, two captures on one authorization.
     "split": (CALM, ["load_order", "send_order_confirmation", "allocate_order", "mark_packed", "buy_label",
                      "prepare_capture", "capture_payment", "commit_tax", "ship", "send_shipped",

@@ -64,6 +64,7 @@ MIN_ROLE = {
     "POST /carts/{cart_id}/discount-codes": "storefront",
     "DELETE /carts/{cart_id}/discount-codes/{code}": "storefront",
     "PUT /carts/{cart_id}/email": "storefront",
+    "POST /carts/{cart_id}/quote": "storefront",
     "GET /checkouts/options": "storefront",
     "POST /checkouts": "storefront",
     "GET /checkouts/{checkout_id}": "storefront",

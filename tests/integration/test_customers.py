@@ -111,6 +111,7 @@ def _body(route: str, world: dict) -> dict | None:
     return {"POST /carts/{cart_id}/lines": {"sku": world["sku"], "quantity": 5},
             "PATCH /carts/{cart_id}/lines/{line_id}": {"quantity": 7},
             "PUT /carts/{cart_id}/email": {"email": "thief@example.com"},
+            "POST /carts/{cart_id}/quote": {"shipping_address": ADDRESS},
             "POST /carts/{cart_id}/discount-codes": {"code": "SAVE10"},
             "POST /subscriptions/{subscription_id}/cancel": {},
             "POST /subscriptions/{subscription_id}/payment-method": {"payment_method": "pm_card_visa"},

@@ -11,6 +11,7 @@ from adapters.avalara_tax import AvalaraTaxCalculator, line_numbers
 from adapters.factory import build_adapters
 from adapters.ports import ProviderUnavailable
 from config import Settings
+from models.commerce import TaxExemption
 from models.errors import DomainError
 from tests.providers.conftest import AVALARA_ACCOUNT, AVALARA_LICENSE, CUSTOMER, WAREHOUSE, cart
 
@@ -31,6 +32,24 @@ async def test_quote_sends_decimals_and_reads_back_exact_minor_units(avalara, fa
     assert sent["addresses"]["shipFrom"]["postalCode"] == WAREHOUSE.postal_code
     assert sent["addresses"]["shipTo"]["line1"] == CUSTOMER.line1
     assert fake_avalara.documents == {}  # a SalesOrder is an estimate, never recorded
+
+
+async def test_each_line_goes_out_with_its_tax_code(avalara, fake_avalara):
+    coded = CART.model_copy(update={"lines": [CART.lines[0].model_copy(update={"tax_code": "PC040100"}),
+                                              CART.lines[1]]})
+    await avalara.quote(cart=coded, address=CUSTOMER, shipping_amount=SHIPPING, document_code="chk_2:tax")
+    sent = fake_avalara.requests[-1]["body"]["lines"]
+    assert [(line["number"], line["taxCode"]) for line in sent] == [
+        ("MUG-1", "PC040100"), ("PIN-1", "P0000000"), ("shipping", "FR020100")]
+
+
+async def test_a_tax_exempt_buyer_goes_out_with_the_exemption(avalara, fake_avalara):
+    exempt = CART.model_copy(update={"tax_exemption": TaxExemption(exemption_number="EX-1", entity_use_code="E")})
+    await avalara.commit(cart=exempt, address=CUSTOMER, shipping_amount=SHIPPING, document_code="ord_x")
+    sent = fake_avalara.requests[-1]["body"]["createTransactionModel"]
+    assert (sent["exemptionNo"], sent["entityUseCode"]) == ("EX-1", "E")
+    await avalara.quote(cart=CART, address=CUSTOMER, shipping_amount=SHIPPING, document_code="chk_3:tax")
+    assert "exemptionNo" not in fake_avalara.requests[-1]["body"]
 
 
 async def test_zero_decimal_currency_goes_out_in_whole_units(avalara, fake_avalara):

@@ -12,13 +12,13 @@ from models.ids import public_id
 from tests.integration.checkout_helpers import order_with_shipments, placed_order
 from tests.integration.ops_helpers import make_fraud_hold
 
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 async def waiting(api, temporal_env, engine) -> dict:
     """A parcel to pack, a fraud review 20 h old (times out at 24 h), a return request 13.9 days old (expires at
-    14), and an order with an alert."""
+    14), and an order with an alert; ``now`` is when they were made (the queue's times are relative to it)."""
+    now = datetime.now(UTC)
     done, (sku,) = await placed_order(api, temporal_env, engine)
     order_id = done["order_id"]
     shipment = (await order_with_shipments(api, order_id, 1))["shipments"][0]
@@ -28,10 +28,11 @@ async def waiting(api, temporal_env, engine) -> dict:
         await return_store.create(conn, rma_id=rma_id, order_id=order_id, exchange=False,
                                   lines=[{"sku": sku, "quantity": 1, "reason": "too_small"}])
         await conn.execute(update(returns).where(returns.c.id == rma_id)
-                           .values(created_at=NOW - timedelta(days=13, hours=22)))
+                           .values(created_at=now - timedelta(days=13, hours=22)))
         await order_store.append_event(conn, order_id, f"{order_id}:alert:cancel_incomplete:void", "order.alert",
                                        data={"alert": "cancel_incomplete:void"})
-    return {"order_id": order_id, "shipment_id": shipment["id"], "checkout_id": checkout_id, "rma_id": rma_id}
+    return {"order_id": order_id, "shipment_id": shipment["id"], "checkout_id": checkout_id, "rma_id": rma_id,
+            "now": now}
 
 
 async def test_each_role_lists_its_queues_with_counts(api_as, waiting):
@@ -44,7 +45,7 @@ async def test_each_role_lists_its_queues_with_counts(api_as, waiting):
     assert set(support) == {"fraud_review", "returns_to_decide", "orders_needing_attention"}
     assert support["fraud_review"]["count"] == support["returns_to_decide"]["count"] == 1
     oldest = datetime.fromisoformat(support["returns_to_decide"]["oldest_at"])
-    assert oldest < NOW - timedelta(days=13)
+    assert oldest < waiting["now"] - timedelta(days=13)
     assert (await api_as("catalog").get("/work-queues")).status_code == 403  # nothing of theirs waits
 
 
@@ -66,7 +67,7 @@ async def test_fraud_reviews_and_return_decisions_about_to_expire_are_flagged(ap
     support = api_as("support")
     (review,) = (await support.get("/work-queues/fraud_review")).json()
     assert review["id"] == waiting["checkout_id"] and review["expiring_soon"] is True
-    assert datetime.fromisoformat(review["expires_at"]) - NOW == pytest.approx(timedelta(hours=4), abs=timedelta(minutes=5))
+    assert datetime.fromisoformat(review["expires_at"]) - waiting["now"] == pytest.approx(timedelta(hours=4), abs=timedelta(minutes=5))
     assert review["workflow_url"].endswith(f"/workflows/checkout-{waiting['checkout_id']}")
     (decision,) = (await support.get("/work-queues/returns_to_decide")).json()
     assert (decision["id"], decision["order_id"], decision["expiring_soon"]) == (

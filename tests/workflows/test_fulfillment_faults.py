@@ -5,6 +5,7 @@ lenient than the local ones. Each test also keeps the fresh history of the path 
 (see ``keep_history``), so these paths are replayed by tests/integration/test_replay.py.
 """
 
+import asyncio
 import os
 import uuid
 from datetime import UTC, datetime

@@ -5,6 +5,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+import tracing
 from config import Settings
 
 
@@ -16,7 +17,8 @@ async def connect(settings: Settings, runtime: Runtime | None = None, *, lazy: b
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(address, namespace=settings.temporal_namespace,
                                 data_converter=pydantic_data_converter, runtime=runtime,
-                                tls=tls_config(settings), api_key=api_key, lazy=lazy)
+                                tls=tls_config(settings), api_key=api_key, lazy=lazy,
+                                interceptors=tracing.temporal_interceptors())
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

@@ -43,6 +43,7 @@ from adapters.factory import Adapters, build_adapters
 from config import DEV_CUSTOMER_TOKEN_SECRET, DEV_SIGN_IN_PAGE, DEV_UNSUBSCRIBE_SECRET, Settings, get_settings
 from db.engine import primary_engine
 from models.customer_tokens import CustomerTokens, StorefrontLinks
+import tracing
 from models.fulfillment import FulfillmentPolicy
 from models.ops_alerts import OpsAlertInput
 from models.reconciliation import ReconciliationInput
@@ -173,6 +174,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (make dev sets it for the embedded PostgreSQL)")
     engine = primary_engine(settings)  # activities write: the primary only, never a lagging replica
+    tracing.configure("orderflow-worker")
     client = await connect(settings, runtime=metrics_runtime(settings))
     activities = build_activities(engine, build_adapters(settings), fulfillment_policy(settings),
                                   settings.routing_distances, settings.unsubscribe_links,

@@ -20,6 +20,7 @@ from api.routes import (
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
 from db.engine import engines_from_settings
+import tracing
 
 log = structlog.get_logger("orderflow.api")
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         dependencies=[Depends(authorize), Depends(enforce_ownership)], responses=COMMON_ERRORS,
     )
     app.state.settings = settings
+    tracing.instrument_api(app, tracing.configure("orderflow-api"))
     if engine is not None and temporal is not None:
         # Injected (tests, embedding): usable without running the lifespan.
         app.state.engine, app.state.temporal = engine, temporal

@@ -3,12 +3,13 @@
 
 import hashlib
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentCaller
+from services.checkout_wait import preferred_wait, settled_checkout
 from api.deps import AppSettings, IdempotencyKey, ReadConn, Services
 from api.metrics import CHECKOUTS
 from api.ownership import RequestProofs, acts_for_anyone
@@ -48,14 +49,18 @@ async def checkout_options(conn: ReadConn) -> CheckoutOptions:
 
 @router.post(
     "", status_code=status.HTTP_202_ACCEPTED, response_model=CheckoutOut,
-    responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 400: {"model": ErrorResponse},
+    responses={200: {"model": CheckoutOut, "description": "With `Prefer: wait=N`: the checkout ended within N "
+                     "seconds (completed or failed); otherwise 202 as without it"},
+               409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 400: {"model": ErrorResponse},
                429: {"model": ErrorResponse, "description": "Too many checkouts in progress: retry after "
                      "`Retry-After` seconds (a replayed Idempotency-Key is always answered)"}},
 )
 async def start_checkout(body: CheckoutCreate, services: Services, settings: AppSettings, request: Request,
                          response: Response, caller: CurrentCaller, proofs: RequestProofs,
-                         idempotency_key: IdempotencyKey = None) -> CheckoutOut:
-    """Start a checkout. Replaying the same Idempotency-Key and body returns the same checkout."""
+                         idempotency_key: IdempotencyKey = None,
+                         prefer: Annotated[str | None, Header(max_length=200)] = None) -> CheckoutOut:
+    """Start a checkout. Replaying the same Idempotency-Key and body returns the same checkout.
+    `Prefer: wait=N` (N ≤ 30): wait up to N seconds for the outcome (services/checkout_wait.py)."""
     command = checkout.StartCheckout(
         idempotency_key=required_key(idempotency_key), request_hash=body_hash(body), cart_id=body.cart_id,
         email=body.email, shipping_address=body.shipping_address, billing_address=body.billing_address,
@@ -73,6 +78,11 @@ async def start_checkout(body: CheckoutCreate, services: Services, settings: App
     CHECKOUTS.labels("started" if created else "replayed").inc()
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
+    if (wait := preferred_wait(prefer)) and row.status == "pending":
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+        row = await settled_checkout(services.engine, services.temporal, row, wait)
+        if row.status != "pending":
+            response.status_code = status.HTTP_200_OK
     return _checkout_out(row, tokens=settings.customer_tokens)
 
 

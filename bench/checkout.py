@@ -22,6 +22,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from cpu import CpuMeter  # bench/cpu.py
+
 with workflow.unsafe.imports_passed_through():
     import httpx
 
@@ -50,14 +52,19 @@ class Stats:
         cuts = statistics.quantiles(self.latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
         self.p50, self.p95, self.p99 = cuts[49], cuts[94], cuts[98]
         self.rate = len(latencies) / wall
+        self.cpu: dict[str, float] = {}
 
     def line(self) -> str:
         return (f"{self.label:<28} {len(self.latencies):>5} in {self.wall:6.2f} s  {self.rate:7.1f} /s   "
                 f"p50 {self.p50 * 1000:6.0f} ms  p95 {self.p95 * 1000:6.0f} ms  p99 {self.p99 * 1000:6.0f} ms"
                 f"  failed {self.failures}")
 
+    def cpu_line(self) -> str:
+        return "  cpu % of a core: " + "  ".join(f"{name} {share:.0f}" for name, share in self.cpu.items())
 
-async def timed_batch(label: str, jobs: list[Callable[[], Awaitable[bool]]], concurrency: int) -> Stats:
+
+async def timed_batch(label: str, jobs: list[Callable[[], Awaitable[bool]]], concurrency: int,
+                      meter: CpuMeter | None = None) -> Stats:
     """Run jobs at most ``concurrency`` at a time; each returns whether it succeeded."""
     gate, latencies, failures = asyncio.Semaphore(concurrency), [], 0
 
@@ -69,9 +76,14 @@ async def timed_batch(label: str, jobs: list[Callable[[], Awaitable[bool]]], con
             latencies.append(time.perf_counter() - started)
             failures += not ok
 
+    if meter:
+        meter.start()
     started = time.perf_counter()
     await asyncio.gather(*(one(job) for job in jobs))
-    return Stats(label, time.perf_counter() - started, latencies, failures)
+    stats = Stats(label, time.perf_counter() - started, latencies, failures)
+    if meter:
+        stats.cpu = meter.stop(stats.wall)
+    return stats
 
 
 async def top_up_stock(database_url: str, sku: str, units: int) -> None:
@@ -107,12 +119,16 @@ async def make_cart(api: httpx.AsyncClient, sku: str) -> str:
     return cart_id
 
 
-def checkout_job(api: httpx.AsyncClient, client: Client, cart_id: str):
+def checkout_job(api: httpx.AsyncClient, client: Client, cart_id: str, wait: float = 0):
     async def job() -> bool:
         body = {"cart_id": cart_id, "email": "bench@example.com", "shipping_address": ADDRESS,
                 "payment_method": "pm_card_visa"}
-        started = await api.post("/checkouts", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-        started.raise_for_status()
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        if wait:
+            headers["Prefer"] = f"wait={wait:g}"
+        started = (await api.post("/checkouts", json=body, headers=headers)).raise_for_status()
+        if started.status_code == 200:  # Prefer: wait answered with the outcome
+            return started.json()["status"] == "completed"
         result = await client.get_workflow_handle(f"checkout-{started.json()['checkout_id']}").result()
         return result["status"] == "completed"
     return job
@@ -126,32 +142,56 @@ def bare_job(client: Client, task_queue: str):
     return job
 
 
+async def checkout_phase(api: httpx.AsyncClient, client: Client, args, concurrency: int,
+                         meter: CpuMeter) -> Stats:
+    await ensure_stock(api, args)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def gated_cart():
+        async with gate:
+            return await make_cart(api, args.sku)
+
+    carts = await asyncio.gather(*(gated_cart() for _ in range(args.n)))
+    return await timed_batch("checkout (HTTP + workflow)", [checkout_job(api, client, c, args.wait) for c in carts],
+                             concurrency, meter)
+
+
+async def bare_phase(client: Client, args, concurrency: int, meter: CpuMeter) -> Stats:
+    task_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=[BareWorkflow], activities=[noop]):
+        return await timed_batch(f"bare workflow, {CHECKOUT_ACTIVITIES} no-op acts",
+                                 [bare_job(client, task_queue) for _ in range(args.n)], concurrency, meter)
+
+
+def report(concurrency: int, checkout: Stats, bare: Stats) -> None:
+    print(f"-- concurrency {concurrency}, N={len(checkout.latencies)}")
+    for stats in (checkout, bare):
+        print(stats.line())
+        print(stats.cpu_line())
+    print(f"{'ratio checkout / bare':<28} throughput {checkout.rate / bare.rate:.2f}x   "
+          f"p50 {checkout.p50 / bare.p50:.2f}x  p95 {checkout.p95 / bare.p95:.2f}x  p99 {checkout.p99 / bare.p99:.2f}x",
+          flush=True)
+
+
 async def main(args) -> int:
+    from config import get_settings
+
     client = await Client.connect(args.temporal, namespace=args.namespace, data_converter=pydantic_data_converter)
-    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    meter = CpuMeter(get_settings().state_dir)
+    print(f"N={args.n} concurrency={args.concurrency} cpus={os.cpu_count()} api={args.api} temporal={args.temporal}"
+          f" wait={args.wait}", flush=True)
+    failed = False
+    limits = httpx.Limits(max_connections=max(args.concurrency) * 2)
     async with httpx.AsyncClient(base_url=args.api, timeout=60, limits=limits,
                                  headers={"Authorization": f"Bearer {args.api_key}"}) as api:
         (await api.get("/readyz")).raise_for_status()
-        await ensure_stock(api, args)
-        gate = asyncio.Semaphore(args.concurrency)
-
-        async def gated_cart():
-            async with gate:
-                return await make_cart(api, args.sku)
-
-        carts = await asyncio.gather(*(gated_cart() for _ in range(args.n)))
-        checkout = await timed_batch("checkout (HTTP + workflow)", [checkout_job(api, client, c) for c in carts],
-                                     args.concurrency)
-    task_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=task_queue, workflows=[BareWorkflow], activities=[noop]):
-        bare = await timed_batch(f"bare workflow, {CHECKOUT_ACTIVITIES} no-op acts",
-                                 [bare_job(client, task_queue) for _ in range(args.n)], args.concurrency)
-    print(f"N={args.n} concurrency={args.concurrency} cpus={os.cpu_count()} api={args.api} temporal={args.temporal}")
-    print(checkout.line())
-    print(bare.line())
-    print(f"{'ratio checkout / bare':<28} throughput {checkout.rate / bare.rate:.2f}x   "
-          f"p50 {checkout.p50 / bare.p50:.2f}x  p95 {checkout.p95 / bare.p95:.2f}x  p99 {checkout.p99 / bare.p99:.2f}x")
-    return 1 if checkout.failures or bare.failures else 0
+        # Each level runs checkouts then the floor, back to back, so both see the same machine load.
+        for concurrency in args.concurrency:
+            checkout = await checkout_phase(api, client, args, concurrency, meter)
+            bare = await bare_phase(client, args, concurrency, meter)
+            report(concurrency, checkout, bare)
+            failed = failed or bool(checkout.failures or bare.failures)
+    return 1 if failed else 0
 
 
 def parse_args(argv=None):
@@ -164,8 +204,11 @@ def parse_args(argv=None):
                         help="a storefront (or higher) key (default: ORDERFLOW_API_KEY, else the dev stack's)")
     parser.add_argument("--temporal", default="127.0.0.1:7233", help="Temporal frontend address")
     parser.add_argument("--namespace", default="default")
-    parser.add_argument("-n", type=int, default=100, help="checkouts (and bare workflows) to run")
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("-n", type=int, default=200, help="checkouts (and bare workflows) to run at each level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 50],
+                        help="one or more levels, each run as checkouts then the floor (e.g. 1 10 50)")
+    parser.add_argument("--wait", type=float, default=0,
+                        help="send `Prefer: wait=N` and take a 200 answer as the outcome (0: read the workflow result)")
     parser.add_argument("--sku", default="TEE-BLK-M")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or running_database_url(get_settings()),
                         help="top the SKU's stock up by N first (default: DATABASE_URL, else the running dev stack's)")

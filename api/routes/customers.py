@@ -6,11 +6,9 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import TooManyFailures
-from api.deps import AppSettings, Engine, ReadConn, Temporal
+from api.deps import AppSettings, Engine, ReadConn, Services
 from api.errors import ApiError
 from api.ownership import CurrentCustomer
 from api.schemas import (
@@ -18,15 +16,13 @@ from api.schemas import (
 )
 from db import auth_failures
 from db import customers as store
-from db import sign_in_links
 from models.commerce import Address
 from models.customers import (
     CustomerOut, SavedAddress, Session, SignIn, SignInLinkAsk, SignInLinkRedeem, SignUp, hash_password, needs_rehash,
     password_matches,
 )
-from models.sign_in_links import SignInLinkRequest, token_hash
-from workflows.sign_in_link import SignInLinkWorkflow
 from models.unsubscribe import normalise_email
+from services import sign_in_links
 
 router = APIRouter(tags=["customers"])
 log = structlog.get_logger("orderflow.api.customers")
@@ -92,42 +88,22 @@ async def sign_in(body: SignIn, engine: Engine, settings: AppSettings, response:
 
 @router.post("/customers/sign-in-links", status_code=status.HTTP_202_ACCEPTED,
              responses={503: {"model": ErrorResponse, "description": "STOREFRONT_SIGN_IN_URL is not set"}})
-async def ask_for_sign_in_link(body: SignInLinkAsk, engine: Engine, temporal: Temporal,
-                               settings: AppSettings) -> dict:
+async def ask_for_sign_in_link(body: SignInLinkAsk, services: Services) -> dict:
     """Mail a one-time sign-in link to the address, if it belongs to a customer (a guest's included). The
     answer is the same whether or not it does, so the route tells nobody which addresses shop here; one
     link per customer per minute."""
-    if not settings.sign_in_links_enabled:
-        raise ApiError(503, "sign_in_links_not_configured", "sign-in links need STOREFRONT_SIGN_IN_URL")
-    async with engine.connect() as conn:
-        row = await store.by_email(conn, body.email)
-    if row is not None and row.erased_at is None:
-        link_id = f"sign-in-link-{row.id}-{int(datetime.now(UTC).timestamp()) // 60}"
-        try:
-            await temporal.start_workflow(
-                SignInLinkWorkflow.run, SignInLinkRequest(link_id=link_id, customer_id=row.id), id=link_id,
-                task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        except WorkflowAlreadyStartedError:
-            log.info("sign-in link already asked for this minute", customer_id=row.id)
+    await sign_in_links.ask_for_link(services, body.email)
     return {"status": "accepted"}
 
 
 @router.post("/customers/sign-in-links/redeem", response_model=Session, responses=_ERRORS)
-async def redeem_sign_in_link(body: SignInLinkRedeem, engine: Engine, settings: AppSettings,
+async def redeem_sign_in_link(body: SignInLinkRedeem, services: Services, settings: AppSettings,
                               response: Response) -> Session:
     """A customer token for a live, unused link (`401 invalid_sign_in_link` otherwise); with `password`,
     the account's password becomes it (a guest's account is claimed, a forgotten password reset)."""
     password_hash = await run_in_threadpool(hash_password, body.password) if body.password else None
-    async with engine.begin() as conn:
-        customer_id = await sign_in_links.redeem(conn, token_hash(body.token), datetime.now(UTC))
-        row = await store.by_id_if_live(conn, customer_id) if customer_id else None
-        if row is None:
-            raise ApiError(401, "invalid_sign_in_link", "the sign-in link is unknown, used or expired: ask for a "
-                           "new one")
-        if password_hash is not None:
-            await store.set_password_hash(conn, row.id, password_hash)
+    row = await sign_in_links.redeem(services, body.token, password_hash)
     response.headers["Cache-Control"] = "no-store"
-    log.info("customer signed in by link", customer_id=row.id, password_set=password_hash is not None)
     return _session(settings, row)
 
 

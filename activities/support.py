@@ -19,7 +19,7 @@ from models.disputes import refuse_refund_if_disputed
 from models.errors import DomainError
 from models.fulfillment import FulfillmentPolicy
 from models.order_state import transition
-from models.refunds import RefundCommand, RefundResult, refund_amount, status_after_refund
+from models.refunds import RefundCommand, RefundResult, refund_amount, refund_payment_key, status_after_refund
 
 log = structlog.get_logger("orderflow.support")
 
@@ -68,7 +68,7 @@ class RefundService:
                 amount=amount, currency=order.currency, lines=[line.model_dump() for line in request.lines or []],
                 include_shipping=request.include_shipping, reason=request.reason, actor=command.actor)
         try:
-            await self.payments.refund(order.payment_ref, order.authorization, amount, f"{command.refund_id}:refund")
+            await self.payments.refund(order.payment_ref, order.authorization, amount, refund_payment_key(command.refund_id))
         except DomainError:
             async with self.engine.begin() as conn:  # nothing moved: the key may be used again
                 await refund_store.finish(conn, command.refund_id, status="failed")

@@ -1,5 +1,7 @@
 """Orders, their lines and their append-only event log keyed (order_id, event_id)."""
 
+from collections.abc import Mapping
+
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,7 +15,7 @@ from db.tables import carts, order_events, order_lines, orders
 from models.commerce import OrderDraft
 from models.errors import NotFound
 from models.ids import public_id
-from models.order_state import OrderStatus, transition
+from models.order_state import TRANSITIONS, OrderStatus, transition
 
 
 def _cart_customer(cart_id: str):
@@ -93,13 +95,14 @@ async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_re
 
 async def append_event(
     conn: AsyncConnection, order_id: str, event_id: str, event_type: str, *,
-    to_status: OrderStatus | None = None, data: dict | None = None, bounce: bool = False,
+    to_status: OrderStatus | None = None, data: dict | None = None,
+    transitions: Mapping[OrderStatus, frozenset[OrderStatus]] = TRANSITIONS,
 ) -> bool:
     """Record an event, applying its status change through the state machine.
 
     Returns False when ``(order_id, event_id)`` was already recorded (a replay: no-op).
-    Raises ``IllegalTransition`` when the order's state does not allow ``to_status`` (``bounce=True``: the
-    caller checked it against ``REFUND_BOUNCE_TRANSITIONS``, the one way out of ``refunded``).
+    Raises ``IllegalTransition`` when the order's state does not allow ``to_status`` by ``transitions`` (the
+    state machine; REFUND_BOUNCE_TRANSITIONS for a bounced refund, the one way out of ``refunded``).
     Entering ``cancelled`` also gives back the order's discount-code uses, in this transaction
     (``promotions.release_order_codes``; refunds and returns keep them).
     """
@@ -117,8 +120,7 @@ async def append_event(
         return False
     from_status = OrderStatus(order.status)
     if to_status is not None:
-        if not bounce:  # a bounced refund's target was checked by its own rules
-            transition(from_status, to_status)
+        transition(from_status, to_status, transitions)
         await conn.execute(update(orders).where(orders.c.id == order_id).values(status=to_status, updated_at=func.now()))
     await conn.execute(
         order_events.insert().values(

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import orders as order_store
 from db import payments as ledger
+from db import webhooks as inbox
 from db.tables import order_events, orders, payment_operations, refunds
-from models.order_state import status_after_refund_bounce
-
-REFUND_KEY_SUFFIX = ":refund"
+from models.order_state import REFUND_BOUNCE_TRANSITIONS, status_after_refund_bounce
+from models.refunds import refund_id_of
 
 
 async def record(conn: AsyncConnection, provider_refund_id: str, failure_reason: str) -> str:
@@ -29,25 +29,26 @@ async def record(conn: AsyncConnection, provider_refund_id: str, failure_reason:
         return "already_failed"
     await conn.execute(update(payment_operations).where(payment_operations.c.id == operation.id).values(
         status="failed", error_code="refund_bounced", error_message=failure_reason[:500]))
-    refund_id = operation.idempotency_key.removesuffix(REFUND_KEY_SUFFIX)
+    refund_id = refund_id_of(operation.idempotency_key)
     await conn.execute(update(refunds).where(refunds.c.id == refund_id).values(status="failed"))
-    order = (await conn.execute(select(orders.c.id, orders.c.status, orders.c.total).where(
-        orders.c.payment_ref == operation.payment_ref))).first()
-    if order is not None:
-        await _reopen_order(conn, order, operation, refund_id, failure_reason)
+    order_id = await inbox.order_for_payment(conn, operation.payment_ref)
+    if order_id is not None:
+        await _reopen_order(conn, order_id, operation, refund_id, failure_reason)
     return "refund_bounced"
 
 
-async def _reopen_order(conn: AsyncConnection, order, operation, refund_id: str, failure_reason: str) -> None:
+async def _reopen_order(conn: AsyncConnection, order_id: str, operation, refund_id: str, failure_reason: str) -> None:
+    status = (await conn.execute(select(orders.c.status).where(orders.c.id == order_id).with_for_update())).scalar()
     refunded = (await ledger.totals(conn, operation.payment_ref, counted=("succeeded",))).refunded
-    target = status_after_refund_bounce(order.status, refunded_total=refunded,
-                                        before_refunds=await _status_before_refunds(conn, order.id, order.status))
+    target = status_after_refund_bounce(status, refunded_total=refunded,
+                                        before_refunds=await _status_before_refunds(conn, order_id, status))
     await order_store.append_event(
-        conn, order.id, f"{refund_id}:bounced", "payment.refund_failed", to_status=target, bounce=True,
+        conn, order_id, f"{refund_id}:bounced", "payment.refund_failed", to_status=target,
+        transitions=REFUND_BOUNCE_TRANSITIONS,
         data={"refund_id": refund_id, "amount": operation.amount, "provider_ref": operation.provider_ref,
               "failure_reason": failure_reason})
     await order_store.append_event(
-        conn, order.id, f"alert:refund_bounced:{refund_id}", "order.alert",
+        conn, order_id, f"alert:refund_bounced:{refund_id}", "order.alert",
         data={"alert": f"refund_bounced:{refund_id}",
               "detail": f"refund of {operation.amount} {operation.currency} failed at the provider "
                         f"({failure_reason}); the customer has not been paid back: issue it again"})

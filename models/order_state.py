@@ -1,5 +1,6 @@
 """Order lifecycle: the states and the only transitions allowed between them."""
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from models.errors import IllegalTransition
@@ -62,23 +63,22 @@ def status_after_refund_bounce(current: OrderStatus | str, *, refunded_total: in
                                before_refunds: OrderStatus | str) -> OrderStatus:
     """Where a bounced refund leaves the order (``IllegalTransition`` from any other state, e.g. disputed:
     a dispute's own outcome decides there)."""
-    current = OrderStatus(current)
     target = S.PARTIALLY_REFUNDED if refunded_total > 0 else OrderStatus(before_refunds)
-    if target not in REFUND_BOUNCE_TRANSITIONS.get(current, frozenset()):
-        raise IllegalTransition(f"a bounced refund cannot move the order from {current} to {target}",
-                                details={"from": current.value, "to": target.value})
-    return target
+    return transition(current, target, REFUND_BOUNCE_TRANSITIONS)
 
 
-def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
-    return target in TRANSITIONS[current]
+def can_transition(current: OrderStatus, target: OrderStatus,
+                   table: Mapping[OrderStatus, frozenset[OrderStatus]] = TRANSITIONS) -> bool:
+    return target in table.get(current, frozenset())
 
 
-def transition(current: OrderStatus | str, target: OrderStatus | str) -> OrderStatus:
-    """Return the new status, or raise ``IllegalTransition`` naming what is allowed."""
+def transition(current: OrderStatus | str, target: OrderStatus | str,
+               table: Mapping[OrderStatus, frozenset[OrderStatus]] = TRANSITIONS) -> OrderStatus:
+    """Return the new status, or raise ``IllegalTransition`` naming what is allowed (by ``table``: the state
+    machine, or REFUND_BOUNCE_TRANSITIONS for a bounced refund)."""
     current, target = OrderStatus(current), OrderStatus(target)
-    if not can_transition(current, target):
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (terminal state)"
+    if not can_transition(current, target, table):
+        allowed = ", ".join(sorted(table.get(current, frozenset()))) or "none (terminal state)"
         raise IllegalTransition(
             f"order cannot go from {current} to {target}; allowed from {current}: {allowed}",
             details={"from": current.value, "to": target.value},

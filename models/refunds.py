@@ -84,3 +84,13 @@ def restocking_fee(amount: int, fee_bp: int, reasons: list[str], exempt_reasons:
     if fee_bp <= 0 or any(reason in exempt_reasons for reason in reasons):
         return 0
     return percent_of(amount, fee_bp)
+
+
+def refund_payment_key(refund_id: str) -> str:
+    """The ledger's (and provider's) idempotency key of a refund's money movement."""
+    return f"{refund_id}:refund"
+
+
+def refund_id_of(payment_key: str) -> str:
+    """The refund a ledger refund's key belongs to (inverse of ``refund_payment_key``)."""
+    return payment_key.removesuffix(":refund")

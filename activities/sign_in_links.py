@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.errors import raises_business_errors
 from adapters.ports import EmailSender
+from db import customers
 from db import sign_in_links as store
 from models.sign_in_links import LINK_TTL_MINUTES, SignInLinkRequest, sign_in_link_email, sign_in_url, token_hash
 
@@ -29,11 +30,11 @@ class SignInLinkActivities:
         token = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + timedelta(minutes=LINK_TTL_MINUTES)
         async with self.engine.begin() as conn:
-            email = await store.live_email(conn, request.customer_id)
-            if email is None:
+            customer = await customers.by_id_if_live(conn, request.customer_id)
+            if customer is None:  # erased since the link was asked for
                 return False
             await store.store(conn, request.link_id, request.customer_id, token_hash(token), expires_at)
-        message = sign_in_link_email(to=email, link_id=f"{request.link_id}:{activity.info().attempt}",
+        message = sign_in_link_email(to=customer.email, link_id=f"{request.link_id}:{activity.info().attempt}",
                                      url=sign_in_url(self.sign_in_page, token))
         await self.sender.send(message)
         log.info("sign-in link sent", customer_id=request.customer_id, link_id=request.link_id,

@@ -2,18 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import customers, sign_in_links
-
-
-async def live_email(conn: AsyncConnection, customer_id: str) -> str | None:
-    """Where to mail the link; None once the customer is erased."""
-    row = (await conn.execute(select(customers.c.email, customers.c.erased_at)
-                              .where(customers.c.id == customer_id))).first()
-    return row.email if row is not None and row.erased_at is None else None
+from db.tables import sign_in_links
 
 
 async def store(conn: AsyncConnection, link_id: str, customer_id: str, token_hash: str, expires_at: datetime) -> None:

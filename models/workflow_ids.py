@@ -40,3 +40,8 @@ def subscription_sign_up(subscription_id: str) -> str:
 def cart_reminders(cart_id: str) -> str:
     """The abandoned-cart reminder series of one cart."""
     return f"cart-{cart_id}"
+
+
+def sign_in_link(customer_id: str, minute: int) -> str:
+    """One sign-in link mail per customer per minute (``minute``: Unix time // 60); also the link's id."""
+    return f"sign-in-link-{customer_id}-{minute}"

@@ -12,6 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from db import customers as store
 from db import sign_in_links
+from models import workflow_ids
 from models.sign_in_links import SignInLinkRequest, token_hash
 from services.deps import Deps
 from services.errors import Refused
@@ -29,7 +30,7 @@ async def ask_for_link(deps: Deps, email: str) -> None:
         row = await store.by_email(conn, email)
     if row is None or row.erased_at is not None:
         return
-    link_id = f"sign-in-link-{row.id}-{int(datetime.now(UTC).timestamp()) // 60}"
+    link_id = workflow_ids.sign_in_link(row.id, int(datetime.now(UTC).timestamp()) // 60)
     try:
         await deps.temporal.start_workflow(
             SignInLinkWorkflow.run, SignInLinkRequest(link_id=link_id, customer_id=row.id), id=link_id,

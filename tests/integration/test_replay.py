@@ -21,6 +21,7 @@ from temporalio.worker import Replayer
 
 from adapters.local.card_network import CardNetwork
 from db import payments as ledger
+from models import workflow_ids
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import cart_with, checkout_body, finished_checkout, start_checkout
@@ -138,7 +139,7 @@ async def scenario_sign_in_link(api, temporal, engine) -> dict[str, str]:
     assert (await api.post("/customers/sign-in-links", json={"email": address})).status_code == 202
     customer_id = customer.json()["customer"]["id"]
     for candidate in (minute, minute + 1):  # the minute may turn between our clock read and the API's
-        workflow_id = f"sign-in-link-{customer_id}-{candidate}"
+        workflow_id = workflow_ids.sign_in_link(customer_id, candidate)
         try:
             assert await temporal.get_workflow_handle(workflow_id).result() is True
             return {"sign_in_link_sent": workflow_id}

@@ -23,6 +23,7 @@ from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
 from db import customers
 from db.tables import sign_in_links
+from models import workflow_ids
 from models.sign_in_links import SignInLinkRequest
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import cart_with, checkout_body, eventually, finished_checkout, start_checkout
@@ -119,7 +120,7 @@ async def test_a_retried_send_leaves_only_the_newest_link_working(api_as, engine
     async with engine.begin() as conn:
         customer_id = await customers.for_checkout(conn, address)
     activities = SignInLinkActivities(engine, OutboxEmailSender(tmp_path), SIGN_IN_PAGE)
-    request = SignInLinkRequest(link_id=f"sign-in-link-{customer_id}-1", customer_id=customer_id)
+    request = SignInLinkRequest(link_id=workflow_ids.sign_in_link(customer_id, 1), customer_id=customer_id)
     for attempt in (1, 2):  # the first send's answer was lost: Temporal runs the activity again
         environment = ActivityEnvironment()
         environment.info = dataclasses.replace(environment.info, attempt=attempt)

@@ -52,10 +52,13 @@ async def _rows(conn: AsyncConnection, query) -> list[dict]:
     return [_jsonable(row._asdict()) for row in await conn.execute(query)]
 
 
+def _audit_carries_email(customer) -> object:
+    return func.lower(audit_log.c.details["email"].astext) == customer.email.lower()
+
+
 def _audit_mentions(customer) -> object:
     """Audit entries naming the customer: about their record, or carrying their email in the details."""
-    return or_(audit_log.c.target == customer.id,
-               func.lower(audit_log.c.details["email"].astext) == customer.email.lower())
+    return or_(audit_log.c.target == customer.id, _audit_carries_email(customer))
 
 
 def _jsonable(row: dict) -> dict:
@@ -110,8 +113,7 @@ async def erase(conn: AsyncConnection, customer_id: str) -> bool:
     await conn.execute(update(code_redemptions).where(_theirs(code_redemptions, customer)).values(email=anonymous))
     await conn.execute(update(notifications).where(notifications.c.order_id.in_(order_ids)).values(
         recipient=anonymous))
-    await conn.execute(update(audit_log).where(
-        func.lower(audit_log.c.details["email"].astext) == customer.email.lower()).values(
+    await conn.execute(update(audit_log).where(_audit_carries_email(customer)).values(
         details=audit_log.c.details.op("||")(func.jsonb_build_object("email", anonymous))))
     await conn.execute(customer_group_members.delete().where(_theirs(customer_group_members, customer)))
     await conn.execute(customer_addresses.delete().where(customer_addresses.c.customer_id == customer_id))

@@ -12,6 +12,7 @@ from activities import quoting
 from activities.errors import raises_business_errors
 from activities.payments_service import PaymentService
 from models.commerce import PaymentAuthorization
+from models.payments import checkout_authorization_key
 
 
 class PaymentActivities:
@@ -22,7 +23,7 @@ class PaymentActivities:
     @raises_business_errors
     async def authorize_payment(self, payment_ref: str, amount: int, currency: str, payment_method: str,
                                 idempotency_key: str) -> PaymentAuthorization:
-        if idempotency_key == f"{payment_ref}:authorize":  # a checkout's own hold, not an order's re-authorization
+        if idempotency_key == checkout_authorization_key(payment_ref):  # not an order's re-authorization
             # Before anything is held: a checkout started with a quote or expected_total fails price_changed.
             await quoting.hold_to_agreed_total(self.service.engine, payment_ref, amount, currency)
         return await self.service.authorize(payment_ref, amount, currency, payment_method, idempotency_key)

@@ -38,6 +38,11 @@ class PaymentTotals:
         return max(0, self.captured - self.refunded)
 
 
+def checkout_authorization_key(checkout_id: str) -> str:
+    """The idempotency key of a checkout's own authorization (an order's re-authorizations use others)."""
+    return f"{checkout_id}:authorize"
+
+
 def parcel_capture(share: int, uncaptured: int, *, multicapture: bool) -> int:
     """What one parcel's capture takes from an authorization.
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from models import workflow_ids
     from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft, order_total
     from models.fraud import ReviewDecision, ScreeningRequest
+    from models.payments import checkout_authorization_key
     from models.fulfillment import FulfillmentInput
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
@@ -84,7 +85,7 @@ class CheckoutWorkflow:
                     try:
                         outcome = await workflow.execute_activity_method(
                             PaymentActivities.settle_unanswered_authorization,
-                            args=[checkout.checkout_id, f"{checkout.checkout_id}:authorize",
+                            args=[checkout.checkout_id, checkout_authorization_key(checkout.checkout_id),
                                   f"{checkout.checkout_id}:void"],
                             start_to_close_timeout=timedelta(seconds=60),
                             schedule_to_close_timeout=COMPENSATION_TIMEOUT, retry_policy=STEP_RETRY)
@@ -93,7 +94,7 @@ class CheckoutWorkflow:
                     error = CheckoutError(code=error.code, message=PaymentActivities.UNANSWERED_MESSAGES[outcome])
                 else:  # histories from before the look-up closed the entry as failed without asking
                     await workflow.execute_activity_method(
-                        PaymentActivities.abandon_authorization, f"{checkout.checkout_id}:authorize",
+                        PaymentActivities.abandon_authorization, checkout_authorization_key(checkout.checkout_id),
                         start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=COMPENSATION_TIMEOUT,
                         retry_policy=STEP_RETRY)
             await self._run(OrderActivities.fail_checkout, checkout.checkout_id, error.code, error.message)
@@ -141,7 +142,7 @@ class CheckoutWorkflow:
         self.step = "authorizing"
         total = order_total(priced, tax, shipping)
         authorization = await self._run(PaymentActivities.authorize_payment, key, total, priced.currency,
-                                        checkout.payment_method, f"{key}:authorize", timeout=60,
+                                        checkout.payment_method, checkout_authorization_key(key), timeout=60,
                                         heartbeat=PAYMENT_HEARTBEAT)
         self.compensations.append((PaymentActivities.void_authorization, key, authorization, f"{key}:void"))
         if authorization.status == "requires_action" and workflow.patched("3ds-authentication"):
@@ -197,7 +198,7 @@ class CheckoutWorkflow:
         self.step = "authorizing"
         workflow.upsert_search_attributes([sa.CHECKOUT_STATUS.value_set("pending")])
         return await self._run(PaymentActivities.confirm_authorization, authorization,
-                               f"{checkout.checkout_id}:authorize")
+                               checkout_authorization_key(checkout.checkout_id))
 
     @workflow.signal
     def payment_authenticated(self) -> None:

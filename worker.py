@@ -31,6 +31,7 @@ from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
 from activities.ops_alerts import OpsAlertActivities
+from activities.order_edits import OrderEditActivities
 from activities.payments import PaymentActivities, heartbeating
 from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
@@ -108,6 +109,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
         OpsAlertActivities(engine, adapters.email),
+        OrderEditActivities(engine, payments, adapters.shipping, adapters.tax),
     ]
     return [
         getattr(instance, name)

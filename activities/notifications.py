@@ -19,12 +19,14 @@ from temporalio import activity
 from activities.errors import raises_business_errors
 from adapters.ports import EmailSender
 from db import notifications as store
+from db import order_edits as edit_store
 from db import subscriptions as subscription_store
 from db import suppressions
 from models.customer_emails import (
     CANCELLED, RenewalNotice, order_cancelled_email, renewal_upcoming_email, refund_issued_email, refund_kind, return_approved_email, return_approved_kind,
     return_refunded_email, return_refunded_kind,
 )
+from models.customer_emails import order_edited_email, order_edited_kind
 from models.customer_tokens import StorefrontLinks
 from models.errors import Conflict
 from models.notifications import (
@@ -87,6 +89,18 @@ class NotificationActivities:
                 return skipped
             message = order_cancelled_email(await store.order_notice(conn, order_id), self._order_url(order_id))
         return await self._send_once(order_id, CANCELLED, message)
+
+    @activity.defn
+    @raises_business_errors
+    async def send_order_edited(self, order_id: str, edit_id: str) -> str:
+        """Like the confirmation, not skipped for suppressed addresses: it says what the customer will receive."""
+        kind = order_edited_kind(edit_id)
+        async with self.engine.connect() as conn:
+            if await store.already_sent(conn, order_id, kind):
+                return "already_sent"
+            message = order_edited_email(await edit_store.edit_notice(conn, order_id, edit_id),
+                                         self._order_url(order_id))
+        return await self._send_once(order_id, kind, message)
 
     @activity.defn
     @raises_business_errors

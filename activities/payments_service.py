@@ -124,6 +124,18 @@ class PaymentService:
                                            capture, authorization_id=authorization.authorization_id)
         return operation.provider_ref
 
+    async def increment(self, payment_ref: str, authorization: PaymentAuthorization, new_amount: int,
+                        idempotency_key: str) -> None:
+        """Raise an uncaptured hold to ``new_amount`` (an order edit). The ledger records the increase as one
+        more ``authorize`` of the same payment (its authorized total is the sum), under the edit's own key."""
+        await self._operate(
+            "authorize", payment_ref, new_amount - authorization.amount, authorization.currency, idempotency_key,
+            lambda: self.gateway.increment_authorization(provider_ref=authorization.authorization_id,
+                                                         amount=new_amount, currency=authorization.currency,
+                                                         idempotency_key=idempotency_key),
+            authorization_id=authorization.authorization_id, increment_to=new_amount,
+        )
+
     async def refund(self, payment_ref: str, authorization: PaymentAuthorization, amount: int,
                      idempotency_key: str) -> str:
         operation, _ = await self._operate(

@@ -89,6 +89,13 @@ class PaymentGateway(Protocol):
 
     async def void(self, *, provider_ref: str, idempotency_key: str) -> PaymentResult: ...
 
+    async def increment_authorization(self, *, provider_ref: str, amount: int, currency: str,
+                                      idempotency_key: str) -> PaymentResult:
+        """Raise an uncaptured authorization to ``amount`` (its new total). Only where the provider allows it
+        (Stripe: an intent created with incremental authorization support requested, before any capture);
+        otherwise a DomainError, and the caller authorizes anew."""
+        ...
+
     async def refund(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> PaymentResult: ...
 
     async def retrieve(self, *, provider_ref: str) -> PaymentResult:

@@ -63,6 +63,19 @@ class StripePaymentGateway:
         intent = await _call(self._intents.capture_async(provider_ref, params=params, options=_key(idempotency_key)))
         return PaymentResult(intent.id, "captured", amount)
 
+    async def increment_authorization(self, *, provider_ref, amount, currency, idempotency_key):
+        """Stripe increments only intents created with incremental authorization support requested, whose card
+        granted it (``incremental_authorization.status == "available"``). ``authorize`` does not request it
+        (localstripe refuses the parameter), so an order edit's increase takes a new authorization instead."""
+        intent = await _call(self._intents.retrieve_async(provider_ref, params={"expand": ["latest_charge"]}))
+        if not _incremental_available(intent):
+            raise DomainError("this payment was not authorized with incremental authorization support",
+                              code="incremental_authorization_unavailable")
+        intent = await _call(self._intents.increment_authorization_async(
+            provider_ref, params={"amount": amount}, options=_key(idempotency_key)))
+        return PaymentResult(intent.id, STATUS.get(intent.status, intent.status), amount,
+                             multicapture=_multicapture_available(intent))
+
     async def void(self, *, provider_ref, idempotency_key):
         try:
             intent = await _call(self._intents.cancel_async(provider_ref, options=_key(idempotency_key)))
@@ -174,12 +187,20 @@ def _intent_result(intent, amount: int) -> PaymentResult:
 
 
 def _multicapture_available(intent) -> bool:
-    """``latest_charge.payment_method_details.card.multicapture.status == "available"`` (expanded charge only)."""
+    return _card_feature_available(intent, "multicapture")
+
+
+def _incremental_available(intent) -> bool:
+    return _card_feature_available(intent, "incremental_authorization")
+
+
+def _card_feature_available(intent, feature: str) -> bool:
+    """``latest_charge.payment_method_details.card.<feature>.status == "available"`` (expanded charge only)."""
     charge = _field(intent, "latest_charge")
     if charge is None or isinstance(charge, str):
         return False
     card = _field(_field(charge, "payment_method_details"), "card")
-    return _field(_field(card, "multicapture"), "status") == "available"
+    return _field(_field(card, feature), "status") == "available"
 
 
 def _captured_amount(intent) -> int:

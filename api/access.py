@@ -89,6 +89,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     # support
     "POST /orders/{order_id}/cancel": P.ORDERS_SUPPORT,
     "POST /orders/{order_id}/refunds": P.ORDERS_SUPPORT,
+    "POST /orders/{order_id}/edits": P.ORDERS_SUPPORT,
     "POST /returns/{rma_id}/approve": P.ORDERS_SUPPORT,
     "POST /returns/{rma_id}/reject": P.ORDERS_SUPPORT,
     "GET /orders/{order_id}/audit": P.AUDIT_READ,

@@ -55,7 +55,9 @@ async def planned_shipments(conn: AsyncConnection, order_id: str) -> list[Planne
     rows = await conn.execute(
         select(shipments.c.id, shipments.c.location_id, shipment_items.c.sku, shipment_items.c.quantity)
         .join(shipment_items, shipment_items.c.shipment_id == shipments.c.id)
-        .where(shipments.c.order_id == order_id).order_by(shipments.c.created_at, shipments.c.id, shipment_items.c.sku)
+        .where(shipments.c.order_id == order_id)
+        # Parcels an order edit replaced (cancelled) last: the first live parcel carries the shipping (tax commit).
+        .order_by(shipments.c.status == "cancelled", shipments.c.created_at, shipments.c.id, shipment_items.c.sku)
     )
     plans: dict[str, PlannedShipment] = {}
     for r in rows:
@@ -136,11 +138,11 @@ async def reserve_capture(conn: AsyncConnection, shipment_id: str, compute) -> t
     """
     shipment = await shipment_row(conn, shipment_id)
     order = await order_row(conn, shipment.order_id, lock=True)
-    if order.status == "cancelled":
+    if order.status == "cancelled" or shipment.status == "cancelled":  # the order, or an edit replaced the parcel
         raise Conflict(f"order {order.id} was cancelled", code="order_cancelled")
     if (await shipment_row(conn, shipment_id)).capture_amount is None:
-        siblings = list(await conn.execute(select(shipments.c.id, shipments.c.capture_amount)
-                                           .where(shipments.c.order_id == order.id)))
+        siblings = list(await conn.execute(select(shipments.c.id, shipments.c.capture_amount).where(and_(
+            shipments.c.order_id == order.id, shipments.c.status != "cancelled"))))
         captured = sum(s.capture_amount or 0 for s in siblings)
         uncaptured = [s.id for s in siblings if s.capture_amount is None]
         amount = compute(captured, uncaptured == [shipment_id])
@@ -201,7 +203,8 @@ async def ship(conn: AsyncConnection, shipment_id: str, now: datetime) -> OrderS
     if shipment.shipped_at is None:
         await inventory.consume(conn, shipment_id)
         await set_status(conn, shipment_id, "shipped", shipped_at=now)
-    statuses = list(await conn.execute(select(shipments.c.shipped_at).where(shipments.c.order_id == order.id)))
+    statuses = list(await conn.execute(select(shipments.c.shipped_at).where(and_(
+        shipments.c.order_id == order.id, shipments.c.status != "cancelled"))))  # not the parcels an edit replaced
     target = status_after_shipment(sum(1 for s in statuses if s.shipped_at), len(statuses))
     captured = await ledger.captured_by_key(conn, [f"{shipment_id}:capture"])  # what was taken, not the share
     await order_store.append_event(

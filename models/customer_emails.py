@@ -133,3 +133,35 @@ def renewal_upcoming_email(notice: RenewalNotice) -> EmailMessage:
     rows = [[f"{item.quantity} × {item.title} ({item.sku})"] for item in notice.items]
     return _message(notice.email, f"Your subscription renews on {day}",
                     renewal_reminder_key(notice.subscription_id, notice.cycle), [intro, outro], rows)
+
+
+def order_edited_kind(edit_id: str) -> str:
+    return f"order_edited:{edit_id}"
+
+
+class OrderEditedNotice(Frozen):
+    order_id: str
+    edit_id: str
+    email: str
+    customer_name: str | None = None
+    currency: str
+    previous_total: int
+    total: int
+    items: list[ShipmentItem]  # the order's lines after the edit
+    shipping_address: str  # one line
+
+
+def order_edited_email(notice: OrderEditedNotice, order_url: str | None = None) -> EmailMessage:
+    """Support changed the order: what it holds now, where it goes, and what that does to the payment."""
+    intro = f"{_greeting(notice.customer_name)} your order {notice.order_id} was changed at your request."
+    before, after = money(notice.previous_total, notice.currency), money(notice.total, notice.currency)
+    if notice.total < notice.previous_total:
+        money_said = f"Its total is now {after} (was {before}); you will not be charged the difference."
+    elif notice.total > notice.previous_total:
+        money_said = f"Its total is now {after} (was {before}); the hold on your card was raised accordingly."
+    else:
+        money_said = f"Its total stays {after}."
+    rows = [[f"{item.quantity} × {item.title} ({item.sku})"] for item in notice.items]
+    return _message(notice.email, f"Order {notice.order_id} changed",
+                    idempotency_key(notice.order_id, order_edited_kind(notice.edit_id)),
+                    [intro, money_said, f"It ships to {notice.shipping_address}."], rows, _order_link(order_url))

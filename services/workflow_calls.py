@@ -21,9 +21,10 @@ def refusal(error: WorkflowUpdateFailedError, unprocessable: set[str]) -> Refuse
 
 
 async def execute(handle: WorkflowHandle, update, *args, unprocessable: set[str] = frozenset(),
-                  closed: Callable[[], Refused]):
+                  closed: Callable[[], Refused], update_id: str | None = None):
+    """``update_id``: the same id while the workflow runs is the same update (a concurrent repeat waits for it)."""
     try:
-        return await handle.execute_update(update, *args)
+        return await handle.execute_update(update, *args, id=update_id)
     except WorkflowUpdateFailedError as error:
         raise refusal(error, unprocessable) from error
     except RPCError as error:

@@ -12,9 +12,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.interfaces.fulfillment import FulfillmentActivities
     from activities.interfaces.notifications import NotificationActivities
+    from activities.interfaces.order_edits import OrderEditActivities
     from activities.interfaces.payments import PaymentActivities
     from models import workflow_ids
-    from models.fulfillment import CancelRequest, FulfillmentInput, ShipmentInput, ShipmentProgress
+    from models.commerce import PaymentAuthorization
+    from models.fulfillment import CancelRequest, FulfillmentInput, PlannedShipment, ShipmentInput, ShipmentProgress
+    from models.order_edits import (
+        EditAuthorization, EditOutcome, EditPlan, OrderEditCommand, OrderEditResult, edit_key, edit_problem,
+    )
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
     from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY, PersistentSteps
@@ -32,6 +37,7 @@ CHILDREN_OUTLIVE_PATCH = "shipments-outlive-siblings"
 REAUTH_STEPS_PATCH = "reauthorize-in-steps"
 REAUTH_SETTLES_PATCH = "reauthorization-steps-persist-and-settle"
 CANCEL_UNANSWERED_PATCH = "unanswered-cancel-asks-the-database"
+ORDER_EDITS_PATCH = "order-edits"
 
 
 @workflow.defn
@@ -43,6 +49,10 @@ class FulfillmentWorkflow(PersistentSteps):
         self.children: list = []
         self.alert: str | None = None
         self.retry_requested = False
+        self.order = None
+        self.shipment_ids: list[str] = []  # in step with ``children``
+        self.editing = False  # an edit is being applied: cancels and other edits wait for it
+        self.edited_away: set[str] = set()  # parcels an edit dissolved (their workflows end cancelled)
 
     @workflow.signal
     def shipment_progress(self, progress: ShipmentProgress) -> None:
@@ -117,10 +127,14 @@ class FulfillmentWorkflow(PersistentSteps):
         )
 
     async def _shipment_results(self) -> list[str]:
-        """Each child's outcome; a child that failed or was terminated is 'failed', not the order's end."""
+        """Each child's outcome; a child that failed or was terminated is 'failed', not the order's end.
+        Parcels an edit started meanwhile are waited for too (an edit starts them before it stops those it
+        replaced, so none is missed)."""
         if not workflow.patched(CHILDREN_OUTLIVE_PATCH):
             return await asyncio.gather(*self.children)
-        results = await asyncio.gather(*self.children, return_exceptions=True)
+        results: list = []
+        while len(results) < len(self.children):
+            results += await asyncio.gather(*self.children[len(results):], return_exceptions=True)
         for child, result in zip(self.children, results):
             if isinstance(result, BaseException):
                 workflow.logger.error("shipment %s failed: %s", child.id, result)
@@ -133,6 +147,8 @@ class FulfillmentWorkflow(PersistentSteps):
         workflow.upsert_search_attributes([sa.SHIPMENT_COUNT.value_set(len(plan)), sa.ORDER_ID.value_set(order.order_id)])
         await self._set_status("awaiting_shipment")
         self.order_id = order.order_id
+        self.order = order
+        self.shipment_ids = [shipment.shipment_id for shipment in plan]
         self.children = [await self._start_shipment(order, shipment) for shipment in plan]
         if not await self._keep_authorization_alive(order):
             return self.status
@@ -141,9 +157,11 @@ class FulfillmentWorkflow(PersistentSteps):
         if self.status in ("cancelling", "cancelled"):  # support cancelled it through the update
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self.status
-        self.shipments.update({shipment.shipment_id: result for shipment, result in zip(plan, results)})
-        outcome = "delivered" if all(result == "delivered" for result in results) else "needs_attention"
+        self.shipments.update(dict(zip(self.shipment_ids, results)))
+        kept = [result for shipment_id, result in zip(self.shipment_ids, results) if shipment_id not in self.edited_away]
+        outcome = "delivered" if all(result == "delivered" for result in kept) else "needs_attention"
         await self._set_status(outcome)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
     async def _keep_authorization_alive(self, order) -> bool:
@@ -334,6 +352,8 @@ class FulfillmentWorkflow(PersistentSteps):
     @workflow.update
     async def cancel(self, request: CancelRequest) -> str:
         """Support cancels before anything ships; answers the final status or a coded refusal."""
+        if self.editing:  # one change to the order at a time: the edit under way finishes first
+            await workflow.wait_condition(lambda: not self.editing)
         # Accepted while the order is still being routed: it applies once the parcels exist,
         # unless routing is stuck on an ops alert (then the caller is told, not kept waiting).
         await workflow.wait_condition(lambda: bool(self.children) or self._routing_stuck())
@@ -353,3 +373,108 @@ class FulfillmentWorkflow(PersistentSteps):
             raise ApplicationError("the order is already cancelled", type="already_cancelled")
         if self._captured_any():
             raise ApplicationError("a parcel of this order has shipped; refund instead", type="already_shipped")
+
+    # ------------------------------------------------------------------ order edits (support)
+    @workflow.update
+    async def edit(self, command: OrderEditCommand) -> OrderEditResult:
+        """Support changes quantities, adds a SKU or moves the parcels to a new address, until the parcels
+        holding what changes have left. One edit (or cancel) at a time; answers the new total or a refusal."""
+        await workflow.wait_condition(lambda: (bool(self.children) or self._routing_stuck()) and not self.editing)
+        if not self.children:
+            raise ApplicationError(f"the order cannot be routed ({self.alert}); ops are alerted, try again later",
+                                   type="order_not_ready", non_retryable=True)
+        if self.status in ("cancelling", "cancelled"):  # a cancel came first
+            raise ApplicationError("the order is cancelled", type="order_cancelled", non_retryable=True)
+        self.editing = True
+        try:
+            return await self._edit(command)
+        finally:
+            self.editing = False
+
+    @edit.validator
+    def _edit_allowed(self, command: OrderEditCommand) -> None:
+        if self.status in ("cancelling", "cancelled"):
+            raise ApplicationError("the order is cancelled; it can no longer be edited", type="order_cancelled")
+        if (problem := edit_problem(command.request)) is not None:
+            raise ApplicationError(problem, type="invalid_edit")
+
+    async def _edit(self, command: OrderEditCommand) -> OrderEditResult:
+        workflow.patched(ORDER_EDITS_PATCH)  # marks the histories that hold edits
+        try:
+            plan = await self._act(OrderEditActivities.plan_order_edit, command)
+        except ActivityError as failure:
+            raise _refused(failure) from None
+        outcome, authorization = await self._apply_edit(plan)
+        if plan.payment.action == "refund":
+            await self._refund_edit(plan)
+        if authorization is not None and authorization.mode == "replaced":  # the new hold took over: free the old
+            await self._void_or_alert(plan.payment_ref, plan.authorization, edit_key(plan, "void-replaced"))
+        await self._replan_parcels(outcome)
+        await self._notify(NotificationActivities.send_order_edited, plan.order_id, plan.edit_id)
+        return OrderEditResult(order_id=plan.order_id, edit_id=plan.edit_id, status="applied",
+                               total=plan.after.total, previous_total=plan.before.total, currency=plan.currency,
+                               payment=plan.payment)
+
+    async def _apply_edit(self, plan: EditPlan) -> tuple[EditOutcome, EditAuthorization | None]:
+        """The edit's saga: hold the added stock, cover a higher total, apply. A refused step undoes the
+        earlier ones (release the hold, void a new authorization) and the edit is refused with its code.
+        A hold raised in place cannot be lowered again: it stays until the final capture releases it."""
+        undo = []
+        try:
+            await self._act(OrderEditActivities.reserve_order_edit, plan)
+            undo.append(lambda: self._persist("edit_release_failed", OrderEditActivities.release_order_edit, plan))
+            authorization = None
+            if plan.payment.action == "increase":
+                authorization = await self._act(OrderEditActivities.raise_authorization, plan)
+                if authorization.mode == "replaced":
+                    undo.append(lambda: self._void_or_alert(authorization.payment_ref, _held(plan, authorization),
+                                                            edit_key(plan, "void-unused")))
+            return await self._apply_once(plan, authorization), authorization
+        except ActivityError as failure:
+            for step in reversed(undo):
+                await step()
+            raise _refused(failure) from None
+
+    async def _apply_once(self, plan: EditPlan, authorization: EditAuthorization | None) -> EditOutcome:
+        """Apply, refused or not; unanswered, it may have committed: the same idempotent step is asked again
+        until it answers (compensating a committed edit would void the order's live hold)."""
+        try:
+            return await self._act(OrderEditActivities.apply_order_edit, plan, authorization)
+        except ActivityError as failure:
+            if failure_code(failure)[0] != "provider_unavailable":
+                raise
+        return await self._persist("edit_apply_unknown", OrderEditActivities.apply_order_edit, plan, authorization)
+
+    async def _refund_edit(self, plan: EditPlan) -> None:
+        try:
+            await self._act(OrderEditActivities.refund_order_edit, plan)
+        except ActivityError as failure:  # the edit stands; the overpayment is left to ops, visibly
+            alert = f"edit_refund_failed:{failure_code(failure)[0]}"
+            await self._set_alert(alert)
+            await best_effort(self._act(FulfillmentActivities.record_order_alert, self.order_id, alert), "order alert")
+
+    async def _replan_parcels(self, outcome: EditOutcome) -> None:
+        """Start the re-planned parcels first, then stop the ones they replace (so the order never looks
+        finished in between)."""
+        for shipment_id in outcome.new_shipments:
+            self.shipments[shipment_id] = "pending"
+            self.shipment_ids.append(shipment_id)
+            self.children.append(await self._start_shipment(
+                self.order, PlannedShipment(shipment_id=shipment_id, location_id="", items=[])))
+        self.edited_away.update(outcome.dissolved_shipments)
+        for child in self.children:
+            if child.id in {workflow_ids.shipment(s) for s in outcome.dissolved_shipments}:
+                try:
+                    await child.signal(ShipmentWorkflow.cancel)
+                except Exception as failure:  # noqa: BLE001  (an ended parcel needs no stop)
+                    workflow.logger.warning("stopping shipment %s failed: %s", child.id, failure)
+
+
+def _refused(failure: ActivityError) -> ApplicationError:
+    code, message = failure_code(failure)
+    return ApplicationError(message, type=code, non_retryable=True)
+
+
+def _held(plan: EditPlan, authorization: EditAuthorization) -> PaymentAuthorization:
+    return PaymentAuthorization(provider=plan.authorization.provider, authorization_id=authorization.authorization_id,
+                                amount=authorization.amount, currency=plan.currency)

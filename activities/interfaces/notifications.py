@@ -23,6 +23,10 @@ class NotificationActivities:
         ...
 
     @activity.defn
+    async def send_order_edited(self, order_id: str, edit_id: str) -> str:
+        ...
+
+    @activity.defn
     async def send_refund_issued(self, order_id: str, refund_id: str) -> str:
         ...
 

@@ -44,7 +44,7 @@ class LocalPaymentGateway:
     delay = 0.0  # seconds each authorization takes (LOCAL_PAYMENT_DELAY_MS): rehearse a slow provider
 
     def __init__(self, delay_ms: int = 0, *, engine=None, request_multicapture: bool = True,
-                 multicapture_available: bool = True) -> None:
+                 multicapture_available: bool = True, incremental_available: bool = True) -> None:
         """``engine``: keep the simulator's state in PostgreSQL (durable; shared by worker processes);
         without one it lives in this process. ``multicapture_available``: what the simulated card
         network answers when an authorization requests multicapture (Stripe: IC+ accounts only)."""
@@ -52,6 +52,9 @@ class LocalPaymentGateway:
         self.store = PostgresCardStore(engine) if engine is not None else MemoryCardStore()
         self.request_multicapture = request_multicapture
         self.multicapture_available = multicapture_available
+        # Whether the simulated network lets its authorizations be raised later (Stripe: only intents created
+        # with the support requested, on cards that grant it); False rehearses the new-authorization fallback.
+        self.incremental_available = incremental_available
 
     # -- money movements ---------------------------------------------------------------------
 
@@ -90,6 +93,19 @@ class LocalPaymentGateway:
             await book.save_intent(intent)
             return await _answer_with(book, idempotency_key, body, provider_ref,
                                       PaymentResult(provider_ref, "captured", amount))
+
+    async def increment_authorization(self, *, provider_ref, amount, currency, idempotency_key):
+        body = {"op": "increment", "intent": provider_ref, "amount": amount, "currency": currency}
+        async with self.store.locked(provider_ref) as book:
+            if (replayed := await _replay(book, idempotency_key, body)) is not None:
+                return _answer(replayed)
+            intent = await book.intent(provider_ref)
+            refusal = _increment_refusal(intent, amount, currency, self.incremental_available)
+            if refusal is not None:
+                return await _refuse(book, idempotency_key, body, provider_ref, refusal)
+            intent["amount"] = amount
+            await book.save_intent(intent)
+            return await _answer_with(book, idempotency_key, body, provider_ref, _intent_result(intent))
 
     async def void(self, *, provider_ref, idempotency_key):
         body = {"op": "void", "intent": provider_ref}
@@ -184,6 +200,22 @@ def _capture_refusal(intent: dict | None, amount: int, currency: str, final: boo
         return _invalid("final_capture=false needs multicapture on the payment intent", "parameter_unknown")
     if intent["captures"] >= MAX_CAPTURES:
         return _invalid("no more than 50 captures per payment intent", "amount_too_large")
+    return None
+
+
+def _increment_refusal(intent: dict | None, amount: int, currency: str, available: bool) -> dict | None:
+    """As Stripe: only an uncaptured authorization (not a charge) where the network grants it, only upwards, in
+    its own currency."""
+    if intent is None:
+        return _missing("payment intent")
+    if not available or intent["kind"] != "authorize":
+        return _invalid("this PaymentIntent was not created with incremental authorization support",
+                        "incremental_authorization_unavailable")
+    if intent["status"] != "requires_capture" or intent["amount_captured"]:
+        return _unexpected_state(intent, "increment_authorization")
+    if currency.lower() != intent["currency"].lower() or amount <= intent["amount"]:
+        return _invalid("the new amount must be higher than the authorized amount, in its currency",
+                        "parameter_invalid_integer")
     return None
 
 

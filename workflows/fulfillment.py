@@ -52,6 +52,7 @@ class FulfillmentWorkflow(PersistentSteps):
         self.order = None
         self.shipment_ids: list[str] = []  # in step with ``children``
         self.editing = False  # an edit is being applied: cancels and other edits wait for it
+        self.cancels_in_flight = 0  # cancels accepted and not answered: no edit starts meanwhile
         self.edited_away: set[str] = set()  # parcels an edit dissolved (their workflows end cancelled)
 
     @workflow.signal
@@ -352,7 +353,16 @@ class FulfillmentWorkflow(PersistentSteps):
     @workflow.update
     async def cancel(self, request: CancelRequest) -> str:
         """Support cancels before anything ships; answers the final status or a coded refusal."""
-        if self.editing:  # one change to the order at a time: the edit under way finishes first
+        # One change to the order at a time: an edit under way finishes first, and none starts meanwhile
+        # (counted before any await, so an edit that resumes after this point sees it).
+        self.cancels_in_flight += 1
+        try:
+            return await self._cancel_when_no_edit(request)
+        finally:
+            self.cancels_in_flight -= 1
+
+    async def _cancel_when_no_edit(self, request: CancelRequest) -> str:
+        if self.editing:
             await workflow.wait_condition(lambda: not self.editing)
         # Accepted while the order is still being routed: it applies once the parcels exist,
         # unless routing is stuck on an ops alert (then the caller is told, not kept waiting).
@@ -383,9 +393,10 @@ class FulfillmentWorkflow(PersistentSteps):
         if not self.children:
             raise ApplicationError(f"the order cannot be routed ({self.alert}); ops are alerted, try again later",
                                    type="order_not_ready", non_retryable=True)
-        if self.status in ("cancelling", "cancelled"):  # a cancel came first
-            raise ApplicationError("the order is cancelled", type="order_cancelled", non_retryable=True)
-        self.editing = True
+        if self.status in ("cancelling", "cancelled") or self.cancels_in_flight:  # a cancel came first
+            raise ApplicationError("the order is cancelled (or being cancelled)", type="order_cancelled",
+                                   non_retryable=True)
+        self.editing = True  # no await since the check above: a cancel arriving now waits for this edit
         try:
             return await self._edit(command)
         finally:
@@ -393,7 +404,7 @@ class FulfillmentWorkflow(PersistentSteps):
 
     @edit.validator
     def _edit_allowed(self, command: OrderEditCommand) -> None:
-        if self.status in ("cancelling", "cancelled"):
+        if self.status in ("cancelling", "cancelled") or self.cancels_in_flight:
             raise ApplicationError("the order is cancelled; it can no longer be edited", type="order_cancelled")
         if (problem := edit_problem(command.request)) is not None:
             raise ApplicationError(problem, type="invalid_edit")

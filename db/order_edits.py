@@ -91,6 +91,9 @@ async def apply(conn: AsyncConnection, plan: EditPlan, authorization: EditAuthor
         raise Conflict("a parcel captured payment while the edit was prepared; try the edit again",
                        code="order_changed")
     parcels = await parcels_of(conn, plan.order_id)
+    if await _capture_in_flight(conn, parcels):
+        raise Conflict("a parcel is capturing payment right now; try the edit again in a moment",
+                       code="order_changed")
     check_parcels(parcels, plan.changed_skus, plan.address_changed)
     outcome = await _replan_stock(conn, plan, parcels)
     await _write_lines(conn, plan)
@@ -102,6 +105,16 @@ async def apply(conn: AsyncConnection, plan: EditPlan, authorization: EditAuthor
         "authorization": authorization.model_dump(mode="json") if authorization else None,
         "outcome": outcome.model_dump(mode="json")})
     return outcome
+
+
+async def _capture_in_flight(conn: AsyncConnection, parcels: list[dict]) -> bool:
+    """A parcel fixed its capture share (under this lock) but its capture is not in the ledger yet: the
+    total it captures against was read before, so the edit waits for it."""
+    for parcel in parcels:
+        if parcel["status"] != "cancelled" and parcel["capture_amount"] is not None:
+            if await ledger.operation(conn, f"{parcel['id']}:capture") is None:
+                return True
+    return False
 
 
 async def _replan_stock(conn: AsyncConnection, plan: EditPlan, parcels: list[dict]) -> EditOutcome:

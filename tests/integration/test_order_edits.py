@@ -5,9 +5,9 @@ are in test_order_edit_fallbacks.py."""
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from db.tables import notifications, payment_operations
+from db.tables import notifications, payment_operations, shipments
 from models.workflow_ids import order as order_workflow
 from tests.factories import make_location, make_sku
 from tests.helpers import eventually
@@ -192,3 +192,18 @@ async def test_a_history_with_an_edit_replays(api, temporal_env, engine):
     await api.post(f"/shipments/{parcel['id']}/packed")
     await eventually(lambda: _shipped(api, order["id"], parcel["id"]), what="the re-planned parcel to ship")
     await keep_history(temporal_env, order_workflow(order["id"]), "fulfillment_edited")
+
+
+async def test_an_edit_waits_out_a_capture_in_flight(api, temporal_env, engine):
+    """A parcel fixed its capture share (its total read before) but has not reached the ledger yet: applying the
+    edit now would let it capture the old total, so the edit is refused (and holds nothing)."""
+    order, _, _ = await _order(api, temporal_env, engine, {"a": 1})
+    (parcel,) = order["shipments"]
+    async with engine.begin() as conn:
+        await conn.execute(update(shipments).where(shipments.c.id == parcel["id"]).values(capture_amount=100))
+    new_sku = await make_sku(engine, stock={await make_location(engine): 1})
+
+    refused = await edit(api, order["id"], {"lines": [{"sku": new_sku, "quantity": 1}]})
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "order_changed")
+    assert await atp(api, new_sku) == 1

@@ -6,6 +6,7 @@ are in test_order_edit_fallbacks.py."""
 import uuid
 
 from sqlalchemy import select, update
+from temporalio.api.enums.v1 import EventType
 
 from db.tables import notifications, payment_operations, shipments
 from models.workflow_ids import order as order_workflow
@@ -133,12 +134,20 @@ async def test_refusals_have_their_codes(api, temporal_env, engine):
     too_many = await edit(api, order["id"], {"lines": [{"sku": skus["a"], "quantity": 4}]})
     assert (too_many.status_code, too_many.json()["error"]["code"]) == (409, "insufficient_stock")
     assert await atp(api, skus["a"]) == 2  # nothing held by the refused edit
+    handle = temporal_env.client.get_workflow_handle(order_workflow(order["id"]))
+    updates_before = await _updates_in_history(handle)
     empty = await edit(api, order["id"], {})
     assert (empty.status_code, empty.json()["error"]["code"]) == (422, "invalid_edit")
+    assert await _updates_in_history(handle) == updates_before  # the validator refused it: nothing entered history
 
     assert (await api.post(f"/orders/{order['id']}/cancel", json={"reason": "duplicate"})).status_code == 200
     cancelled = await edit(api, order["id"], {"lines": [{"sku": skus["a"], "quantity": 2}]})
     assert (cancelled.status_code, cancelled.json()["error"]["code"]) == (409, "order_cancelled")
+
+
+async def _updates_in_history(handle) -> int:
+    return sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+               for event in (await handle.fetch_history()).events)
 
 
 async def test_a_shipped_line_cannot_change_and_a_higher_total_after_capture_is_refused(api, temporal_env, engine):

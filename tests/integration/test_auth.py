@@ -100,6 +100,7 @@ MIN_ROLE = {
     "POST /customers/{customer_id}/erase": "support",
     "POST /orders/{order_id}/cancel": "support",
     "POST /orders/{order_id}/refunds": "support",
+    "POST /orders/{order_id}/edits": "support",
     "POST /returns/{rma_id}/approve": "support",
     "POST /returns/{rma_id}/reject": "support",
     "GET /orders/{order_id}/audit": "support",

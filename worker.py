@@ -31,6 +31,7 @@ from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
 from activities.ops_alerts import OpsAlertActivities
+from activities.quoting import QuoteActivities
 from activities.payments import PaymentActivities, heartbeating
 from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
@@ -53,6 +54,7 @@ from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.ops_alerts import OpsAlertDigestWorkflow
+from workflows.quote import QuoteWorkflow
 from workflows.order_support import OrderSupportWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.reservation_sweep import ReservationSweepWorkflow
@@ -70,6 +72,7 @@ WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWor
              ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
              SubscriptionSignUpWorkflow, ReservationSweepWorkflow]
 WORKFLOWS.append(OpsAlertDigestWorkflow)
+WORKFLOWS.append(QuoteWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 SWEEP_SCHEDULE_ID = "reservation-sweep"
 OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
@@ -107,7 +110,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe, links),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
-        OpsAlertActivities(engine, adapters.email),
+        OpsAlertActivities(engine, adapters.email), QuoteActivities(engine, adapters.shipping, adapters.tax),
     ]
     return [
         getattr(instance, name)

@@ -26,6 +26,7 @@ from activities.checkout import (
 )
 from activities.cart_recovery import CartRecoveryActivities
 from activities.disputes import DisputeActivities
+from activities.draft_orders import DraftOrderActivities
 from activities.fraud import FraudActivities
 from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
@@ -61,6 +62,7 @@ from workflows.routing import ActivityRouting
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.sign_in_link import SignInLinkWorkflow
+from workflows.draft_invoice import DraftInvoiceWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_sign_up import SubscriptionSignUpWorkflow
 
@@ -70,6 +72,7 @@ WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWor
              ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
              SubscriptionSignUpWorkflow, ReservationSweepWorkflow]
 WORKFLOWS.append(OpsAlertDigestWorkflow)
+WORKFLOWS.append(DraftInvoiceWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 SWEEP_SCHEDULE_ID = "reservation-sweep"
 OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
@@ -107,7 +110,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe, links),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
-        OpsAlertActivities(engine, adapters.email),
+        OpsAlertActivities(engine, adapters.email), DraftOrderActivities(engine, adapters.email, links),
     ]
     return [
         getattr(instance, name)

@@ -295,3 +295,22 @@ async def test_a_suppressed_address_gets_no_invoice(api_as, engine, warehouse, t
     assert await workflow_result(temporal_env.client, invoice_workflow_id(
         draft["draft_id"], draft["quote"]["quote_id"])) == "suppressed"
     assert invoices_to(outbox, draft["email"]) == []
+
+
+# ---------------------------------------------------------------- privacy
+async def test_an_erased_customer_leaves_no_address_or_email_on_their_drafts(api_as, engine, warehouse):
+    support = api_as("support")
+    draft = await new_draft(support, engine, warehouse)
+    signed_up = await api_as("storefront").post("/customers", json={"email": draft["email"],
+                                                                    "password": "correct horse battery"})
+    customer_id = signed_up.json()["customer"]["id"]
+    exported = (await support.get(f"/customers/{customer_id}/export")).json()
+    assert [row["id"] for row in exported["draft_orders"]] == [draft["draft_id"]]
+
+    erased = await support.post(f"/customers/{customer_id}/erase", json={"reason": "ticket 9"})
+
+    assert erased.status_code == 200, erased.text
+    after = (await support.get(f"/draft-orders/{draft['draft_id']}")).json()
+    assert after["email"].endswith(".invalid") and after["email"] != draft["email"]
+    assert after["shipping_address"]["line1"] == after["shipping_address"]["name"] == "[erased]"
+    assert draft["email"] not in (await support.get(f"/customers/{customer_id}/export")).text

@@ -276,12 +276,14 @@ async def send_invoice(deps: Deps, draft_id: str, caller: Caller, note: str = ""
         quote = await quote_store.get(conn, row.quote_id)
         await store.change(conn, draft_id, status="invoiced", invoiced_quote_id=quote.quote_id,
                            invoiced_total=quote.total)
-        # Started inside the transaction: if starting fails nothing is recorded and support may retry.
-        started = await _start_invoice(deps, draft_id, quote.quote_id)
+    # Started once the draft says invoiced (the sending activity checks it). Should starting fail, the draft
+    # is invoiced without an email: sending again starts it then.
+    started = await _start_invoice(deps, draft_id, quote.quote_id)
+    async with deps.engine.begin() as conn:
         if started:
             await audit.record(conn, caller, "draft_order.send_invoice", target=draft_id, reason=note,
                                amount=quote.total, currency=quote.currency, details={"quote_id": quote.quote_id})
-        answer = await _answer(conn, await store.get(conn, draft_id))
+        answer = await _answer(conn, await _settled(conn, draft_id))
     log.info("draft invoice sent" if started else "draft invoice already sent", draft_id=draft_id,
              quote_id=quote.quote_id)
     return answer, started

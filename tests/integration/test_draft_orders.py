@@ -7,11 +7,12 @@ Real app, PostgreSQL, Temporal worker and local providers; the invoice goes to t
 import email
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from email import policy
 from urllib.parse import parse_qs, urlparse
 
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.factory import Adapters
 from adapters.local.email import OutboxEmailSender
@@ -19,9 +20,10 @@ from adapters.local.payment import LocalPaymentGateway
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
 from db import suppressions
-from db.tables import audit_log
+from db.tables import audit_log, quotes
 from models.draft_orders import invoice_workflow_id
 from tests.factories import make_location, make_sku
+from worker import DEV_STOREFRONT_LINKS
 from tests.integration.checkout_helpers import ADDRESS, workflow_result
 
 STOREFRONT = "https://shop.example.com"
@@ -36,7 +38,7 @@ def outbox(tmp_path_factory):
 async def worker(temporal_env, engine, task_queue, outbox):
     """This module's worker mails into ``outbox``, with links to the storefront (the API's token secret)."""
     from models.customer_tokens import StorefrontLinks
-    from worker import DEV_STOREFRONT_LINKS, build_worker
+    from worker import build_worker
 
     adapters = Adapters(payment=LocalPaymentGateway(engine=engine), tax=LocalTaxCalculator(),
                         shipping=LocalShippingCarrier(), email=OutboxEmailSender(outbox))
@@ -226,6 +228,24 @@ async def test_a_declined_card_leaves_the_draft_open_for_another(api_as, engine,
     assert (await checkout_ended(temporal_env.client, support, paid.json()))["checkout_status"] == "completed"
 
 
+async def test_a_completion_refused_before_its_checkout_leaves_the_draft_open(api_as, engine, warehouse):
+    support = api_as("support")
+    draft = await new_draft(support, engine, warehouse)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with engine.begin() as conn:
+        await conn.execute(update(quotes).where(quotes.c.id == draft["quote"]["quote_id"]).values(
+            expires_at=past, body={**draft["quote"], "expires_at": past.isoformat()}))
+
+    refused = await support.post(f"/draft-orders/{draft['draft_id']}/complete",
+                                 json={"payment_method": "pm_card_visa"}, headers=key())
+
+    assert (refused.status_code, code(refused)) == (422, "quote_expired")
+    after = (await support.get(f"/draft-orders/{draft['draft_id']}")).json()
+    assert after["status"] == "open" and after["checkout_id"] is None
+    assert (await support.post(f"/draft-orders/{draft['draft_id']}/quote")).json()["quote"]["quote_id"] != \
+        draft["quote"]["quote_id"]
+
+
 # ---------------------------------------------------------------- the invoice
 def invoices_to(outbox, address: str) -> list:
     found = []
@@ -273,6 +293,26 @@ async def test_an_invoice_link_lets_the_storefront_check_the_draft_out(api_as, e
     assert done["status"] == "completed" and done["order_id"] == checkout.json()["order_id"]
     assert [action for action, _ in await audit_actions(engine, draft["draft_id"])] == [
         "draft_order.create", "draft_order.send_invoice"]
+
+
+async def test_a_checkout_started_with_the_cart_token_completes_the_draft(api_as, engine, warehouse, temporal_env):
+    """The invoice link's token also opens the draft's cart to a plain POST /checkouts: the draft follows it."""
+    support, storefront = api_as("support"), api_as("storefront")
+    draft = await new_draft(support, engine, warehouse)
+    token = DEV_STOREFRONT_LINKS.tokens.cart_token(draft["cart_id"])
+
+    started = await storefront.post("/checkouts", headers={**key(), "X-Cart-Token": token}, json={
+        "cart_id": draft["cart_id"], "email": draft["email"], "shipping_address": ADDRESS,
+        "payment_method": "pm_card_visa", "quote_id": draft["quote"]["quote_id"]})
+    assert started.status_code == 202, started.text
+    await workflow_result(temporal_env.client, f"checkout-{started.json()['checkout_id']}")
+
+    after = (await support.get(f"/draft-orders/{draft['draft_id']}")).json()
+    assert after["status"] == "completed" and after["checkout_id"] == started.json()["checkout_id"]
+    assert after["checkout_status"] == "completed" and after["order_id"]
+    another = await support.post(f"/draft-orders/{draft['draft_id']}/complete",
+                                 json={"payment_method": "pm_card_visa"}, headers=key())
+    assert (another.status_code, code(another)) == (409, "draft_already_completed")
 
 
 async def test_the_storefront_route_needs_an_invoiced_draft(api_as, engine, warehouse):

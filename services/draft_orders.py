@@ -81,19 +81,27 @@ async def create_draft(deps: Deps, providers: QuoteProviders, command: CreateDra
     draft_id = public_id("draft_order", uuid.uuid5(ID_NAMESPACE, command.idempotency_key))
     request_hash = _hash(body.model_dump(mode="json"))
     async with deps.engine.begin() as conn:
-        if await store.claimed(conn, command.idempotency_key, request_hash):
-            return await _replayed(deps, providers, draft_id), False
-        cart_id = await carts.create_cart(conn, currency, body.email)
-        await _fill_cart(conn, cart_id, body.lines, body.discount_codes, body.email)
-        await store.claim(
-            conn, draft_id=draft_id, idempotency_key=command.idempotency_key, request_hash=request_hash,
-            cart_id=cart_id, email=body.email, shipping_address=body.shipping_address.model_dump(mode="json"),
-            billing_address=body.billing_address.model_dump(mode="json") if body.billing_address else None,
-            shipping_speed=body.shipping_speed, created_by=command.caller.label)
-        await audit.record(conn, command.caller, "draft_order.create", target=draft_id, reason=body.note,
-                           details={"cart_id": cart_id, "email": body.email})
-    log.info("draft order created", draft_id=draft_id, cart_id=cart_id, actor=command.caller.name)
+        replay = await store.claimed(conn, command.idempotency_key, request_hash)
+        if not replay:
+            await _create(conn, draft_id, currency, request_hash, command)
+    if replay:
+        return await _replayed(deps, providers, draft_id), False
+    log.info("draft order created", draft_id=draft_id, actor=command.caller.name)
     return await _requote(deps, providers, draft_id), True
+
+
+async def _create(conn, draft_id: str, currency: str, request_hash: str, command: CreateDraft) -> None:
+    """The draft's cart with its lines and codes, the draft, and its audit entry, in the caller's transaction."""
+    body = command.body
+    cart_id = await carts.create_cart(conn, currency, body.email)
+    await _fill_cart(conn, cart_id, body.lines, body.discount_codes, body.email)
+    await store.claim(
+        conn, draft_id=draft_id, idempotency_key=command.idempotency_key, request_hash=request_hash,
+        cart_id=cart_id, email=body.email, shipping_address=body.shipping_address.model_dump(mode="json"),
+        billing_address=body.billing_address.model_dump(mode="json") if body.billing_address else None,
+        shipping_speed=body.shipping_speed, created_by=command.caller.label)
+    await audit.record(conn, command.caller, "draft_order.create", target=draft_id, reason=body.note,
+                       details={"cart_id": cart_id, "email": body.email})
 
 
 async def _replayed(deps: Deps, providers: QuoteProviders, draft_id: str) -> DraftOrder:
@@ -143,7 +151,7 @@ async def update_draft(deps: Deps, providers: QuoteProviders, draft_id: str, cha
             await carts.set_email(conn, row.cart_id, change.email)
         await store.change(conn, draft_id, **_field_changes(change))
         await audit.record(conn, caller, "draft_order.update", target=draft_id, reason=change.note,
-                           details={"changed": sorted(change.model_dump(exclude_none=True, exclude={"note"}))})
+                           details={"changed": sorted(change.model_dump(exclude_defaults=True, exclude={"note"}))})
     return await _requote(deps, providers, draft_id)
 
 
@@ -293,8 +301,8 @@ async def _start_invoice(deps: Deps, draft_id: str, quote_id: str) -> bool:
     workflow_id = invoice_workflow_id(draft_id, quote_id)
     try:
         await deps.temporal.start_workflow(
-            DraftInvoiceWorkflow.run, InvoiceRequest(draft_id=draft_id, quote_id=quote_id), id=workflow_id, task_queue=deps.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            DraftInvoiceWorkflow.run, InvoiceRequest(draft_id=draft_id, quote_id=quote_id), id=workflow_id,
+            task_queue=deps.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=f"Invoice of draft order {draft_id}")
     except WorkflowAlreadyStartedError:

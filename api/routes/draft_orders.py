@@ -122,5 +122,5 @@ def _completion(draft_id: str, body: DraftPayment, request: Request, caller, ide
                 by_invoice: bool, may_use_cart=None) -> drafts.CompleteDraft:
     return drafts.CompleteDraft(
         draft_id=draft_id, idempotency_key=required_key(idempotency_key), payment_method=body.payment_method,
-        payment_method_type=body.payment_method_type, client_ip=_shopper_ip(request) if by_invoice else None, caller=caller,
-        by_invoice=by_invoice, may_use_cart=may_use_cart)
+        payment_method_type=body.payment_method_type, client_ip=_shopper_ip(request) if by_invoice else None,
+        caller=caller, by_invoice=by_invoice, may_use_cart=may_use_cart)

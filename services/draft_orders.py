@@ -205,8 +205,10 @@ async def complete_draft(deps: Deps, command: CompleteDraft) -> DraftOrder:
 
     By phone the checkout is held to the draft's quote (``quote_expired``: re-quote first); by the invoice link
     to the invoiced total. A second completion under another key is ``draft_already_completed``; one refused
-    before its checkout started (a switched-off payment method, an expired quote) leaves the draft as it was."""
-    checkout_key = f"draft:{command.draft_id}:{command.idempotency_key}"
+    before its checkout started (a switched-off payment method, an expired quote, Temporal unreachable) leaves
+    the draft as it was."""
+    # Its own key space (a key used for another checkout cannot collide), hashed to fit the checkout's column.
+    checkout_key = f"draft:{command.draft_id}:{hashlib.sha256(command.idempotency_key.encode()).hexdigest()}"
     checkout_id, order_id, _ = checkout.checkout_ids(checkout_key)
     async with deps.engine.begin() as conn:
         row = await _settled(conn, command.draft_id)
@@ -219,7 +221,9 @@ async def complete_draft(deps: Deps, command: CompleteDraft) -> DraftOrder:
                                completion_key=command.idempotency_key)
     try:
         await checkout.start_checkout(deps, _start_command(row, command, checkout_key))
-    except DomainError:
+    except Exception:
+        # Refused, or Temporal did not answer: the draft is as it was. Had the start reached Temporal after all,
+        # the checkout locks the cart and _settled completes the draft with it.
         if not replay:
             await _undo_completion(deps, row, command.idempotency_key)
         raise

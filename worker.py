@@ -26,6 +26,7 @@ from activities.checkout import (
 )
 from activities.cart_recovery import CartRecoveryActivities
 from activities.disputes import DisputeActivities
+from activities.draft_orders import DraftOrderActivities
 from activities.fraud import FraudActivities
 from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
@@ -63,6 +64,7 @@ from workflows.routing import ActivityRouting
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.sign_in_link import SignInLinkWorkflow
+from workflows.draft_invoice import DraftInvoiceWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_sign_up import SubscriptionSignUpWorkflow
 
@@ -73,6 +75,7 @@ WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWor
              SubscriptionSignUpWorkflow, ReservationSweepWorkflow]
 WORKFLOWS.append(OpsAlertDigestWorkflow)
 WORKFLOWS.append(QuoteWorkflow)
+WORKFLOWS.append(DraftInvoiceWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 SWEEP_SCHEDULE_ID = "reservation-sweep"
 OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
@@ -111,6 +114,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
         OpsAlertActivities(engine, adapters.email), QuoteActivities(engine, adapters.shipping, adapters.tax),
+        DraftOrderActivities(engine, adapters.email, links),
     ]
     return [
         getattr(instance, name)

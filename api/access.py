@@ -53,6 +53,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /checkouts/options": P.CHECKOUTS,
     "POST /checkouts": P.CHECKOUTS,
     "GET /checkouts/{checkout_id}": P.CHECKOUTS,
+    "POST /draft-orders/{draft_id}/checkout": P.CHECKOUTS,  # the invoice link's checkout (its cart token)
     "GET /orders": P.ORDERS_SEARCH,
     "GET /orders/{order_id}": P.ORDERS_READ,
     "GET /orders/{order_id}/invoice.pdf": P.ORDERS_READ,
@@ -94,6 +95,14 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /orders/{order_id}/audit": P.AUDIT_READ,
     "POST /checkouts/{checkout_id}/review": P.ORDERS_SUPPORT,  # fraud review decision
     "POST /orders/{order_id}/alerts/resolve": P.ORDERS_SUPPORT,  # leaves the orders_needing_attention queue
+    # draft orders (phone orders, invoices), audited
+    "POST /draft-orders": P.ORDERS_SUPPORT,
+    "GET /draft-orders/{draft_id}": P.ORDERS_SUPPORT,
+    "PATCH /draft-orders/{draft_id}": P.ORDERS_SUPPORT,
+    "DELETE /draft-orders/{draft_id}": P.ORDERS_SUPPORT,
+    "POST /draft-orders/{draft_id}/quote": P.ORDERS_SUPPORT,
+    "POST /draft-orders/{draft_id}/complete": P.ORDERS_SUPPORT,
+    "POST /draft-orders/{draft_id}/send-invoice": P.ORDERS_SUPPORT,
     # work queues: every staff role but catalog; each queue shows only to roles that may act on it
     "GET /work-queues": P.WORK_QUEUES,
     "GET /work-queues/{queue}": P.WORK_QUEUES,
@@ -198,6 +207,9 @@ ROUTE_OWNERSHIP: dict[str, str] = {
     "POST /carts/{cart_id}/quote": CART,
     "POST /checkouts": CART_IN_BODY,
     "GET /checkouts/{checkout_id}": CHECKOUT,
+    # The draft's cart token from the invoice link; checked by the handler (services/draft_orders.py), which
+    # answers draft_not_found without it.
+    "POST /draft-orders/{draft_id}/checkout": ANYONE,
     "GET /orders/{order_id}": ORDER,
     "GET /orders/{order_id}/invoice.pdf": ORDER,
     "GET /orders/{order_id}/refunds": ORDER,

@@ -174,6 +174,19 @@ async def scenario_quote(api, temporal, engine) -> dict[str, str]:
     return {"quote_answered": workflow_ids.quote(cart_id, key)}
 
 
+async def scenario_draft_invoice(api, temporal, engine) -> dict[str, str]:
+    from models.draft_orders import invoice_workflow_id
+
+    sku = await make_sku(engine, stock={await make_location(engine): 5})
+    draft = (await api.post("/draft-orders", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
+        "lines": [{"sku": sku, "quantity": 1}], "email": "invoiced@example.com",
+        "shipping_address": checkout_body("")["shipping_address"]})).json()
+    assert (await api.post(f"/draft-orders/{draft['draft_id']}/send-invoice")).status_code == 200
+    workflow_id = invoice_workflow_id(draft["draft_id"], draft["quote"]["quote_id"])
+    assert await temporal.get_workflow_handle(workflow_id).result() == "sent"
+    return {"draft_invoice_sent": workflow_id}
+
+
 def test_every_workflow_type_has_a_saved_history():
     """A workflow type without a saved history has nothing pinning its shipped behaviour."""
     saved = {json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]
@@ -183,7 +196,8 @@ def test_every_workflow_type_has_a_saved_history():
 
 @pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment,
                                       scenario_returns_and_refunds, scenario_sign_in_link,
-                                      scenario_ops_alert_digest, scenario_quote],
+                                      scenario_ops_alert_digest, scenario_quote,
+                                      scenario_draft_invoice],
                          ids=lambda f: f.__name__)
 async def test_fresh_histories_replay(scenario, api, temporal_env, engine):
     for name, workflow_id in (await scenario(api, temporal_env.client, engine)).items():

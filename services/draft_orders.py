@@ -21,7 +21,6 @@ import structlog
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.quoting import QuoteProviders
 from db import audit, carts, promotions
 from db import customers
 from db import draft_orders as store
@@ -70,7 +69,7 @@ def _hash(payload: dict) -> str:
 
 
 # ---------------------------------------------------------------- create, read, change, cancel
-async def create_draft(deps: Deps, providers: QuoteProviders, command: CreateDraft) -> tuple[DraftOrder, bool]:
+async def create_draft(deps: Deps, command: CreateDraft) -> tuple[DraftOrder, bool]:
     """The draft and its quote, and whether this call created it (a replayed key answers the draft as it is)."""
     body = command.body
     _refuse_empty(body.lines)
@@ -85,9 +84,9 @@ async def create_draft(deps: Deps, providers: QuoteProviders, command: CreateDra
         if not replay:
             await _create(conn, draft_id, currency, request_hash, command)
     if replay:
-        return await _replayed(deps, providers, draft_id), False
+        return await _replayed(deps, draft_id), False
     log.info("draft order created", draft_id=draft_id, actor=command.caller.name)
-    return await _requote(deps, providers, draft_id), True
+    return await _requote(deps, draft_id), True
 
 
 async def _create(conn, draft_id: str, currency: str, request_hash: str, command: CreateDraft) -> None:
@@ -104,10 +103,10 @@ async def _create(conn, draft_id: str, currency: str, request_hash: str, command
                        details={"cart_id": cart_id, "email": body.email})
 
 
-async def _replayed(deps: Deps, providers: QuoteProviders, draft_id: str) -> DraftOrder:
+async def _replayed(deps: Deps, draft_id: str) -> DraftOrder:
     """The draft as it is now; quoted first if its first quote never answered (the services were down)."""
     draft = await view(deps, draft_id)
-    return draft if draft.quote else await _requote(deps, providers, draft_id)
+    return draft if draft.quote else await _requote(deps, draft_id)
 
 
 def _refuse_empty(lines: list[DraftLine]) -> None:
@@ -134,7 +133,7 @@ async def view(deps: Deps, draft_id: str) -> DraftOrder:
         return await _answer(conn, await _settled(conn, draft_id))
 
 
-async def update_draft(deps: Deps, providers: QuoteProviders, draft_id: str, change: DraftUpdate,
+async def update_draft(deps: Deps, draft_id: str, change: DraftUpdate,
                        caller: Caller) -> DraftOrder:
     """Change an open (or invoiced) draft and quote it again."""
     async with deps.engine.begin() as conn:
@@ -152,7 +151,7 @@ async def update_draft(deps: Deps, providers: QuoteProviders, draft_id: str, cha
         await store.change(conn, draft_id, **_field_changes(change))
         await audit.record(conn, caller, "draft_order.update", target=draft_id, reason=change.note,
                            details={"changed": sorted(change.model_dump(exclude_defaults=True, exclude={"note"}))})
-    return await _requote(deps, providers, draft_id)
+    return await _requote(deps, draft_id)
 
 
 def _field_changes(change: DraftUpdate) -> dict:
@@ -169,17 +168,17 @@ async def _replace_lines(conn, cart_id: str, lines: list[DraftLine], codes: list
     await _fill_cart(conn, cart_id, lines, codes, email)
 
 
-async def requote(deps: Deps, providers: QuoteProviders, draft_id: str) -> DraftOrder:
+async def requote(deps: Deps, draft_id: str) -> DraftOrder:
     """A fresh quote of an open draft (today's prices, rates and tax); the same one while nothing changed."""
     async with deps.engine.begin() as conn:
         assert_may("update", (await _settled(conn, draft_id)).status)
-    return await _requote(deps, providers, draft_id)
+    return await _requote(deps, draft_id)
 
 
-async def _requote(deps: Deps, providers: QuoteProviders, draft_id: str) -> DraftOrder:
+async def _requote(deps: Deps, draft_id: str) -> DraftOrder:
     async with deps.engine.connect() as conn:
         row = await store.get(conn, draft_id)
-    quote = await quotes.quote(deps, providers, row.cart_id, QuoteRequest(
+    quote = await quotes.quote(deps, row.cart_id, QuoteRequest(
         shipping_address=Address(**row.shipping_address), shipping_speed=row.shipping_speed, email=row.email))
     async with deps.engine.begin() as conn:
         await store.change(conn, draft_id, quote_id=quote.quote_id)

@@ -13,7 +13,6 @@ from api.schemas import ErrorResponse, Strict
 from models.draft_orders import DraftCreate, DraftOrder, DraftUpdate
 from models.switches import PaymentMethodType
 from services import draft_orders as drafts
-from services import quotes
 from services.errors import required_key
 
 router = APIRouter(prefix="/draft-orders", tags=["draft orders"])
@@ -30,20 +29,12 @@ class InvoiceNote(Strict):
     note: str = Field("", max_length=1000)
 
 
-def _quote_providers(request: Request) -> quotes.QuoteProviders:
-    """The API process's tax and shipping providers, shared with POST /carts/{id}/quote (built once, kept)."""
-    state = request.app.state
-    if getattr(state, "quote_providers", None) is None:
-        state.quote_providers = quotes.providers_for(state.settings)
-    return state.quote_providers
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DraftOrder, responses=_QUOTE_ERRORS)
-async def create_draft(body: DraftCreate, request: Request, response: Response, services: Services,
+async def create_draft(body: DraftCreate, response: Response, services: Services,
                        caller: CurrentCaller, idempotency_key: IdempotencyKey = None) -> DraftOrder:
     """A draft with a cart of its own and its quote (the cart quote). `unknown_sku` (404), `insufficient_stock`
     (409, more than can be promised), `draft_empty` (422); a replayed key answers the draft as it is now."""
-    draft, created = await drafts.create_draft(services, _quote_providers(request), drafts.CreateDraft(
+    draft, created = await drafts.create_draft(services, drafts.CreateDraft(
         idempotency_key=required_key(idempotency_key), body=body, caller=caller))
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -56,17 +47,16 @@ async def get_draft(draft_id: str, services: Services) -> DraftOrder:
 
 
 @router.patch("/{draft_id}", response_model=DraftOrder, responses=_QUOTE_ERRORS)
-async def update_draft(draft_id: str, body: DraftUpdate, request: Request, services: Services,
-                       caller: CurrentCaller) -> DraftOrder:
+async def update_draft(draft_id: str, body: DraftUpdate, services: Services, caller: CurrentCaller) -> DraftOrder:
     """Change lines (all replaced), addresses, email, speed or codes of an open or invoiced draft; quoted again.
     `draft_already_completed` / `draft_cancelled` (409) otherwise."""
-    return await drafts.update_draft(services, _quote_providers(request), draft_id, body, caller)
+    return await drafts.update_draft(services, draft_id, body, caller)
 
 
 @router.post("/{draft_id}/quote", response_model=DraftOrder, responses=_QUOTE_ERRORS)
-async def requote_draft(draft_id: str, request: Request, services: Services) -> DraftOrder:
+async def requote_draft(draft_id: str, services: Services) -> DraftOrder:
     """Quote again at today's prices, rates and tax (after the quote expired, before completing by phone)."""
-    return await drafts.requote(services, _quote_providers(request), draft_id)
+    return await drafts.requote(services, draft_id)
 
 
 @router.delete("/{draft_id}", response_model=DraftOrder, responses=_ERRORS)

@@ -184,7 +184,7 @@ def redirect_with_flash(session: ConsoleSession, path: str, *, ok: str | None = 
     """POST/redirect/GET: the message rides in the query string, signed for this session."""
     kind, text = ("error", error) if error is not None else ("ok", ok or "")
     query = urlencode({kind: text, "sig": _signature(session, kind, text)})
-    return RedirectResponse(f"{path}?{query}", status_code=303)
+    return RedirectResponse(f"{path}{'&' if '?' in path else '?'}{query}", status_code=303)
 
 
 def back_to(target: str, default: str) -> str:

@@ -6,7 +6,11 @@ import re
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select
 
+from config import Settings
 from db.tables import audit_log
+from tests.factories import make_location, make_sku
+from tests.helpers import eventually
+from tests.integration.checkout_helpers import cart_with, checkout_body, start_checkout
 
 
 def browser(api_app, scheme: str = "http") -> AsyncClient:
@@ -48,3 +52,28 @@ async def audit_actions(engine, order_id: str) -> list[tuple[str, str]]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(audit_log).where(audit_log.c.order_id == order_id).order_by(audit_log.c.seq))
         return [(row.action, row.actor_role) for row in rows]
+
+
+# A foreign billing address alone makes a checkout wait for a fraud review with these thresholds (as in
+# tests/integration/test_fraud_review.py); velocity limits are lifted so repeated test checkouts do not add up.
+LONDON = {"name": "Ada Lovelace", "line1": "1 Strand", "city": "London", "postal_code": "WC2N 5HR", "country": "GB"}
+
+
+def fraud_review_settings(database_url: str, task_queue: str) -> Settings:
+    lifted = 10_000
+    return Settings(environment="test", database_url=database_url, task_queue=task_queue, fraud_review_score=25,
+                    fraud_reject_score=45, fraud_review_timeout_seconds=86400, fraud_velocity_per_hour=lifted,
+                    fraud_velocity_per_day=lifted, fraud_ip_velocity_per_hour=lifted, fraud_ip_velocity_per_day=lifted)
+
+
+async def held_checkout(api, engine) -> str:
+    """A real checkout (under ``fraud_review_settings``) waiting for support's fraud review decision; its id."""
+    sku = await make_sku(engine, price=2500, stock={await make_location(engine): 5})
+    started = await start_checkout(api, checkout_body(await cart_with(api, {sku: 1}), billing_address=LONDON))
+    checkout_id = started.json()["checkout_id"]
+
+    async def in_review():
+        return (await api.get(f"/checkouts/{checkout_id}")).json().get("step") == "fraud_review"
+
+    await eventually(in_review, what="the checkout to wait for a fraud review")
+    return checkout_id

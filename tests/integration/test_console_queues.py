@@ -14,24 +14,16 @@ from sqlalchemy import update
 from config import Settings
 from db import orders as order_store
 from db.tables import shipments
-from tests.factories import make_location, make_sku
 from tests.helpers import eventually
-from tests.integration.checkout_helpers import (
-    cart_with, checkout_body, delivered_order, finished_checkout, order_with_shipments, placed_order, start_checkout,
+from tests.integration.checkout_helpers import delivered_order, finished_checkout, order_with_shipments, placed_order
+from tests.integration.console_helpers import (
+    act, audit_actions, flash_of, fraud_review_settings, held_checkout, signed_in,
 )
-from tests.integration.console_helpers import act, audit_actions, flash_of, signed_in
 from tests.integration.ops_helpers import make_fraud_hold
-
-LONDON = {"name": "Ada Lovelace", "line1": "1 Strand", "city": "London", "postal_code": "WC2N 5HR", "country": "GB"}
-LIFTED = 10_000
-
 
 @pytest.fixture(scope="module")
 def settings(database_url, task_queue) -> Settings:
-    return Settings(environment="test", database_url=database_url, task_queue=task_queue,
-                    fraud_review_score=25, fraud_reject_score=45, fraud_review_timeout_seconds=86400,
-                    fraud_velocity_per_hour=LIFTED, fraud_velocity_per_day=LIFTED,
-                    fraud_ip_velocity_per_hour=LIFTED, fraud_ip_velocity_per_day=LIFTED)
+    return fraud_review_settings(database_url, task_queue)
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +34,6 @@ async def support(api_app, role_keys):
 @pytest.fixture(scope="module")
 async def packer(api_app, role_keys):
     return await signed_in(api_app, role_keys["warehouse"])
-
-
-async def held_checkout(api, engine) -> str:
-    sku = await make_sku(engine, price=2500, stock={await make_location(engine): 5})
-    started = await start_checkout(api, checkout_body(await cart_with(api, {sku: 1}), billing_address=LONDON))
-    checkout_id = started.json()["checkout_id"]
-
-    async def in_review():
-        return (await api.get(f"/checkouts/{checkout_id}")).json().get("step") == "fraud_review"
-
-    await eventually(in_review, what="the checkout to wait for a fraud review")
-    return checkout_id
 
 
 async def test_home_counts_each_queue_with_its_oldest_age_and_flags_what_expires_soon(support, engine):

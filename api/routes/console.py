@@ -25,6 +25,7 @@ from db import audit, fulfillment, refunds
 from db import console as console_db
 from db import orders as order_store
 from db import returns as return_store
+from db.work_queues import OPEN_PARCEL
 from models.auth import Permission, lowest_role_with
 from models.errors import DomainError, NotFound
 from models.money import Money, parse_major
@@ -144,7 +145,16 @@ async def order_page(request: Request, order_id: str, engine: Engine, session: S
                 refundable=_refundable(operations), can_cancel=order["status"] in CANCELLABLE,
                 can_refund=order["status"] not in NOT_REFUNDABLE, refund_key=str(uuid.uuid4()),
                 return_key=str(uuid.uuid4()),
-                reasons=RETURN_REASONS, flash=flash(request, session), **context)
+                reasons=RETURN_REASONS, open_alerts=_open_alerts(found["events"], context["shipments"]),
+                flash=flash(request, session), **context)
+
+
+def _open_alerts(events: list[dict], shipments: list[dict]) -> list[str]:
+    """Why the order needs a person: its alerts since support last marked them resolved, and its parcels' alerts."""
+    resolved_at = max((e["created_at"] for e in events if e["type"] == "order.alert_resolved"), default=None)
+    alerts = [str((e["data"] or {}).get("alert")) for e in events if e["type"] == "order.alert"
+              and (resolved_at is None or e["created_at"] > resolved_at)]
+    return alerts + [f"parcel {s['id']}: {s['alert']}" for s in shipments if s["alert"] and s["status"] in OPEN_PARCEL]
 
 
 RETURN_REASONS = ReturnReason.__args__

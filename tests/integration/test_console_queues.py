@@ -166,8 +166,13 @@ async def test_a_clerk_sees_why_an_order_needs_attention_and_resolves_it(support
     row = re.search(rf'<tr id="{order_id}".*?</tr>', (await support.get(queue)).text, re.S).group(0)
     assert "cancel_incomplete:void" in row and f'href="/console/orders/{order_id}"' in row
 
+    order_page = await support.get(f"/console/orders/{order_id}")
+    attention = re.search(r'<section id="attention">(.*?)</section>', order_page.text, re.S).group(1)
+    assert "cancel_incomplete:void" in attention and "/alerts/resolve" in attention
+
     resolved = await act(support, f"/console/orders/{order_id}/alerts/resolve", queue, note="voided by hand",
                          back=queue)
     assert flash_of(resolved) == f"Order {order_id}: alerts marked resolved."
     assert f'id="{order_id}"' not in resolved.text
     assert ("order.alerts_resolved", "support") in await audit_actions(engine, order_id)
+    assert 'id="attention"' not in (await support.get(f"/console/orders/{order_id}")).text

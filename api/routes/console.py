@@ -3,8 +3,9 @@ cancelling, refunding, requesting and deciding returns (HTML pages; queue action
 audit and reports: console_admin.py).
 
 Plain forms, POST/redirect/GET, no scripts. Sessions, permissions, CSRF and flashes: ``api.console_web``.
-Actions call the same handlers as the API (``services.orders``, ``services.returns``), and every action is
-written to the audit log as the signed-in key.
+Actions call the same handlers as the API (``services.orders``, ``services.returns``); cancels, refunds and
+return decisions are written to the audit log as the signed-in key (a return request, like the storefront's, is
+recorded on the return itself).
 """
 
 import secrets

@@ -156,7 +156,6 @@ async def test_support_approves_a_fraud_hold_from_its_queue(chromium, live_url, 
         approve = item.locator("form:has(input[name=decision][value=approve])")
         await approve.locator("input[name=note]").fill("called the customer")
         assert await flash_after(page, approve.locator("button").click()) == f"Checkout {checkout_id} approved."
-        assert await page.locator(f"tr[data-item='{checkout_id}']").count() == 0
     assert (await finished_checkout(api, temporal_env.client, checkout_id))["status"] == "completed"
 
 

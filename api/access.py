@@ -26,17 +26,22 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     # Unsubscribe from marketing email: recipients have no key; the link's HMAC token proves the address.
     "GET /unsubscribe": PUBLIC,
     "POST /unsubscribe": PUBLIC,
-    # The support console's HTML pages take no API key header: a browser signs in with a key once and
-    # then holds a session cookie, which api/console_web.py checks for Permission.CONSOLE (support+).
-    "GET /console/login": PUBLIC,
-    "POST /console/login": PUBLIC,
-    "POST /console/logout": PUBLIC,
-    "GET /console": PUBLIC,
-    "GET /console/orders/{order_id}": PUBLIC,
-    "POST /console/orders/{order_id}/cancel": PUBLIC,
-    "POST /console/orders/{order_id}/refund": PUBLIC,
-    "POST /console/returns/{rma_id}/approve": PUBLIC,
-    "POST /console/returns/{rma_id}/reject": PUBLIC,
+    # The console's HTML pages take no API key header: a browser signs in with a key once and then holds a
+    # session cookie, which api/console_web.py checks: CONSOLE (every staff role), then the page's or
+    # action's own permission in CONSOLE_PERMISSIONS below, before the handler runs.
+    **{route: PUBLIC for route in (
+        "GET /console/login", "POST /console/login", "POST /console/logout", "GET /console", "GET /console/search",
+        "GET /console/orders/{order_id}", "POST /console/orders/{order_id}/cancel",
+        "POST /console/orders/{order_id}/refund", "POST /console/orders/{order_id}/returns",
+        "POST /console/orders/{order_id}/alerts/resolve", "POST /console/returns/{rma_id}/approve",
+        "POST /console/returns/{rma_id}/reject", "POST /console/returns/{rma_id}/receive",
+        "POST /console/returns/{rma_id}/inspect", "POST /console/checkouts/{checkout_id}/review",
+        "POST /console/shipments/{shipment_id}/packed", "POST /console/shipments/{shipment_id}/retry-carrier",
+        "GET /console/shipments/{shipment_id}/packing-slip.pdf", "GET /console/pick-list.pdf",
+        "GET /console/queues/{queue}", "GET /console/inventory", "POST /console/inventory/{sku}/reorder-point",
+        "POST /console/inventory/{sku}/locations/{location_code}/safety-stock", "GET /console/audit",
+        "GET /console/reports",
+    )},
     # storefront
     "GET /products": P.CATALOG_READ,
     "GET /products/{product_id}": P.CATALOG_READ,
@@ -173,6 +178,45 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "POST /admin/api-keys": P.API_KEYS,
     "POST /admin/api-keys/{key_id}/revoke": P.API_KEYS,
 }
+
+
+# Each console page or action needs what its JSON route needs (read from the table above, so the two cannot
+# drift apart); signing in and out need only a key holding CONSOLE. A console route missing here is admin-only.
+_SAME_AS_API = {
+    "GET /console/search": "GET /orders",
+    "GET /console/orders/{order_id}": "GET /orders/{order_id}",
+    "POST /console/orders/{order_id}/cancel": "POST /orders/{order_id}/cancel",
+    "POST /console/orders/{order_id}/refund": "POST /orders/{order_id}/refunds",
+    "POST /console/orders/{order_id}/returns": "POST /orders/{order_id}/returns",
+    "POST /console/orders/{order_id}/alerts/resolve": "POST /orders/{order_id}/alerts/resolve",
+    "POST /console/returns/{rma_id}/approve": "POST /returns/{rma_id}/approve",
+    "POST /console/returns/{rma_id}/reject": "POST /returns/{rma_id}/reject",
+    "POST /console/returns/{rma_id}/receive": "POST /returns/{rma_id}/receive",
+    "POST /console/returns/{rma_id}/inspect": "POST /returns/{rma_id}/inspect",
+    "POST /console/checkouts/{checkout_id}/review": "POST /checkouts/{checkout_id}/review",
+    "POST /console/shipments/{shipment_id}/packed": "POST /shipments/{shipment_id}/packed",
+    "POST /console/shipments/{shipment_id}/retry-carrier": "POST /shipments/{shipment_id}/retry-carrier",
+    # Printing what to pick and pack is part of packing.
+    "GET /console/shipments/{shipment_id}/packing-slip.pdf": "POST /shipments/{shipment_id}/packed",
+    "GET /console/pick-list.pdf": "POST /shipments/{shipment_id}/packed",
+    "GET /console/queues/{queue}": "GET /work-queues/{queue}",
+    "GET /console/inventory": "GET /inventory",
+    "POST /console/inventory/{sku}/reorder-point": "PATCH /admin/inventory/{sku}",
+    "POST /console/inventory/{sku}/locations/{location_code}/safety-stock":
+        "PATCH /admin/inventory/{sku}/locations/{location_code}",
+    "GET /console/audit": "GET /audit",
+    "GET /console/reports": "GET /reports/sales",
+}
+CONSOLE_PERMISSIONS: dict[str, P] = {
+    "GET /console": P.CONSOLE,  # the home page: the caller's work queues
+    "POST /console/logout": P.CONSOLE,
+    **{console: ROUTE_PERMISSIONS[api] for console, api in _SAME_AS_API.items()},
+}
+
+
+def console_permission(method: str, path: str) -> P:
+    """What a console page or action needs beyond a console session; unlisted ones are admin-only."""
+    return CONSOLE_PERMISSIONS.get(f"{method} {path}", P.UNCLASSIFIED)
 
 
 # Whose resource a storefront may reach on each route it is allowed (the proof it must present).

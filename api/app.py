@@ -14,7 +14,8 @@ from api.middleware import InputGuardMiddleware, RequestContextMiddleware
 from api.ownership import enforce_ownership
 from api.routes import (
     admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, customer_privacy,
-    customers, draft_orders, health, inventory, invoices, kill_switches, metrics, orders, products, reports, returns, shipments,
+    console_admin, console_queues, customers, draft_orders, health, inventory, invoices, kill_switches, metrics,
+    orders, products, reports, returns, shipments,
     stock_admin, subscription_plans, subscriptions, support, transfers, unsubscribe, webhooks, work_queues,
 )
 from api.schemas import ErrorResponse
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, transfers, admin_inventory,
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
                    admin_promotions, console, subscriptions, metrics, reports, unsubscribe, customers,
-                   customer_privacy, stock_admin, work_queues, draft_orders):
+                   customer_privacy, stock_admin, work_queues, draft_orders, console_queues, console_admin):
         app.include_router(module.router)
     app.include_router(subscription_plans.admin)
     app.include_router(subscription_plans.storefront)

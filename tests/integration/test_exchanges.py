@@ -1,0 +1,170 @@
+"""Exchanges for another variant of the same product, through HTTP on the dev server: the variant's stock is held
+from the approval; a dearer one's difference is charged before the replacement exists, a cheaper one's refunded,
+an equal one ships at no charge as exchanges always did; a declined difference never ships."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select, update
+
+from db import money_invariants
+from db import notifications
+from db.tables import orders, payment_operations, variants
+from models.money_invariants import violations
+from tests.factories import make_location, make_sku
+from tests.integration.checkout_helpers import atp, delivered_order, eventually, workflow_result
+from tests.integration.test_returns import status_becomes
+
+PAID = 2000  # the returned variant's unit price
+
+
+async def variant_of(engine, sku: str, price: int, on_hand: int = 5) -> str:
+    """Another variant (e.g. size L) of ``sku``'s product, with its own price and stock."""
+    from db import inventory
+    from db.tables import prices
+    from models.ids import public_id
+
+    new_sku, variant_id = f"{sku}-L", public_id("variant")
+    location = await make_location(engine)
+    async with engine.begin() as conn:
+        product_id = (await conn.execute(select(variants.c.product_id).where(variants.c.sku == sku))).scalar_one()
+        await conn.execute(variants.insert().values(id=variant_id, product_id=product_id, sku=new_sku,
+                                                    title=f"Item {new_sku}", weight_grams=200, status="active"))
+        await conn.execute(prices.insert().values(variant_id=variant_id, currency="USD", amount=price))
+        await inventory.set_stock(conn, new_sku, location, on_hand=on_hand, reason="test")
+    return new_sku
+
+
+async def request_exchange(api, order_id: str, sku: str, exchange_sku: str):
+    return await api.post(f"/orders/{order_id}/returns", json={"lines": [
+        {"sku": sku, "quantity": 1, "reason": "size_fit", "exchange_sku": exchange_sku}]})
+
+
+async def approved_exchange(api, order_id: str, sku: str, exchange_sku: str) -> str:
+    created = await request_exchange(api, order_id, sku, exchange_sku)
+    assert created.status_code == 201, created.text
+    assert created.json()["exchange"] is True, "a line naming a variant makes the return an exchange"
+    rma_id = created.json()["id"]
+    assert (await api.post(f"/returns/{rma_id}/approve", json={})).status_code == 200
+    await status_becomes(api, rma_id, "awaiting_return")
+    return rma_id
+
+
+async def finish(api, temporal_env, rma_id: str, sku: str) -> str:
+    """The parcel is back and inspected: the return workflow's result."""
+    assert (await api.post(f"/returns/{rma_id}/receive")).status_code == 200
+    await status_becomes(api, rma_id, "received")
+    inspected = await api.post(f"/returns/{rma_id}/inspect", json={"units": [
+        {"sku": sku, "quantity": 1, "disposition": "refurbish"}]})
+    assert inspected.status_code == 200, inspected.text
+    return await workflow_result(temporal_env.client, f"return-{rma_id}")
+
+
+def taxed_difference(line: dict, new_price: int) -> int:
+    """The unit price difference plus tax at the returned line's rate, rounded half up."""
+    net = new_price - line["unit_price"]
+    tax = (Decimal(abs(net)) * line["tax"] / line["line_total"]).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return net + int(tax) * (1 if net >= 0 else -1)
+
+
+async def ledger_of(engine, payment_ref: str) -> list[tuple[str, int, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(payment_operations.c.kind, payment_operations.c.amount,
+                                         payment_operations.c.status)
+                                  .where(payment_operations.c.payment_ref == payment_ref)
+                                  .order_by(payment_operations.c.created_at))
+        return [tuple(row) for row in rows]
+
+
+async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, temporal_env, engine):
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    larger = await variant_of(engine, sku, price=2600)
+    on_sale = await atp(api, larger)
+    rma_id = await approved_exchange(api, done["order_id"], sku, larger)
+    assert await atp(api, larger) == on_sale - 1, "held from the approval"
+
+    assert await finish(api, temporal_env, rma_id, sku) == "exchanged"
+    (line,) = (await api.get(f"/orders/{done['order_id']}")).json()["lines"]
+    difference = taxed_difference(line, 2600)
+    assert difference > 600
+    assert await ledger_of(engine, f"{rma_id}:exchange") == [("authorize", difference, "succeeded"),
+                                                             ("capture", difference, "succeeded")]
+    replacement_id = (await api.get(f"/returns/{rma_id}")).json()["replacement_order_id"]
+    replacement = (await api.get(f"/orders/{replacement_id}")).json()
+    assert replacement["totals"]["total"] == difference and replacement["status"] == "captured"
+    assert [(item["sku"], item["quantity"]) for item in replacement["lines"]] == [(larger, 1)]
+    assert await atp(api, larger) == on_sale - 1, "the hold became the replacement's, not a second one"
+    assert (await api.get(f"/orders/{done['order_id']}/refunds")).json() == []
+
+    async def routed():
+        return len((await api.get(f"/orders/{replacement_id}")).json()["shipments"]) == 1
+    assert await eventually(routed), "the replacement flows into fulfillment"
+    async with engine.connect() as conn:
+        assert violations(await money_invariants.order_facts(conn, replacement_id)) == []
+
+
+async def test_a_cheaper_variant_refunds_the_difference(api, temporal_env, engine):
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    smaller = await variant_of(engine, sku, price=1500)
+    rma_id = await approved_exchange(api, done["order_id"], sku, smaller)
+
+    assert await finish(api, temporal_env, rma_id, sku) == "exchanged"
+    (line,) = (await api.get(f"/orders/{done['order_id']}")).json()["lines"]
+    refunds = (await api.get(f"/orders/{done['order_id']}/refunds")).json()
+    assert [refund["amount"] for refund in refunds] == [-taxed_difference(line, 1500)]
+    shown = (await api.get(f"/returns/{rma_id}")).json()
+    assert shown["refund_id"] == refunds[0]["refund_id"] and shown["status"] == "exchanged"
+    replacement = (await api.get(f"/orders/{shown['replacement_order_id']}")).json()
+    assert replacement["totals"]["total"] == 0 and replacement["lines"][0]["sku"] == smaller
+    assert await ledger_of(engine, f"{rma_id}:exchange") == [], "nothing charged"
+
+
+async def test_an_equal_price_variant_ships_at_no_charge(api, temporal_env, engine):
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    other_colour = await variant_of(engine, sku, price=PAID)
+    rma_id = await approved_exchange(api, done["order_id"], sku, other_colour)
+
+    assert await finish(api, temporal_env, rma_id, sku) == "exchanged"
+    replacement_id = (await api.get(f"/returns/{rma_id}")).json()["replacement_order_id"]
+    replacement = (await api.get(f"/orders/{replacement_id}")).json()
+    assert replacement["totals"]["total"] == 0 and replacement["status"] == "authorized"
+    assert replacement["lines"][0]["sku"] == other_colour
+    assert (await api.get(f"/orders/{done['order_id']}/refunds")).json() == []
+    assert await ledger_of(engine, f"{rma_id}:exchange") == []
+
+
+async def test_a_declined_difference_leaves_the_return_for_support(api, api_as, temporal_env, engine):
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    larger = await variant_of(engine, sku, price=3000)
+    on_sale = await atp(api, larger)
+    rma_id = await approved_exchange(api, done["order_id"], sku, larger)
+    async with engine.begin() as conn:  # the card the order was paid with declines since
+        await conn.execute(update(orders).where(orders.c.id == done["order_id"])
+                           .values(payment_method="pm_card_chargeDeclined"))
+
+    assert await finish(api, temporal_env, rma_id, sku) == "exchange_payment_failed"
+    shown = (await api.get(f"/returns/{rma_id}")).json()
+    assert shown["status"] == "exchange_payment_failed" and shown["replacement_order_id"] is None
+    assert "payment_declined" in shown["note"]
+    assert await atp(api, larger) == on_sale, "the held variant is back on sale"
+    assert await ledger_of(engine, f"{rma_id}:exchange") == [("authorize", taxed_difference(
+        (await api.get(f"/orders/{done['order_id']}")).json()["lines"][0], 3000), "failed")]
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(orders.c.id).where(orders.c.checkout_id == f"{rma_id}:exchange"))).first() \
+            is None, "no replacement order"
+        assert await notifications.already_sent(conn, done["order_id"], f"exchange_payment_failed:{rma_id}")
+    waiting = (await api_as("support").get("/work-queues/returns_needing_attention")).json()
+    assert rma_id in [item["id"] for item in waiting]
+
+
+async def test_an_exchange_must_be_for_a_variant_of_the_same_product_in_stock(api, temporal_env, engine):
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    other_product = await make_sku(engine, price=PAID, stock={await make_location(engine): 5})
+    sold_out = await variant_of(engine, sku, price=PAID, on_hand=0)
+
+    wrong = await request_exchange(api, done["order_id"], sku, other_product)
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "exchange_not_same_product"
+    unknown = await request_exchange(api, done["order_id"], sku, "NO-SUCH-SKU")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_sku"
+    short = await request_exchange(api, done["order_id"], sku, sold_out)
+    assert short.status_code == 409 and short.json()["error"]["code"] == "insufficient_stock"
+    assert (await api.get(f"/orders/{done['order_id']}/returns")).json() == [], "nothing recorded"

@@ -2,9 +2,13 @@
 from the approval; a dearer one's difference is charged before the replacement exists, a cheaper one's refunded,
 an equal one ships at no charge as exchanges always did; a declined difference never ships."""
 
+import os
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 from sqlalchemy import select, update
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from db import money_invariants
 from db import notifications
@@ -13,8 +17,10 @@ from models.money_invariants import violations
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import atp, delivered_order, eventually, workflow_result
 from tests.integration.test_returns import status_becomes
+from worker import WORKFLOWS
 
 PAID = 2000  # the returned variant's unit price
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
 async def variant_of(engine, sku: str, price: int, on_hand: int = 5) -> str:
@@ -66,6 +72,17 @@ def taxed_difference(line: dict, new_price: int) -> int:
     return net + int(tax) * (1 if net >= 0 else -1)
 
 
+async def replays_and_is_saved(temporal_env, rma_id: str, name: str) -> None:
+    """The run replays against today's code; saved for tests/integration/test_replay.py with RECORD_HISTORIES=1
+    (only when missing)."""
+    history = await temporal_env.client.get_workflow_handle(f"return-{rma_id}").fetch_history()
+    replayed = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
+    assert replayed.replay_failure is None
+    target = HISTORIES / f"{name}.json"
+    if os.environ.get("RECORD_HISTORIES") == "1" and not target.exists():
+        target.write_text(history.to_json())
+
+
 async def ledger_of(engine, payment_ref: str) -> list[tuple[str, int, str]]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(payment_operations.c.kind, payment_operations.c.amount,
@@ -100,6 +117,7 @@ async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, t
     assert await eventually(routed), "the replacement flows into fulfillment"
     async with engine.connect() as conn:
         assert violations(await money_invariants.order_facts(conn, replacement_id)) == []
+    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_difference_charged")
 
 
 async def test_a_cheaper_variant_refunds_the_difference(api, temporal_env, engine):
@@ -154,6 +172,7 @@ async def test_a_declined_difference_leaves_the_return_for_support(api, api_as, 
         assert await notifications.already_sent(conn, done["order_id"], f"exchange_payment_failed:{rma_id}")
     waiting = (await api_as("support").get("/work-queues/returns_needing_attention")).json()
     assert rma_id in [item["id"] for item in waiting]
+    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_payment_declined")
 
 
 async def test_an_exchange_must_be_for_a_variant_of_the_same_product_in_stock(api, temporal_env, engine):

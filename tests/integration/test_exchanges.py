@@ -6,13 +6,14 @@ import os
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from db import money_invariants
 from db import notifications
-from db.tables import orders, payment_operations, variants
+from db.tables import local_card_intents, orders, payment_operations, variants
 from models.money_invariants import violations
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import atp, delivered_order, eventually, workflow_result
@@ -187,3 +188,55 @@ async def test_an_exchange_must_be_for_a_variant_of_the_same_product_in_stock(ap
     short = await request_exchange(api, done["order_id"], sku, sold_out)
     assert short.status_code == 409 and short.json()["error"]["code"] == "insufficient_stock"
     assert (await api.get(f"/orders/{done['order_id']}/returns")).json() == [], "nothing recorded"
+
+
+class LosesFirstAuthorizeAnswer:
+    """The card simulator, but the answer to the first authorization is lost on its way back (it did act)."""
+
+    def __init__(self, inner):
+        self.inner, self.keys = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def authorize(self, **call):
+        from adapters.ports import ProviderUnavailable
+
+        self.keys.append(call["idempotency_key"])
+        answer = await self.inner.authorize(**call)
+        if len(self.keys) == 1:
+            raise ProviderUnavailable("local: connection reset after the request was sent")
+        return answer
+
+
+async def test_an_unanswered_difference_is_settled_under_the_same_key(api, temporal_env, engine):
+    """The activity the workflow repeats after an unknown outcome: one hold and one capture at the provider."""
+    from activities.payments_service import PaymentService
+    from activities.returns import ReturnActivities
+    from activities.support import RefundService
+    from adapters.local.payment import LocalPaymentGateway
+    from adapters.local.shipping import LocalShippingCarrier
+    from adapters.local.tax import LocalTaxCalculator
+    from models.returns import ExchangeTerms, ReturnInput, ReturnLine, ReturnPolicy
+
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    gateway = LosesFirstAuthorizeAnswer(LocalPaymentGateway(engine=engine))
+    returns = ReturnActivities(engine, LocalShippingCarrier(),
+                               RefundService(engine, PaymentService(engine, gateway), LocalTaxCalculator()))
+    rma = ReturnInput(rma_id=f"rma_lost_{done['order_id']}", order_id=done["order_id"], exchange=True,
+                      policy=ReturnPolicy(), lines=[ReturnLine(sku=sku, quantity=1, reason="size_fit",
+                                                               exchange_sku=f"{sku}-L")])
+    terms = ExchangeTerms(currency="USD", replacement={f"{sku}-L": 1}, difference_net=600, difference_tax=48, paid=2160)
+
+    with pytest.raises(Exception, match="connection reset"):
+        await returns.charge_exchange_difference(rma, terms)
+    assert await ledger_of(engine, f"{rma.rma_id}:exchange") == [("authorize", 648, "pending")]
+    charged = await returns.charge_exchange_difference(rma, terms)
+
+    assert gateway.keys == [f"{rma.rma_id}:exchange-difference"] * 2, "asked again under the same key"
+    assert await ledger_of(engine, f"{rma.rma_id}:exchange") == [("authorize", 648, "succeeded"),
+                                                                 ("capture", 648, "succeeded")]
+    async with engine.connect() as conn:
+        intents = (await conn.execute(select(local_card_intents.c.id).where(
+            local_card_intents.c.reference == f"{rma.rma_id}:exchange"))).scalars().all()
+    assert intents == [charged.authorization_id], "one hold at the provider, the one the first call made"

@@ -191,6 +191,8 @@ class ReturnWorkflow:
         try:
             terms = await self._act(ReturnActivities.prepare_exchange, rma, accepted)
         except ActivityError as failure:  # out of stock, or the variant is no longer sold: refund instead
+            if failure_code(failure)[0] == "provider_unavailable":
+                raise  # our database, not the exchange: a person looks (needs_attention) rather than a refund
             workflow.logger.warning("exchange for %s not possible (%s); refunding", rma.rma_id, failure_code(failure))
             await self._act(ReturnActivities.release_exchange_stock, rma.rma_id)
             return await self._refund_accepted(rma, accepted)

@@ -240,3 +240,19 @@ async def test_an_unanswered_difference_is_settled_under_the_same_key(api, tempo
         intents = (await conn.execute(select(local_card_intents.c.id).where(
             local_card_intents.c.reference == f"{rma.rma_id}:exchange"))).scalars().all()
     assert intents == [charged.authorization_id], "one hold at the provider, the one the first call made"
+
+
+async def test_a_variant_withdrawn_before_inspection_is_refunded_instead(api, temporal_env, engine):
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    larger = await variant_of(engine, sku, price=2600)
+    on_sale = await atp(api, larger)
+    rma_id = await approved_exchange(api, done["order_id"], sku, larger)
+    async with engine.begin() as conn:
+        await conn.execute(update(variants).where(variants.c.sku == larger).values(status="archived"))
+
+    assert await finish(api, temporal_env, rma_id, sku) == "refunded"
+    (line,) = (await api.get(f"/orders/{done['order_id']}")).json()["lines"]
+    assert [r["amount"] for r in (await api.get(f"/orders/{done['order_id']}/refunds")).json()] == [
+        line["line_total"] + line["tax"]]
+    assert await ledger_of(engine, f"{rma_id}:exchange") == [], "nothing charged"
+    assert await atp(api, larger) == on_sale, "the hold is given back"

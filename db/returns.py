@@ -1,14 +1,19 @@
 """Return (RMA) records and the quantities that decide what may still come back."""
 
+from datetime import timedelta
+
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import catalog, inventory
+from db import orders as order_store
 from db.rows import row_or_404
 from db.stock_alerts import total_atp
-from db.tables import order_lines, returns, shipment_items, shipments, variants
+from db.tables import order_lines, orders, returns, shipment_items, shipments, variants
 from models import workflow_ids
 from models.errors import DomainError, NotFound, OutOfStock
+from models.ids import public_id
+from models.order_state import OrderStatus
 from models.returns import ExchangeTerms, PaidLine, ReturnLine, exchange_terms
 
 OPEN_OR_DONE = ("requested", "approved", "awaiting_return", "received", "inspected", "refunded", "exchanged",
@@ -91,13 +96,6 @@ async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id:
     """A replacement of the accepted units, holding stock like a checkout's order does: at no charge, or, for a
     dearer variant, paid up front by ``charged`` (the captured price difference: the order's subtotal and tax
     are that difference, its lines the replacement units; shipments find nothing left to capture)."""
-    from datetime import timedelta
-
-    from db import orders as order_store
-    from db.tables import orders
-    from models.ids import public_id
-    from models.order_state import OrderStatus
-
     key = exchange_key(rma_id)
     await inventory.reserve(conn, key, units, now=now, expires_at=now + timedelta(hours=1))
     titles = dict((await conn.execute(select(variants.c.sku, variants.c.title)
@@ -161,10 +159,12 @@ async def hold_exchange_stock(conn: AsyncConnection, rma_id: str, units: dict[st
 
 async def release_exchange_stock(conn: AsyncConnection, rma_id: str) -> int:
     """Give back what an exchange holds and has not yet turned into its order. Safe to repeat."""
-    return await inventory.release(conn, exchange_hold_key(rma_id)) + await inventory.release(conn, exchange_key(rma_id))
+    held = await inventory.release(conn, exchange_hold_key(rma_id))
+    return held + await inventory.release(conn, exchange_key(rma_id))
 
 
-async def price_exchange(conn: AsyncConnection, order, lines: list[ReturnLine], accepted: dict[str, int]) -> ExchangeTerms:
+async def price_exchange(conn: AsyncConnection, order, lines: list[ReturnLine],
+                         accepted: dict[str, int]) -> ExchangeTerms:
     """The exchange's terms at today's prices of the chosen variants."""
     paid = {row.sku: PaidLine(sku=row.sku, quantity=row.quantity, unit_price=row.unit_price,
                               line_total=row.line_total, tax=row.tax)

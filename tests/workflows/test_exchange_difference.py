@@ -53,8 +53,8 @@ class StandIns:
             self.charge_executions.add(activity.info().activity_id)
             return self.charge(len(self.charge_executions))
 
-        label = Label(provider="local", label_id="lbl_1", tracking_code="TRK1", carrier="USPS", service="Priority", amount=500,
-                      currency="USD", label_url="https://labels.example/1")
+        label = Label(provider="local", label_id="lbl_1", tracking_code="TRK1", carrier="USPS", service="Priority",
+                      amount=500, currency="USD", label_url="https://labels.example/1")
         refund = RefundResult(refund_id="re_1", order_id="ord_1", amount=1, currency="USD", tax_refunded=0,
                               order_status="partially_refunded")
         return [recorded("set_return_status"), recorded("hold_exchange_stock"),

@@ -151,19 +151,21 @@ async def test_an_equal_price_variant_ships_at_no_charge(api, temporal_env, engi
     assert await ledger_of(engine, f"{rma_id}:exchange") == []
 
 
-async def test_a_declined_difference_leaves_the_return_for_support(api, api_as, temporal_env, engine):
+@pytest.mark.parametrize(("card", "code"), [("pm_card_chargeDeclined", "payment_declined"),
+                                           ("pm_card_authenticationRequired", "authentication_required")])
+async def test_a_declined_difference_leaves_the_return_for_support(api, api_as, temporal_env, engine, card, code):
+    """Declined, or the issuer wants 3-D Secure with nobody at the keyboard: either way nothing is charged."""
     done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
     larger = await variant_of(engine, sku, price=3000)
     on_sale = await atp(api, larger)
     rma_id = await approved_exchange(api, done["order_id"], sku, larger)
-    async with engine.begin() as conn:  # the card the order was paid with declines since
-        await conn.execute(update(orders).where(orders.c.id == done["order_id"])
-                           .values(payment_method="pm_card_chargeDeclined"))
+    async with engine.begin() as conn:  # the card the order was paid with behaves so since
+        await conn.execute(update(orders).where(orders.c.id == done["order_id"]).values(payment_method=card))
 
     assert await finish(api, temporal_env, rma_id, sku) == "exchange_payment_failed"
     shown = (await api.get(f"/returns/{rma_id}")).json()
     assert shown["status"] == "exchange_payment_failed" and shown["replacement_order_id"] is None
-    assert "payment_declined" in shown["note"]
+    assert code in shown["note"]
     assert await atp(api, larger) == on_sale, "the held variant is back on sale"
     assert await ledger_of(engine, f"{rma_id}:exchange") == [("authorize", taxed_difference(
         (await api.get(f"/orders/{done['order_id']}")).json()["lines"][0], 3000), "failed")]
@@ -173,7 +175,8 @@ async def test_a_declined_difference_leaves_the_return_for_support(api, api_as, 
         assert await notifications.already_sent(conn, done["order_id"], f"exchange_payment_failed:{rma_id}")
     waiting = (await api_as("support").get("/work-queues/returns_needing_attention")).json()
     assert rma_id in [item["id"] for item in waiting]
-    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_payment_declined")
+    if code == "payment_declined":
+        await replays_and_is_saved(temporal_env, rma_id, "return_exchange_payment_declined")
 
 
 async def test_an_exchange_must_be_for_a_variant_of_the_same_product_in_stock(api, temporal_env, engine):

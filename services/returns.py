@@ -114,6 +114,14 @@ def _start_workflow(deps: Deps, row, email: str):
     )
 
 
+async def check_exchange(deps: Deps, order_id: str, request: ReturnRequest) -> None:
+    """Before a return is recorded: a line's exchange_sku must be a variant of the same product, for sale and in
+    stock (404 unknown_sku, 422 exchange_not_same_product, 409 insufficient_stock)."""
+    async with deps.engine.connect() as conn:
+        order = await fulfillment_store.order_row(conn, order_id)
+        await store.check_exchange_variants(conn, request.lines, order.currency)
+
+
 async def decide_return(deps: Deps, command: DecideReturn):
     """Approve (the customer gets a return label) or reject a requested return."""
     update = ReturnWorkflow.approve if command.decision == "approve" else ReturnWorkflow.reject

@@ -94,6 +94,9 @@ async def _record(deps: Deps, command: CreateReturn, rma_id: str):
             delivered, last_delivery = await store.delivered(conn, order_id)
             check_returnable(lines, delivered, await store.returned(conn, order_id), last_delivery,
                              datetime.now(UTC), deps.settings.return_window_days)
+            # Checked only for a new return: a replayed key answers the return it made, even if the variant
+            # has sold out since.
+            await store.check_exchange_variants(conn, lines, order.currency)
             await store.create(conn, rma_id=rma_id, order_id=order_id, lines=[line.model_dump() for line in lines],
                                exchange=command.request.exchange)
         version = await claims.stamp(conn, "return", rma_id)
@@ -112,14 +115,6 @@ def _start_workflow(deps: Deps, row, email: str):
                        f"from order {row.order_id}" + (" (exchange)" if row.exchange else ""),
         memo={"order_id": row.order_id, "lines": row.lines, "exchange": row.exchange},
     )
-
-
-async def check_exchange(deps: Deps, order_id: str, request: ReturnRequest) -> None:
-    """Before a return is recorded: a line's exchange_sku must be a variant of the same product, for sale and in
-    stock (404 unknown_sku, 422 exchange_not_same_product, 409 insufficient_stock)."""
-    async with deps.engine.connect() as conn:
-        order = await fulfillment_store.order_row(conn, order_id)
-        await store.check_exchange_variants(conn, request.lines, order.currency)
 
 
 async def decide_return(deps: Deps, command: DecideReturn):

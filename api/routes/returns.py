@@ -41,7 +41,6 @@ async def request_return(order_id: str, body: ReturnRequest, services: Services,
                          idempotency_key: IdempotencyKey = None) -> ReturnOut:
     """Ask to send delivered units back (within the return window), for a refund or an exchange; a line's
     ``exchange_sku`` swaps to another variant of the same product, its price difference charged or refunded."""
-    await returns.check_exchange(services, order_id, body)
     return _out(await returns.create_return(services, returns.CreateReturn(order_id=order_id, request=body,
                                                                            idempotency_key=idempotency_key)))
 

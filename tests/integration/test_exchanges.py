@@ -193,6 +193,27 @@ async def test_an_exchange_must_be_for_a_variant_of_the_same_product_in_stock(ap
     assert (await api.get(f"/orders/{done['order_id']}/returns")).json() == [], "nothing recorded"
 
 
+async def test_a_replayed_exchange_request_answers_its_return_even_after_the_variant_sold_out(api, temporal_env,
+                                                                                            engine):
+    """The variant check belongs to a new return only: a retry under the same key gets the return it made."""
+    from db import inventory
+    from db.tables import stock
+
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    larger = await variant_of(engine, sku, price=PAID)
+    body = {"lines": [{"sku": sku, "quantity": 1, "reason": "size_fit", "exchange_sku": larger}]}
+    headers = {"Idempotency-Key": f"exchange-{done['order_id']}"}
+    first = await api.post(f"/orders/{done['order_id']}/returns", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    async with engine.begin() as conn:  # the last units of the variant sell elsewhere
+        for location_id in (await conn.execute(select(stock.c.location_id)
+                                               .where(stock.c.sku == larger))).scalars().all():
+            await inventory.set_stock(conn, larger, location_id, on_hand=0, reason="test")
+    replayed = await api.post(f"/orders/{done['order_id']}/returns", json=body, headers=headers)
+    assert replayed.status_code in (200, 201), replayed.text
+    assert replayed.json()["id"] == first.json()["id"]
+
+
 class LosesFirstAuthorizeAnswer:
     """The card simulator, but the answer to the first authorization is lost on its way back (it did act)."""
 

@@ -26,12 +26,14 @@ from activities.checkout import (
 )
 from activities.cart_recovery import CartRecoveryActivities
 from activities.disputes import DisputeActivities
+from activities.draft_orders import DraftOrderActivities
 from activities.fraud import FraudActivities
 from activities.sweeper import SweeperActivities
 from activities.fulfillment import FulfillmentActivities, ShipmentActivities
 from activities.notifications import NotificationActivities
 from activities.ops_alerts import OpsAlertActivities
 from activities.order_edits import OrderEditActivities
+from activities.quoting import QuoteActivities
 from activities.payments import PaymentActivities, heartbeating
 from activities.payments_service import PaymentService
 from activities.reconciliation import ReconciliationActivities
@@ -54,6 +56,7 @@ from workflows.abandoned_cart import AbandonedCartWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.ops_alerts import OpsAlertDigestWorkflow
+from workflows.quote import QuoteWorkflow
 from workflows.order_support import OrderSupportWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.reservation_sweep import ReservationSweepWorkflow
@@ -62,6 +65,7 @@ from workflows.routing import ActivityRouting
 from workflows.fulfillment import FulfillmentWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.sign_in_link import SignInLinkWorkflow
+from workflows.draft_invoice import DraftInvoiceWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_sign_up import SubscriptionSignUpWorkflow
 
@@ -71,6 +75,8 @@ WORKFLOWS = [CheckoutWorkflow, FulfillmentWorkflow, ShipmentWorkflow, DisputeWor
              ReturnWorkflow, SubscriptionWorkflow, AbandonedCartWorkflow, ReconciliationWorkflow, SignInLinkWorkflow,
              SubscriptionSignUpWorkflow, ReservationSweepWorkflow]
 WORKFLOWS.append(OpsAlertDigestWorkflow)
+WORKFLOWS.append(QuoteWorkflow)
+WORKFLOWS.append(DraftInvoiceWorkflow)
 RECONCILIATION_SCHEDULE_ID = "reconciliation"
 SWEEP_SCHEDULE_ID = "reservation-sweep"
 OPS_ALERT_SCHEDULE_ID = "ops-alert-digest"
@@ -108,7 +114,8 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
         FraudActivities(engine), CartRecoveryActivities(engine, adapters.email, unsubscribe, links),
         DisputeActivities(engine), ReconciliationActivities(engine, adapters.payment, payments),
         SignInLinkActivities(engine, adapters.email, sign_in_page), SweeperActivities(engine),
-        OpsAlertActivities(engine, adapters.email),
+        OpsAlertActivities(engine, adapters.email), QuoteActivities(engine, adapters.shipping, adapters.tax),
+        DraftOrderActivities(engine, adapters.email, links),
         OrderEditActivities(engine, payments, adapters.shipping, adapters.tax),
     ]
     return [

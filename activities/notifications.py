@@ -24,7 +24,7 @@ from db import subscriptions as subscription_store
 from db import suppressions
 from models.customer_emails import (
     CANCELLED, RenewalNotice, order_cancelled_email, renewal_upcoming_email, refund_issued_email, refund_kind, return_approved_email, return_approved_kind,
-    return_refunded_email, return_refunded_kind,
+    return_refunded_email, return_refunded_kind, exchange_payment_failed_email, exchange_payment_failed_kind,
 )
 from models.customer_emails import order_edited_email, order_edited_kind
 from models.customer_tokens import StorefrontLinks
@@ -123,6 +123,12 @@ class NotificationActivities:
     @raises_business_errors
     async def send_return_refunded(self, rma_id: str) -> str:
         return await self._about_return(rma_id, return_refunded_kind(rma_id), return_refunded_email, refunded=True)
+
+    @activity.defn
+    @raises_business_errors
+    async def send_exchange_payment_failed(self, rma_id: str) -> str:
+        """The card refused a dearer exchange's difference: the replacement does not ship."""
+        return await self._about_return(rma_id, exchange_payment_failed_kind(rma_id), exchange_payment_failed_email)
 
     async def _about_return(self, rma_id: str, kind: str, template, *, refunded: bool = False) -> str:
         async with self.engine.connect() as conn:

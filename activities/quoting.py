@@ -1,18 +1,20 @@
 """What a cart costs, computed in ONE place: today's prices (price lists), promotions and the cart's codes,
 the shipping rate (shipping promotions applied), tax and the total.
 
-The checkout's activities (``activities/checkout.py``) and ``POST /carts/{id}/quote`` both call these
-functions, so a quote is what the checkout workflow computes for the same cart, email, address and
+The checkout's activities (``activities/checkout.py``) and ``POST /carts/{id}/quote`` (priced in the API,
+its provider calls in ``QuoteActivities`` run by ``workflows/quote.py``) both call these functions, so a quote is what the checkout workflow computes for the same cart, email, address and
 speed. The agreement (``hold_to_agreed_total``) is checked at authorization, the last step before money
 moves: a checkout whose total differs from the one the shopper agreed to fails ``price_changed``.
 """
 
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
 
+from activities.errors import raises_business_errors
 from adapters.ports import ShippingCarrier, TaxCalculator
 from db import carts as cart_store
 from db import checkouts as checkout_store
@@ -26,7 +28,9 @@ from models.ids import public_id
 from models.money import percent_of
 from models.promotions import PromoLine
 from models.commerce import order_total
-from models.quotes import Quote, QuoteRequest, fingerprint, option_of, quote_lines
+from models.quotes import Quote, QuoteAsk, QuoteRequest, fingerprint, option_of, quote_lines
+
+QUOTE_ID_NAMESPACE = uuid.UUID("0b7e4c2a-5f3d-4a8e-9c61-7d2f1e3a4b58")
 
 
 # ---------------------------------------------------------------- the computation, shared with the checkout
@@ -88,36 +92,44 @@ async def tax_quote(tax: TaxCalculator, cart: PricedCart, address: Address, ship
 
 
 # ---------------------------------------------------------------- POST /carts/{id}/quote
-@dataclass(frozen=True)
-class QuoteProviders:
-    carrier: ShippingCarrier
-    tax: TaxCalculator
-
-
-async def quote_cart(engine: AsyncEngine, providers: QuoteProviders, cart_id: str, request: QuoteRequest,
-                     now: datetime, ttl_seconds: int) -> Quote:
-    """Price the cart now; reuse the stored quote when nothing it depends on changed (no provider call),
-    else ask the carrier and the tax provider (no database connection held meanwhile) and store it."""
+async def reusable_or_ask(engine: AsyncEngine, cart_id: str, request: QuoteRequest, now: datetime,
+                          ttl_seconds: int) -> Quote | QuoteAsk:
+    """Price the cart now (database only): the stored quote when nothing it depends on changed, else the
+    question for the carrier and the tax provider, which ``QuoteActivities`` asks in the worker."""
     async with engine.begin() as conn:
         cart, email, priced, switched_off = await _priced_for_quote(conn, cart_id, request, now)
         key = fingerprint(priced, request, email, switched_off)
         reused = await quote_store.reusable(conn, cart_id, key, now, min_left_seconds=ttl_seconds / 2)
-    if reused is not None:
-        return reused
-    quote_id = public_id("quote")
-    shipping, offered = await shipping_rates(providers.carrier, priced, request.shipping_address,
-                                             request.shipping_speed, switched_off)
-    tax = await tax_quote(providers.tax, priced, request.shipping_address, shipping.amount, f"{quote_id}:quote")
-    quote = Quote(
-        quote_id=quote_id, cart_id=cart_id, expires_at=now + timedelta(seconds=ttl_seconds), currency=priced.currency,
-        lines=quote_lines(priced), shipping_speed=request.shipping_speed,
-        shipping_options=[option_of(rate) for rate in offered], shipping_amount=shipping.amount,
-        subtotal=priced.subtotal, discount_total=priced.discount_total, tax_total=tax.total,
-        total=order_total(priced, tax, shipping), repriced_skus=priced.repriced_skus,
-    )
-    async with engine.begin() as conn:
-        await quote_store.save(conn, quote, key)
-    return quote
+    return reused or QuoteAsk(cart_id=cart_id, request=request, priced=priced, switched_off=switched_off,
+                              fingerprint=key, ttl_seconds=ttl_seconds)
+
+
+class QuoteActivities:
+    """The provider calls of a quote, run by ``QuoteWorkflow`` (never in the API process)."""
+
+    def __init__(self, engine: AsyncEngine, carrier: ShippingCarrier, tax: TaxCalculator):
+        self.engine, self.carrier, self.tax = engine, carrier, tax
+
+    @activity.defn
+    @raises_business_errors
+    async def quote_with_providers(self, ask: QuoteAsk) -> Quote:
+        """Ask the carrier and the tax provider (no database connection held meanwhile), then store the quote.
+        Its id is the workflow run's, so a retried attempt stores (and answers) one quote."""
+        info = activity.info()
+        quote_id = public_id("quote", uuid.uuid5(QUOTE_ID_NAMESPACE, f"{info.workflow_id}:{info.workflow_run_id}"))
+        request, priced = ask.request, ask.priced
+        shipping, offered = await shipping_rates(self.carrier, priced, request.shipping_address,
+                                                 request.shipping_speed, ask.switched_off)
+        tax = await tax_quote(self.tax, priced, request.shipping_address, shipping.amount, f"{quote_id}:quote")
+        quote = Quote(
+            quote_id=quote_id, cart_id=ask.cart_id, expires_at=datetime.now(UTC) + timedelta(seconds=ask.ttl_seconds),
+            currency=priced.currency, lines=quote_lines(priced), shipping_speed=request.shipping_speed,
+            shipping_options=[option_of(rate) for rate in offered], shipping_amount=shipping.amount,
+            subtotal=priced.subtotal, discount_total=priced.discount_total, tax_total=tax.total,
+            total=order_total(priced, tax, shipping), repriced_skus=priced.repriced_skus,
+        )
+        async with self.engine.begin() as conn:
+            return await quote_store.save(conn, quote, ask.fingerprint)
 
 
 async def _priced_for_quote(conn, cart_id: str, request: QuoteRequest, now: datetime):

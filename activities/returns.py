@@ -1,7 +1,7 @@
 """Activities of the returns (RMA) workflow."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,16 +13,33 @@ from adapters.ports import ShippingCarrier
 from db import fulfillment as fulfillment_store
 from db import inventory
 from db import orders as order_store
+from db import payments as ledger
 from db import returns as store
 from models.commerce import Label, PricedCart, PricedLine, ShipmentRequest
-from models.errors import IllegalTransition
+from models.errors import DomainError, IllegalTransition, PaymentDeclined
 from models.fulfillment import FulfillmentPolicy
 from models.ids import public_id
 from models.order_state import OrderStatus
 from models.refunds import RefundCommand, RefundLine, RefundRequest, RefundResult, restocking_fee
-from models.returns import FEE_EXEMPT_REASONS, Inspection, ReturnInput
+from models.returns import (
+    FEE_EXEMPT_REASONS, ExchangeCharge, ExchangeTerms, Inspection, ReturnInput, replacement_units,
+)
 
 log = structlog.get_logger("orderflow.returns")
+# An exchange's stock is held from approval through the ship-back time and this long for the inspection.
+INSPECTION_ALLOWANCE = timedelta(days=14)
+# Once inspected, the replacement's units stay held while its price difference is being charged.
+EXCHANGE_STOCK_HOLD = timedelta(days=30)
+
+
+def exchange_difference_key(rma_id: str) -> str:
+    """The payment key of a dearer exchange's difference (its capture and void append to it)."""
+    return f"{rma_id}:exchange-difference"
+
+
+def return_refund_id(rma_id: str, purpose: str = "") -> str:
+    """One refund per return (and one per exchange's price difference), whatever retries happen."""
+    return public_id("refund", uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:return:{rma_id}{purpose}"))
 
 
 class ReturnActivities:
@@ -110,7 +127,7 @@ class ReturnActivities:
         value = sum((by_sku[line.sku].line_total + by_sku[line.sku].tax) * line.quantity // by_sku[line.sku].quantity
                     for line in lines)
         fee = restocking_fee(value, rma.policy.restocking_fee_bp, reasons, FEE_EXEMPT_REASONS)
-        command = RefundCommand(refund_id=public_id("refund", uuid.uuid5(uuid.NAMESPACE_URL, f"orderflow:return:{rma.rma_id}")), order_id=rma.order_id,
+        command = RefundCommand(refund_id=return_refund_id(rma.rma_id), order_id=rma.order_id,
                                 request=RefundRequest(lines=lines, fee=fee, reason=f"return {rma.rma_id}"),
                                 actor="returns")
         result = await self.refunds.issue(command)
@@ -120,14 +137,88 @@ class ReturnActivities:
 
     @activity.defn
     @raises_business_errors
-    async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str) -> str:
+    async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str,
+                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None) -> str:
+        """The replacement order (``terms``: the variants chosen; without them the same SKUs, as before)."""
         async with self.engine.begin() as conn:
             row = await store.get(conn, rma.rma_id, lock=True)
             if row.replacement_order_id:
                 return row.replacement_order_id
             original = await fulfillment_store.order_row(conn, rma.order_id)
             await store.create_exchange_order(conn, order_id=order_id, rma_id=rma.rma_id, original=original,
-                                              units=accepted, now=datetime.now(UTC))
+                                              units=terms.replacement if terms else accepted, now=datetime.now(UTC),
+                                              charged=charged)
             await store.set_status(conn, rma.rma_id, "exchanged", replacement_order_id=order_id)
         log.info("exchange order created", rma_id=rma.rma_id, order_id=order_id)
         return order_id
+
+    # ---- exchanges for another variant
+
+    @activity.defn
+    @raises_business_errors
+    async def hold_exchange_stock(self, rma: ReturnInput) -> None:
+        """At approval: hold every replacement unit asked for until the parcel is back and inspected
+        (OutOfStock when they are gone since the request: nothing is held then)."""
+        now = datetime.now(UTC)
+        units = replacement_units(rma.lines, {line.sku: line.quantity for line in rma.lines})
+        expires_at = now + timedelta(seconds=rma.policy.ship_back_seconds) + INSPECTION_ALLOWANCE
+        async with self.engine.begin() as conn:
+            await store.hold_exchange_stock(conn, rma.rma_id, units, now=now, expires_at=expires_at)
+
+    @activity.defn
+    async def release_exchange_stock(self, rma_id: str) -> int:
+        """The exchange will not ship (return expired, payment declined, refunded instead): give its stock back."""
+        async with self.engine.begin() as conn:
+            released = await store.release_exchange_stock(conn, rma_id)
+        log.info("exchange stock released", rma_id=rma_id, units=released)
+        return released
+
+    @activity.defn
+    @raises_business_errors
+    async def prepare_exchange(self, rma: ReturnInput, accepted: dict[str, int]) -> ExchangeTerms:
+        """Price the accepted units' replacement at today's prices and hold exactly its units."""
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            order = await fulfillment_store.order_row(conn, rma.order_id)
+            terms = await store.price_exchange(conn, order, rma.lines, accepted)
+            await store.secure_exchange_stock(conn, rma.rma_id, terms.replacement, now=now,
+                                              expires_at=now + EXCHANGE_STOCK_HOLD)
+        return terms
+
+    @activity.defn
+    @raises_business_errors
+    async def charge_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> ExchangeCharge:
+        """Authorize and capture a dearer variant's difference on the card the order was paid with, under keys
+        derived from the return (a retry or an unknown outcome asks again under the same keys)."""
+        payments, ref, key = self.refunds.payments, store.exchange_key(rma.rma_id), exchange_difference_key(rma.rma_id)
+        async with self.engine.connect() as conn:
+            order = await fulfillment_store.order_row(conn, rma.order_id)
+        hold = await payments.authorize(ref, terms.difference, terms.currency, order.payment_method or "", key)
+        if hold.status == "requires_action":  # nobody is at the keyboard to authenticate: it holds no money
+            async with self.engine.begin() as conn:
+                await ledger.complete(conn, key, status="failed", provider_ref=hold.authorization_id,
+                                      error_code="authentication_required",
+                                      error_message="the card holder must authenticate this payment")
+            raise PaymentDeclined("the card holder must authenticate this payment", code="authentication_required")
+        try:
+            await payments.capture(ref, hold, terms.difference, f"{key}:capture")
+        except DomainError:
+            await payments.void(ref, hold, f"{key}:void")
+            raise
+        log.info("exchange difference charged", rma_id=rma.rma_id, amount=terms.difference)
+        return ExchangeCharge(provider=hold.provider, authorization_id=hold.authorization_id,
+                              net=terms.difference_net, tax=terms.difference_tax)
+
+    @activity.defn
+    @raises_business_errors
+    async def refund_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> RefundResult:
+        """A cheaper variant: give the difference back through the refund path (never more than was paid for
+        the exchanged units, and within what the order's payment captured)."""
+        command = RefundCommand(refund_id=return_refund_id(rma.rma_id, ":exchange-difference"), order_id=rma.order_id,
+                                request=RefundRequest(amount=terms.to_refund, reason=f"exchange {rma.rma_id}: "
+                                                                                     "cheaper variant"),
+                                actor="returns")
+        result = await self.refunds.issue(command)
+        async with self.engine.begin() as conn:
+            await store.record_refund(conn, rma.rma_id, result.refund_id)
+        return result

@@ -38,11 +38,6 @@ def build_adapters(settings: Settings) -> Adapters:
     return adapters
 
 
-def build_quote_providers(settings: Settings) -> tuple[TaxCalculator, ShippingCarrier]:
-    """The tax and shipping providers the API quotes carts with (the worker's, chosen the same way)."""
-    return _tax(settings), _shipping(settings)
-
-
 def _payment(settings: Settings) -> PaymentGateway:
     multicapture = settings.split_capture_policy == "multicapture"
     if settings.payment_backend != "stripe":

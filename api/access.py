@@ -26,17 +26,22 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     # Unsubscribe from marketing email: recipients have no key; the link's HMAC token proves the address.
     "GET /unsubscribe": PUBLIC,
     "POST /unsubscribe": PUBLIC,
-    # The support console's HTML pages take no API key header: a browser signs in with a key once and
-    # then holds a session cookie, which api/console_web.py checks for Permission.CONSOLE (support+).
-    "GET /console/login": PUBLIC,
-    "POST /console/login": PUBLIC,
-    "POST /console/logout": PUBLIC,
-    "GET /console": PUBLIC,
-    "GET /console/orders/{order_id}": PUBLIC,
-    "POST /console/orders/{order_id}/cancel": PUBLIC,
-    "POST /console/orders/{order_id}/refund": PUBLIC,
-    "POST /console/returns/{rma_id}/approve": PUBLIC,
-    "POST /console/returns/{rma_id}/reject": PUBLIC,
+    # The console's HTML pages take no API key header: a browser signs in with a key once and then holds a
+    # session cookie, which api/console_web.py checks: CONSOLE (every staff role), then the page's or
+    # action's own permission in CONSOLE_PERMISSIONS below, before the handler runs.
+    **{route: PUBLIC for route in (
+        "GET /console/login", "POST /console/login", "POST /console/logout", "GET /console", "GET /console/search",
+        "GET /console/orders/{order_id}", "POST /console/orders/{order_id}/cancel",
+        "POST /console/orders/{order_id}/refund", "POST /console/orders/{order_id}/returns",
+        "POST /console/orders/{order_id}/alerts/resolve", "POST /console/returns/{rma_id}/approve",
+        "POST /console/returns/{rma_id}/reject", "POST /console/returns/{rma_id}/receive",
+        "POST /console/returns/{rma_id}/inspect", "POST /console/checkouts/{checkout_id}/review",
+        "POST /console/shipments/{shipment_id}/packed", "POST /console/shipments/{shipment_id}/retry-carrier",
+        "GET /console/shipments/{shipment_id}/packing-slip.pdf", "GET /console/pick-list.pdf",
+        "GET /console/queues/{queue}", "GET /console/inventory", "POST /console/inventory/{sku}/reorder-point",
+        "POST /console/inventory/{sku}/locations/{location_code}/safety-stock", "GET /console/audit",
+        "GET /console/reports",
+    )},
     # storefront
     "GET /products": P.CATALOG_READ,
     "GET /products/{product_id}": P.CATALOG_READ,
@@ -53,6 +58,7 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /checkouts/options": P.CHECKOUTS,
     "POST /checkouts": P.CHECKOUTS,
     "GET /checkouts/{checkout_id}": P.CHECKOUTS,
+    "POST /draft-orders/{draft_id}/checkout": P.CHECKOUTS,  # the invoice link's checkout (its cart token)
     "GET /orders": P.ORDERS_SEARCH,
     "GET /orders/{order_id}": P.ORDERS_READ,
     "GET /orders/{order_id}/invoice.pdf": P.ORDERS_READ,
@@ -95,6 +101,14 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
     "GET /orders/{order_id}/audit": P.AUDIT_READ,
     "POST /checkouts/{checkout_id}/review": P.ORDERS_SUPPORT,  # fraud review decision
     "POST /orders/{order_id}/alerts/resolve": P.ORDERS_SUPPORT,  # leaves the orders_needing_attention queue
+    # draft orders (phone orders, invoices), audited
+    "POST /draft-orders": P.ORDERS_SUPPORT,
+    "GET /draft-orders/{draft_id}": P.ORDERS_SUPPORT,
+    "PATCH /draft-orders/{draft_id}": P.ORDERS_SUPPORT,
+    "DELETE /draft-orders/{draft_id}": P.ORDERS_SUPPORT,
+    "POST /draft-orders/{draft_id}/quote": P.ORDERS_SUPPORT,
+    "POST /draft-orders/{draft_id}/complete": P.ORDERS_SUPPORT,
+    "POST /draft-orders/{draft_id}/send-invoice": P.ORDERS_SUPPORT,
     # work queues: every staff role but catalog; each queue shows only to roles that may act on it
     "GET /work-queues": P.WORK_QUEUES,
     "GET /work-queues/{queue}": P.WORK_QUEUES,
@@ -167,6 +181,45 @@ ROUTE_PERMISSIONS: dict[str, P | None] = {
 }
 
 
+# Each console page or action needs what its JSON route needs (read from the table above, so the two cannot
+# drift apart); signing in and out need only a key holding CONSOLE. A console route missing here is admin-only.
+_SAME_AS_API = {
+    "GET /console/search": "GET /orders",
+    "GET /console/orders/{order_id}": "GET /orders/{order_id}",
+    "POST /console/orders/{order_id}/cancel": "POST /orders/{order_id}/cancel",
+    "POST /console/orders/{order_id}/refund": "POST /orders/{order_id}/refunds",
+    "POST /console/orders/{order_id}/returns": "POST /orders/{order_id}/returns",
+    "POST /console/orders/{order_id}/alerts/resolve": "POST /orders/{order_id}/alerts/resolve",
+    "POST /console/returns/{rma_id}/approve": "POST /returns/{rma_id}/approve",
+    "POST /console/returns/{rma_id}/reject": "POST /returns/{rma_id}/reject",
+    "POST /console/returns/{rma_id}/receive": "POST /returns/{rma_id}/receive",
+    "POST /console/returns/{rma_id}/inspect": "POST /returns/{rma_id}/inspect",
+    "POST /console/checkouts/{checkout_id}/review": "POST /checkouts/{checkout_id}/review",
+    "POST /console/shipments/{shipment_id}/packed": "POST /shipments/{shipment_id}/packed",
+    "POST /console/shipments/{shipment_id}/retry-carrier": "POST /shipments/{shipment_id}/retry-carrier",
+    # Printing what to pick and pack is part of packing.
+    "GET /console/shipments/{shipment_id}/packing-slip.pdf": "POST /shipments/{shipment_id}/packed",
+    "GET /console/pick-list.pdf": "POST /shipments/{shipment_id}/packed",
+    "GET /console/queues/{queue}": "GET /work-queues/{queue}",
+    "GET /console/inventory": "GET /inventory",
+    "POST /console/inventory/{sku}/reorder-point": "PATCH /admin/inventory/{sku}",
+    "POST /console/inventory/{sku}/locations/{location_code}/safety-stock":
+        "PATCH /admin/inventory/{sku}/locations/{location_code}",
+    "GET /console/audit": "GET /audit",
+    "GET /console/reports": "GET /reports/sales",
+}
+CONSOLE_PERMISSIONS: dict[str, P] = {
+    "GET /console": P.CONSOLE,  # the home page: the caller's work queues
+    "POST /console/logout": P.CONSOLE,
+    **{console: ROUTE_PERMISSIONS[api] for console, api in _SAME_AS_API.items()},
+}
+
+
+def console_permission(method: str, path: str) -> P:
+    """What a console page or action needs beyond a console session; unlisted ones are admin-only."""
+    return CONSOLE_PERMISSIONS.get(f"{method} {path}", P.UNCLASSIFIED)
+
+
 # Whose resource a storefront may reach on each route it is allowed (the proof it must present).
 ANYONE = "anyone"  # no one's resource: catalog, options, creating a cart, sign-up/in
 CART = "cart"  # {cart_id}: the cart token, or the customer token of the cart's customer
@@ -199,6 +252,9 @@ ROUTE_OWNERSHIP: dict[str, str] = {
     "POST /carts/{cart_id}/quote": CART,
     "POST /checkouts": CART_IN_BODY,
     "GET /checkouts/{checkout_id}": CHECKOUT,
+    # The draft's cart token from the invoice link; checked by the handler (services/draft_orders.py), which
+    # answers draft_not_found without it.
+    "POST /draft-orders/{draft_id}/checkout": ANYONE,
     "GET /orders/{order_id}": ORDER,
     "GET /orders/{order_id}/invoice.pdf": ORDER,
     "GET /orders/{order_id}/refunds": ORDER,

@@ -14,8 +14,9 @@ from api.middleware import InputGuardMiddleware, RequestContextMiddleware
 from api.ownership import enforce_ownership
 from api.routes import (
     admin_catalog, admin_inventory, admin_keys, admin_promotions, audit, carts, checkouts, console, customer_privacy,
-    customers, health, inventory, invoices, kill_switches, metrics, order_edits, orders, products, reports, returns,
-    shipments, stock_admin, subscription_plans, subscriptions, support, transfers, unsubscribe, webhooks, work_queues,
+    console_admin, console_queues, customers, draft_orders, health, inventory, invoices, kill_switches, metrics,
+    order_edits, orders, products, reports, returns, shipments,
+    stock_admin, subscription_plans, subscriptions, support, transfers, unsubscribe, webhooks, work_queues,
 )
 from api.schemas import ErrorResponse
 from config import Settings, get_settings
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     for module in (health, products, carts, checkouts, orders, inventory, admin_catalog, transfers, admin_inventory,
                    kill_switches, shipments, invoices, webhooks, support, returns, audit, admin_keys,
                    admin_promotions, console, subscriptions, metrics, reports, unsubscribe, customers,
-                   customer_privacy, stock_admin, work_queues, order_edits):
+                   customer_privacy, stock_admin, work_queues, draft_orders, console_queues, console_admin,
+                   order_edits):
         app.include_router(module.router)
     app.include_router(subscription_plans.admin)
     app.include_router(subscription_plans.storefront)

@@ -1,6 +1,6 @@
 """Checkout records: the idempotency anchor for POST /checkouts and its visible status."""
 
-from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy import and_, func, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -11,24 +11,27 @@ from models.errors import Conflict, NotFound
 
 async def claim(conn: AsyncConnection, *, checkout_id: str, order_id: str, idempotency_key: str,
                 request_hash: str, cart_id: str, email: str, workflow_id: str):
-    """Insert the checkout for ``idempotency_key`` or return the one already there.
+    """Insert the checkout for ``idempotency_key``, or stamp the one already there, in one statement (so a
+    claim released meanwhile by a failed attempt is simply inserted again).
 
-    Returns ``(row, created)``. The same key with another body raises ``idempotency_key_reused``.
+    Returns ``(row, created, version)``: ``version`` is what ``db.claims.release`` needs if this attempt's
+    workflow start fails. The same key with another body raises ``idempotency_key_reused``.
     """
-    inserted = await conn.execute(
+    claimed = (await conn.execute(
         insert(checkouts).values(
             id=checkout_id, order_id=order_id, idempotency_key=idempotency_key, request_hash=request_hash,
             cart_id=cart_id, email=email, workflow_id=workflow_id,
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(checkouts.c.id)
-    )
-    created = inserted.first() is not None
+        ).on_conflict_do_update(index_elements=["idempotency_key"], set_={"updated_at": checkouts.c.updated_at})
+        # xmax is 0 on a row this statement inserted, and set on one it updated (PostgreSQL's upsert idiom)
+        .returning(literal_column("xmax = 0").label("created"), literal_column("xmin::text").label("version"))
+    )).one()
     row = (await conn.execute(select(checkouts).where(checkouts.c.idempotency_key == idempotency_key))).one()
     if row.request_hash != request_hash:
         raise Conflict(
             "this Idempotency-Key was already used with a different request body",
             code="idempotency_key_reused",
         )
-    return row, created
+    return row, claimed.created, claimed.version
 
 
 async def count_pending(conn: AsyncConnection, *, at_most: int) -> int:

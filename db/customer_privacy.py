@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db import customers as store
 from db.tables import (
     audit_log, cart_reminders, carts, checkouts, code_redemptions, customer_addresses, customer_group_members,
-    customer_payment_methods, customers, email_suppressions, fraud_screenings, notifications, orders,
+    customer_payment_methods, draft_orders, customers, email_suppressions, fraud_screenings, notifications, orders,
     subscriptions,
 )
 from models.errors import Conflict, NotFound
@@ -80,6 +80,7 @@ async def export(conn: AsyncConnection, customer_id: str) -> dict:
         "orders": order_rows,
         "subscriptions": await _rows(conn, select(subscriptions).where(_theirs(subscriptions, customer))),
         "carts": await _rows(conn, select(carts).where(_theirs(carts, customer))),
+        "draft_orders": await _rows(conn, select(draft_orders).where(_theirs(draft_orders, customer))),
         "fraud_screenings": await _rows(conn, select(fraud_screenings).where(_theirs(fraud_screenings, customer))),
         "email_suppressions": await _rows(conn, select(email_suppressions).where(
             email_suppressions.c.email == customer.email.lower())),
@@ -108,6 +109,9 @@ async def erase(conn: AsyncConnection, customer_id: str) -> bool:
     await conn.execute(update(carts).where(_theirs(carts, customer)).values(email=None, customer_id=customer_id))
     await conn.execute(update(cart_reminders).where(cart_reminders.c.cart_id.in_(cart_ids)).values(recipient=anonymous))
     await conn.execute(update(checkouts).where(_theirs(checkouts, customer)).values(email=anonymous))
+    await conn.execute(update(draft_orders).where(_theirs(draft_orders, customer)).values(
+        email=anonymous, billing_address=None,
+        shipping_address=_tax_jurisdiction_only(draft_orders.c.shipping_address)))
     await conn.execute(update(fraud_screenings).where(_theirs(fraud_screenings, customer)).values(
         email=anonymous, client_ip=None))
     await conn.execute(update(code_redemptions).where(_theirs(code_redemptions, customer)).values(email=anonymous))

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import and_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import quotes
@@ -10,10 +11,13 @@ from models.errors import NotFound
 from models.quotes import Quote
 
 
-async def save(conn: AsyncConnection, quote: Quote, fingerprint: str) -> None:
-    await conn.execute(quotes.insert().values(
+async def save(conn: AsyncConnection, quote: Quote, fingerprint: str) -> Quote:
+    """Store the quote; the one stored first under its id when a retried attempt saves it again."""
+    await conn.execute(insert(quotes).values(
         id=quote.quote_id, cart_id=quote.cart_id, fingerprint=fingerprint, currency=quote.currency,
-        total=quote.total, body=quote.model_dump(mode="json"), expires_at=quote.expires_at))
+        total=quote.total, body=quote.model_dump(mode="json"), expires_at=quote.expires_at,
+    ).on_conflict_do_nothing(index_elements=["id"]))
+    return await get(conn, quote.quote_id)
 
 
 async def reusable(conn: AsyncConnection, cart_id: str, fingerprint: str, now: datetime,

@@ -255,6 +255,31 @@ cart_lines = Table(
     CheckConstraint("quantity > 0", name="quantity"),
 )
 
+# Draft orders (db/draft_orders.py): support builds a cart for a customer (phone orders, invoices); the draft
+# holds that cart, its quote and, once a checkout of it started, that checkout (models/draft_orders.py).
+draft_orders = Table(
+    "draft_orders", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("cart_id", String(40), ForeignKey("carts.id"), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("shipping_address", JSONB, nullable=False),
+    Column("billing_address", JSONB, nullable=True),
+    Column("shipping_speed", String(20), nullable=False),
+    Column("quote_id", String(40), nullable=True),  # the latest quote of the cart (None until one answered)
+    Column("invoiced_quote_id", String(40), nullable=True),  # the quote the invoice email stated
+    Column("invoiced_total", BigInteger, nullable=True),
+    Column("checkout_id", String(40), nullable=True),  # the checkout of the cart, once one started
+    Column("order_id", String(40), nullable=True),
+    Column("completion_key", String(255), nullable=True),  # the Idempotency-Key that started it through us
+    Column("last_checkout_error", String(64), nullable=True),  # why the previous checkout failed
+    Column("created_by", String(200), nullable=False),
+    _created(), _updated(),
+    CheckConstraint("status IN ('open','invoiced','completed','cancelled')", name="status"),
+)
+
 # ---------------------------------------------------------------- pricing & promotions
 # One row (id 1), bumped in the same transaction as any price, price-list or promotion write;
 # part of every computed-price cache key, so a committed change invalidates all processes.

@@ -12,6 +12,8 @@ RETURN_STATUSES = {
     "returns_to_decide": ("requested",),
     "returns_to_receive": ("approved", "awaiting_return"),
     "returns_to_inspect": ("received",),
+    # Stopped for a person: a step failed, a refund was refused, an exchange's price difference declined.
+    "returns_needing_attention": ("needs_attention", "refund_failed", "exchange_payment_failed"),
 }
 OPEN_PARCEL = ("pending_pack", "packed", "label_purchased", "shipped", "in_transit")
 # Parcel alerts that leave the order itself short (money not captured, or unknown): the order needs a person.

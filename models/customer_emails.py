@@ -27,6 +27,10 @@ def return_refunded_kind(rma_id: str) -> str:
     return f"return_refunded:{rma_id}"
 
 
+def exchange_payment_failed_kind(rma_id: str) -> str:
+    return f"exchange_payment_failed:{rma_id}"
+
+
 class OrderNotice(Frozen):
     order_id: str
     email: str
@@ -109,6 +113,15 @@ def return_refunded_email(notice: ReturnNotice) -> EmailMessage:
     outro = "It goes back to the card you paid with; your bank may take a few days to show it."
     return _message(notice.email, f"Return {notice.rma_id} received: {amount} refunded",
                     idempotency_key(notice.order_id, return_refunded_kind(notice.rma_id)), [intro, outro],
+                    _items(notice))
+
+
+def exchange_payment_failed_email(notice: ReturnNotice) -> EmailMessage:
+    intro = (f"{_greeting(notice.customer_name)} we received your return {notice.rma_id} for order "
+             f"{notice.order_id}, but your card declined the price difference of the exchange you chose.")
+    outro = "The replacement has not been sent. Our support team will contact you about paying or a refund instead."
+    return _message(notice.email, f"Return {notice.rma_id}: payment for your exchange declined",
+                    idempotency_key(notice.order_id, exchange_payment_failed_kind(notice.rma_id)), [intro, outro],
                     _items(notice))
 
 

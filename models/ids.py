@@ -15,6 +15,7 @@ PREFIXES = {
     "api_key": "key", "audit": "aud", "transfer": "trf", "quote": "quo",
     "refund": "rf", "return": "rma",
     "subscription": "sub", "subscription_plan": "plan", "customer": "cus", "customer_address": "adr",
+    "draft_order": "dft",
 }
 
 _ID_RE = re.compile(r"^([a-z]+)_([a-z2-7]{26})$")

@@ -61,6 +61,18 @@ class Quote(Frozen):
     repriced_skus: list[str] = Field(default_factory=list, description="Lines whose price changed since added")
 
 
+class QuoteAsk(Frozen):
+    """What the quote workflow's activity needs to ask the carrier and the tax service: the cart as priced
+    in the API (the same facts its ``fingerprint`` covers) and how long the answer lives."""
+
+    cart_id: str
+    request: QuoteRequest
+    priced: PricedCart
+    switched_off: list[str]
+    fingerprint: str
+    ttl_seconds: int
+
+
 def speed_of(rate: ShippingRate) -> str:
     return rate.service
 

@@ -25,11 +25,23 @@ class ReturnLine(Frozen):
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(gt=0, le=999)
     reason: ReturnReason
+    exchange_sku: str | None = Field(None, min_length=1, max_length=64,
+                                     description="Exchange for this variant of the same product (size, colour)")
 
 
 class ReturnRequest(Frozen):
     lines: list[ReturnLine] = Field(min_length=1)
-    exchange: bool = Field(False, description="Ship the same items again at no charge instead of refunding")
+    exchange: bool = Field(False, description="Ship the same items again at no charge instead of refunding; "
+                                              "implied by a line's exchange_sku")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _variant_means_exchange(cls, data):
+        """A line naming another variant makes the whole return an exchange (the other lines come back as is)."""
+        if isinstance(data, dict) and any(isinstance(line, dict) and line.get("exchange_sku")
+                                          for line in data.get("lines") or []):
+            return {**data, "exchange": True}
+        return data
 
     @model_validator(mode="after")
     def _one_line_per_sku(self) -> "ReturnRequest":
@@ -99,3 +111,78 @@ def accepted_units(inspection: Inspection) -> dict[str, int]:
         if unit.accepted:
             accepted[unit.sku] = accepted.get(unit.sku, 0) + unit.quantity
     return accepted
+
+
+class ExchangeTerms(Frozen):
+    """What an exchange ships and what it costs: ``replacement`` (sku → units) and the signed ``difference``
+    (minor units, tax included): above 0 the customer pays it, below 0 it is refunded (at most ``paid``)."""
+
+    currency: str
+    replacement: dict[str, int]
+    difference_net: int = 0
+    difference_tax: int = 0
+    paid: int = 0  # what the customer paid for the exchanged units: the bound of a refunded difference
+
+    @property
+    def difference(self) -> int:
+        return self.difference_net + self.difference_tax
+
+    @property
+    def to_refund(self) -> int:
+        return min(-self.difference, self.paid) if self.difference < 0 else 0
+
+
+class ExchangeCharge(Frozen):
+    """The price difference of a dearer exchange, captured before the replacement ships."""
+
+    provider: str
+    authorization_id: str
+    net: int
+    tax: int
+
+
+class PaidLine(Frozen):
+    """An order line as paid: the returned units' price and tax come from it."""
+
+    sku: str
+    quantity: int
+    unit_price: int
+    line_total: int
+    tax: int
+
+
+def replacement_units(lines: list[ReturnLine], accepted: dict[str, int]) -> dict[str, int]:
+    """The units an exchange ships for the accepted ones: the chosen variant, or the same SKU again."""
+    units: dict[str, int] = {}
+    for line in lines:
+        if accepted.get(line.sku):
+            target = line.exchange_sku or line.sku
+            units[target] = units.get(target, 0) + accepted[line.sku]
+    return units
+
+
+def exchange_terms(lines: list[ReturnLine], accepted: dict[str, int], paid: dict[str, PaidLine],
+                   prices: dict[str, int], currency: str) -> ExchangeTerms:
+    """Price an exchange: a new variant costs its current price (``prices``) less the unit price paid for the
+    returned one, taxed at the returned line's rate; the customer keeps a discount they had. The same SKU
+    again costs nothing, as exchanges always did."""
+    net = tax = value = 0
+    for line in lines:
+        quantity = accepted.get(line.sku, 0)
+        if not quantity or line.exchange_sku in (None, line.sku):
+            continue
+        was = paid[line.sku]
+        step = (prices[line.exchange_sku] - was.unit_price) * quantity
+        net += step
+        tax += _share(step, was.tax, was.line_total)
+        value += (was.line_total + was.tax) * quantity // was.quantity
+    return ExchangeTerms(currency=currency, replacement=replacement_units(lines, accepted), difference_net=net,
+                         difference_tax=tax, paid=value)
+
+
+def _share(amount: int, part: int, whole: int) -> int:
+    """amount × part / whole, rounded half away from zero (integer minor units)."""
+    if whole <= 0:
+        return 0
+    magnitude = (abs(amount) * part * 2 + whole) // (whole * 2)
+    return magnitude if amount >= 0 else -magnitude

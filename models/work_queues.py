@@ -22,6 +22,7 @@ P = Permission
 QUEUES: dict[str, Permission] = {
     "fraud_review": P.ORDERS_SUPPORT,
     "returns_to_decide": P.ORDERS_SUPPORT,
+    "returns_needing_attention": P.ORDERS_SUPPORT,
     "returns_to_receive": P.WAREHOUSE,
     "returns_to_inspect": P.WAREHOUSE,
     "parcels_to_pack": P.WAREHOUSE,
@@ -83,7 +84,7 @@ def _summary(queue: str, d: dict) -> str:
         case "fraud_review":
             return f"checkout of {d.get('total')} {d.get('currency')} scored {d.get('score')}: " \
                    f"{', '.join(d.get('reasons') or []) or 'no reason given'}"
-        case "returns_to_decide" | "returns_to_receive" | "returns_to_inspect":
+        case "returns_to_decide" | "returns_to_receive" | "returns_to_inspect" | "returns_needing_attention":
             units = sum(int(line.get("quantity", 0)) for line in d.get("lines") or [])
             return f"{units} unit(s){' for an exchange' if d.get('exchange') else ''}, return {d.get('status')}"
         case "parcels_to_pack":
@@ -99,7 +100,7 @@ def _url(queue: str, item_id: str, d: dict) -> str:
     match queue:
         case "fraud_review":
             return f"/checkouts/{item_id}"
-        case "returns_to_decide" | "returns_to_receive" | "returns_to_inspect":
+        case "returns_to_decide" | "returns_to_receive" | "returns_to_inspect" | "returns_needing_attention":
             return f"/returns/{item_id}"
         case "low_stock":
             return f"/inventory/{d.get('sku')}"

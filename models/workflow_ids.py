@@ -11,6 +11,12 @@ def order(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+def quote(cart_id: str, fingerprint: str) -> str:
+    """One carrier + tax quote of a cart as priced for one address (the same question asked twice meets
+    the one workflow)."""
+    return f"quote-{cart_id}-{fingerprint[:16]}"
+
+
 def shipment(shipment_id: str) -> str:
     return f"shipment-{shipment_id}"
 

@@ -1,8 +1,10 @@
 """Checkouts: start the durable checkout workflow idempotently, report its progress, decide fraud reviews.
 
-``start_checkout`` claims the Idempotency-Key, then (first time only) checks capacity, kill switches and
-the cart, links the customer and starts the workflow, all in one transaction: if starting fails nothing
-is recorded and the client may retry with the same key.
+``start_checkout`` claims the Idempotency-Key and (first time only) checks capacity, kill switches and the
+cart and links the customer, in one transaction; then, with no transaction held, starts the workflow under
+the id the key derives. A start that fails releases the claim (services/workflow_calls.start_claimed) and
+the client retries with the same key; a replay of a pending checkout starts it too, so a claim whose first
+attempt died before starting never blocks the key.
 """
 
 import uuid
@@ -16,7 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.quoting import agreed_total
@@ -31,6 +33,7 @@ from models.commerce import Address, CheckoutInput, TaxExemption
 from models.errors import DomainError, NotFound
 from models.fraud import FraudPolicy, ReviewDecision
 from models.ids import public_id
+from services import workflow_calls
 from services.cart_recovery import stop_reminders
 from services.deps import Deps
 from services.errors import Refused
@@ -98,35 +101,45 @@ def fraud_policy(settings: Settings) -> FraudPolicy | None:
 async def start_checkout(deps: Deps, command: StartCheckout):
     """Claim the key and start the workflow: the checkout's row and whether this call created it."""
     checkout_id, order_id, workflow_id = checkout_ids(command.idempotency_key)
-    settings = deps.settings
-    async with deps.engine.begin() as conn:
-        await _assert_may_use_cart(conn, command)
-        row, created = await store.claim(
-            conn, checkout_id=checkout_id, order_id=order_id, idempotency_key=command.idempotency_key,
-            request_hash=command.request_hash, cart_id=command.cart_id, email=command.email, workflow_id=workflow_id,
-        )
-        if created:
-            await _assert_capacity(conn, settings.max_inflight_checkouts)
-            await _assert_methods_enabled(conn, command)
-            await carts.assert_checkoutable(conn, command.cart_id)
-            await _record_agreement(conn, command, checkout_id)
-            await _link_customer(conn, command)
-        if row.status == "pending":
-            # Started inside the transaction: if starting fails nothing is recorded and the client may retry.
-            await _start_workflow(deps.temporal, settings.task_queue, workflow_id, CheckoutInput(
-                checkout_id=checkout_id, order_id=order_id, cart_id=command.cart_id, email=command.email,
-                shipping_address=command.shipping_address, payment_method=command.payment_method,
-                shipping_speed=command.shipping_speed, reservation_ttl_seconds=settings.reservation_ttl_seconds,
-                authentication_timeout_seconds=settings.authentication_timeout_seconds,
-                billing_address=command.billing_address, client_ip=command.client_ip, fraud=fraud_policy(settings),
-                fraud_review_timeout_seconds=settings.fraud_review_timeout_seconds,
-                provider_budget_seconds=settings.checkout_provider_budget_seconds,
-            ))
+    row, created, version = await _claim(deps, command, checkout_id, order_id, workflow_id)
+    if row.status == "pending":  # a replay starts it too: its first attempt may have died before starting it
+        await workflow_calls.start_claimed(deps, "checkout", checkout_id, version, workflow_id, _start_workflow(
+            deps.temporal, deps.settings.task_queue, workflow_id, _input(deps.settings, command, checkout_id, order_id)))
     if created:
         await stop_reminders(deps.temporal, command.cart_id)  # best effort: the reminder activity re-checks the cart
     log.info("checkout accepted" if created else "checkout replayed", checkout_id=checkout_id,
              workflow_id=workflow_id, cart_id=command.cart_id, status=row.status)
     return row, created
+
+
+async def _claim(deps: Deps, command: StartCheckout, checkout_id: str, order_id: str, workflow_id: str):
+    """Claim the key and, the first time, check capacity, kill switches and the cart and link the customer;
+    committed before the workflow starts (no transaction waits on Temporal). ``(row, created, version)``."""
+    async with deps.engine.begin() as conn:
+        await _assert_may_use_cart(conn, command)
+        row, created, version = await store.claim(
+            conn, checkout_id=checkout_id, order_id=order_id, idempotency_key=command.idempotency_key,
+            request_hash=command.request_hash, cart_id=command.cart_id, email=command.email, workflow_id=workflow_id,
+        )
+        if created:
+            await _assert_capacity(conn, deps.settings.max_inflight_checkouts)
+            await _assert_methods_enabled(conn, command)
+            await carts.assert_checkoutable(conn, command.cart_id)
+            await _record_agreement(conn, command, checkout_id)
+            await _link_customer(conn, command)
+    return row, created, version
+
+
+def _input(settings: Settings, command: StartCheckout, checkout_id: str, order_id: str) -> CheckoutInput:
+    return CheckoutInput(
+        checkout_id=checkout_id, order_id=order_id, cart_id=command.cart_id, email=command.email,
+        shipping_address=command.shipping_address, payment_method=command.payment_method,
+        shipping_speed=command.shipping_speed, reservation_ttl_seconds=settings.reservation_ttl_seconds,
+        authentication_timeout_seconds=settings.authentication_timeout_seconds,
+        billing_address=command.billing_address, client_ip=command.client_ip, fraud=fraud_policy(settings),
+        fraud_review_timeout_seconds=settings.fraud_review_timeout_seconds,
+        provider_budget_seconds=settings.checkout_provider_budget_seconds,
+    )
 
 
 async def _record_agreement(conn, command: StartCheckout, checkout_id: str) -> None:
@@ -180,22 +193,21 @@ async def _link_customer(conn, command: StartCheckout) -> None:
 
 
 async def _start_workflow(client: Client, task_queue: str, workflow_id: str, checkout: CheckoutInput) -> None:
-    try:
-        await client.start_workflow(
-            CheckoutWorkflow.run, checkout, id=workflow_id, task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(sa.CHECKOUT_STATUS, "pending"),
-                SearchAttributePair(sa.CUSTOMER_EMAIL, checkout.email),
-                SearchAttributePair(sa.CART_ID, checkout.cart_id),
-                SearchAttributePair(sa.ORDER_ID, checkout.order_id),
-            ]),
-            memo={"cart_id": checkout.cart_id, "order_id": checkout.order_id, "email": checkout.email},
-            static_summary=f"Checkout of cart {checkout.cart_id} for {checkout.email}",
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # it already ran to completion under this id: the record will show the outcome
+    """Started once under its id: a retry finds it running (USE_EXISTING) or, once it ended, refused
+    (WorkflowAlreadyStartedError, which ``start_claimed`` takes as started: the record shows the outcome)."""
+    await client.start_workflow(
+        CheckoutWorkflow.run, checkout, id=workflow_id, task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.CHECKOUT_STATUS, "pending"),
+            SearchAttributePair(sa.CUSTOMER_EMAIL, checkout.email),
+            SearchAttributePair(sa.CART_ID, checkout.cart_id),
+            SearchAttributePair(sa.ORDER_ID, checkout.order_id),
+        ]),
+        memo={"cart_id": checkout.cart_id, "order_id": checkout.order_id, "email": checkout.email},
+        static_summary=f"Checkout of cart {checkout.cart_id} for {checkout.email}",
+    )
 
 
 async def checkout_status(deps: Deps, checkout_id: str):

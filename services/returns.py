@@ -1,5 +1,6 @@
 """Returns (RMA): a customer requests one, support decides, the warehouse receives and inspects.
 
+A request records the return, commits, then starts its workflow (a failed start releases the record).
 Deciding, receiving and inspecting are updates on the return's workflow: read the return, call
 Temporal with no connection held, then write the audit row (only if the workflow took the action).
 """
@@ -12,13 +13,14 @@ from typing import Literal
 import structlog
 from temporalio.common import WorkflowIDReusePolicy
 
-from db import audit
+from db import audit, claims
 from db import fulfillment as fulfillment_store
 from db import returns as store
-from models import workflow_ids
 from models.auth import Caller
 from models.ids import public_id
-from models.returns import Decision, Inspection, ReturnInput, ReturnPolicy, ReturnRequest, check_returnable
+from models.returns import (
+    Decision, Inspection, ReturnInput, ReturnLine, ReturnPolicy, ReturnRequest, check_returnable,
+)
 from services import workflow_calls
 from services.deps import Deps
 from services.errors import Refused
@@ -68,35 +70,51 @@ def policy(settings) -> ReturnPolicy:
 
 
 async def create_return(deps: Deps, command: CreateReturn):
-    """Record the return and start its workflow; the return's row.
+    """Record the return, then start its workflow with no transaction held; the return's row.
 
-    The workflow is started inside the transaction that holds the order's lock (returns of one order are
-    serialised, and if starting fails nothing is recorded and the client may retry)."""
-    order_id, lines, key = command.order_id, command.request.lines, command.idempotency_key
+    Recorded under the order's lock (returns of one order are serialised); a start that fails releases the
+    record (services/workflow_calls.start_claimed) and the client retries. A replay of a return still
+    ``requested`` starts it too, in case its first attempt died before starting it."""
+    order_id, key = command.order_id, command.idempotency_key
     rma_id = public_id("return", uuid.uuid5(ID_NAMESPACE, f"{order_id}:{key}") if key else None)
+    row, email, version = await _record(deps, command, rma_id)
+    if row.status == "requested":
+        await workflow_calls.start_claimed(deps, "return", rma_id, version, row.workflow_id,
+                                           _start_workflow(deps, row, email))
+        log.info("return requested", order_id=order_id, rma_id=rma_id)
+    return row
+
+
+async def _record(deps: Deps, command: CreateReturn, rma_id: str):
+    """The return's row (created unless replayed), the order's email and the claim's version."""
+    order_id, lines = command.order_id, command.request.lines
     async with deps.engine.begin() as conn:
         order = await fulfillment_store.order_row(conn, order_id, lock=True)  # serialise returns of one order
-        if key and (existing := await store.find(conn, rma_id)) is not None:
-            return existing
-        delivered, last_delivery = await store.delivered(conn, order_id)
-        check_returnable(lines, delivered, await store.returned(conn, order_id), last_delivery,
-                         datetime.now(UTC), deps.settings.return_window_days)
-        exchange = command.request.exchange
-        await store.create(conn, rma_id=rma_id, order_id=order_id, lines=[line.model_dump() for line in lines],
-                           exchange=exchange)
-        await deps.temporal.start_workflow(
-            ReturnWorkflow.run, ReturnInput(rma_id=rma_id, order_id=order_id, lines=lines, exchange=exchange,
-                                            policy=policy(deps.settings)),
-            id=workflow_ids.return_(rma_id), task_queue=deps.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=sa.of_order(order_id, order.email),
-            static_summary=f"Return {rma_id} of {sum(line.quantity for line in lines)} unit(s) "
-                           f"from order {order_id}" + (" (exchange)" if exchange else ""),
-            memo={"order_id": order_id, "lines": [line.model_dump() for line in lines], "exchange": exchange},
-        )
-        row = await store.get(conn, rma_id)
-    log.info("return requested", order_id=order_id, rma_id=rma_id)
-    return row
+        if command.idempotency_key is None or await store.find(conn, rma_id) is None:
+            delivered, last_delivery = await store.delivered(conn, order_id)
+            check_returnable(lines, delivered, await store.returned(conn, order_id), last_delivery,
+                             datetime.now(UTC), deps.settings.return_window_days)
+            # Checked only for a new return: a replayed key answers the return it made, even if the variant
+            # has sold out since.
+            await store.check_exchange_variants(conn, lines, order.currency)
+            await store.create(conn, rma_id=rma_id, order_id=order_id, lines=[line.model_dump() for line in lines],
+                               exchange=command.request.exchange)
+        version = await claims.stamp(conn, "return", rma_id)
+        return await store.get(conn, rma_id), order.email, version
+
+
+def _start_workflow(deps: Deps, row, email: str):
+    lines = [ReturnLine.model_validate(line) for line in row.lines]
+    return deps.temporal.start_workflow(
+        ReturnWorkflow.run, ReturnInput(rma_id=row.id, order_id=row.order_id, lines=lines, exchange=row.exchange,
+                                        policy=policy(deps.settings)),
+        id=row.workflow_id, task_queue=deps.settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a replay finds it started, even once it ended
+        search_attributes=sa.of_order(row.order_id, email),
+        static_summary=f"Return {row.id} of {sum(line.quantity for line in lines)} unit(s) "
+                       f"from order {row.order_id}" + (" (exchange)" if row.exchange else ""),
+        memo={"order_id": row.order_id, "lines": row.lines, "exchange": row.exchange},
+    )
 
 
 async def decide_return(deps: Deps, command: DecideReturn):

@@ -14,9 +14,9 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
-from db import audit, catalog, customers
+from db import audit, catalog, claims, customers
 from db import subscription_plans as plans
 from db import subscriptions as store
 from models import workflow_ids
@@ -105,15 +105,25 @@ async def create_subscription(deps: Deps, command: CreateSubscription) -> tuple[
     """Save the payment method with the provider and start renewing: the subscription's id and whether this
     call created it.
 
-    Nothing is recorded until the provider said yes, and no transaction waits on it: the request is
+    Nothing is recorded until the provider said yes, and no transaction waits on Temporal: the request is
     checked (key, plan, prices) in a rehearsal that is rolled back, the sign-up runs as its own workflow,
-    then the subscription is claimed for good and its workflow started."""
+    the subscription is claimed and recorded for good (committed), then its workflow is started; a start
+    that fails releases the record (services/workflow_calls.start_claimed) and the client retries with the
+    same key. The audit row is written once the workflow runs."""
     subscription_id, workflow_id = subscription_ids(command.idempotency_key)
     schedule = Schedule(interval=command.interval, every_n_days=command.n, anchor=command.anchor_date)
     period = next_period(schedule, datetime.now(UTC).date())
-    _, new = await _claim(deps, subscription_id, workflow_id, command, schedule, period, rehearse=True)
+    _, new, _ = await _claim(deps, subscription_id, workflow_id, command, schedule, period, rehearse=True)
     signed_up = await _sign_up(deps, subscription_id, command) if new else None
-    _, created = await _claim(deps, subscription_id, workflow_id, command, schedule, period, signed_up=signed_up)
+    row, created, version = await _claim(deps, subscription_id, workflow_id, command, schedule, period,
+                                         signed_up=signed_up)
+    if row.status != "cancelled":  # a replay starts it too: its first attempt may have died before starting it
+        await workflow_calls.start_claimed(deps, "subscription", subscription_id, version, workflow_id, _start(
+            deps.temporal, deps.settings.task_queue, workflow_id, _state(deps, command, row, schedule, period)))
+    if created:
+        async with deps.engine.begin() as conn:
+            await audit.record(conn, command.caller, "subscription.create", target=subscription_id, details={
+                "email": command.email, "lines": [line.model_dump() for line in command.lines]})
     log.info("subscription created" if created else "subscription replayed", subscription_id=subscription_id)
     return subscription_id, created
 
@@ -121,9 +131,8 @@ async def create_subscription(deps: Deps, command: CreateSubscription) -> tuple[
 async def _claim(deps: Deps, subscription_id: str, workflow_id: str, command: CreateSubscription, schedule, period,
                  *, rehearse: bool = False, signed_up: SignedUpCustomer | None = None):
     """Claim the key (``idempotency_key_reused`` for another body) and check a new subscription's plan and
-    prices; a rehearsal rolls it all back. Otherwise record the sign-up of a new subscription and start
-    the workflow (a replay's too) inside the transaction: if starting fails nothing is recorded and the
-    client may retry with the same key. ``(row, created)``."""
+    prices; a rehearsal rolls it all back. Otherwise record the sign-up of a new subscription and stamp the
+    claim for ``start_claimed``. ``(row, created, version)``."""
     async with deps.engine.connect() as conn, conn.begin() as transaction:
         plan = await plans.get(conn, command.plan_id) if command.plan_id else None
         row, created = await store.claim(
@@ -140,20 +149,21 @@ async def _claim(deps: Deps, subscription_id: str, workflow_id: str, command: Cr
             await _assert_sellable(conn, command.lines, row.currency)
         if rehearse:
             await transaction.rollback()
-            return row, created
+            return row, created, None
         if created:
             if signed_up is None:  # the rehearsal found it, then it was gone: let the client retry
                 raise Refused(409, "subscription_conflict", "the subscription changed meanwhile; retry")
             await _record_sign_up(conn, subscription_id, command, signed_up)
-            row = await store.get(conn, subscription_id)
-        if row.status != "cancelled":
-            await _start(deps.temporal, deps.settings.task_queue, workflow_id, SubscriptionState(
-                subscription_id=subscription_id, email=command.email, currency=row.currency,
-                customer_ref=row.customer_ref, payment_method=command.payment_method,
-                shipping_address=command.shipping_address, lines=command.lines, discount_bp=row.discount_bp,
-                schedule=schedule, period=period, policy=policy_from(deps.settings),
-            ))
-    return row, created
+        version = await claims.stamp(conn, "subscription", subscription_id)
+        return await store.get(conn, subscription_id), created, version
+
+
+def _state(deps: Deps, command: CreateSubscription, row, schedule: Schedule, period) -> SubscriptionState:
+    return SubscriptionState(
+        subscription_id=row.id, email=command.email, currency=row.currency, customer_ref=row.customer_ref,
+        payment_method=command.payment_method, shipping_address=command.shipping_address, lines=command.lines,
+        discount_bp=row.discount_bp, schedule=schedule, period=period, policy=policy_from(deps.settings),
+    )
 
 
 async def _sign_up(deps: Deps, subscription_id: str, command: CreateSubscription) -> SignedUpCustomer:
@@ -183,7 +193,7 @@ def _sign_up_refusal(error: WorkflowFailureError) -> Refused:
 
 async def _record_sign_up(conn, subscription_id: str, command: CreateSubscription,
                           signed_up: SignedUpCustomer) -> None:
-    """The provider customer, the subscription's owner and saved method, its first event and the audit row."""
+    """The provider customer, the subscription's owner and saved method, and its first event."""
     await store.set_customer(conn, subscription_id, provider=signed_up.provider, customer_ref=signed_up.customer_ref)
     # The subscription belongs to the signed-in customer (a storefront must send one, api/access.py) or, when
     # support creates it, to the email's; the saved method joins the customer's payment methods.
@@ -194,26 +204,23 @@ async def _record_sign_up(conn, subscription_id: str, command: CreateSubscriptio
     await store.append_event(conn, subscription_id, SubscriptionEvent(
         event_id="created", type="created", data={"interval": command.interval, "n": command.n,
                                                   "anchor_date": command.anchor_date.isoformat()}))
-    await audit.record(conn, command.caller, "subscription.create", target=subscription_id,
-                       details={"email": command.email, "lines": [line.model_dump() for line in command.lines]})
 
 
 async def _start(client: Client, task_queue: str, workflow_id: str, state: SubscriptionState) -> None:
+    """Started once under its id: a retry finds it running (USE_EXISTING) or, once it ended (cancelled),
+    refused (WorkflowAlreadyStartedError, which ``start_claimed`` takes as started)."""
     upcoming = next_renewal(state)
-    try:
-        await client.start_workflow(
-            SubscriptionWorkflow.run, state, id=workflow_id, task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(sa.SUBSCRIPTION_STATUS, state.status),
-                SearchAttributePair(sa.CUSTOMER_EMAIL, state.email),
-                *([SearchAttributePair(sa.NEXT_RENEWAL_AT, upcoming)] if upcoming else []),
-            ]),
-            static_summary=f"Subscription {state.subscription_id} for {state.email}",
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # it ended (cancelled) under this id: the record shows the outcome
+    await client.start_workflow(
+        SubscriptionWorkflow.run, state, id=workflow_id, task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.SUBSCRIPTION_STATUS, state.status),
+            SearchAttributePair(sa.CUSTOMER_EMAIL, state.email),
+            *([SearchAttributePair(sa.NEXT_RENEWAL_AT, upcoming)] if upcoming else []),
+        ]),
+        static_summary=f"Subscription {state.subscription_id} for {state.email}",
+    )
 
 
 async def act_on_subscription(deps: Deps, command: ActOnSubscription) -> None:

@@ -29,6 +29,17 @@ async def eventually(probe: Callable[[], T | Awaitable[T]], timeout: float = 60.
         await asyncio.sleep(interval)
 
 
+def eventually_blocking(probe: Callable[[], T], timeout: float = 60.0, *, interval: float = 0.05,
+                        what: str | None = None) -> T:
+    """``eventually`` for synchronous tests and fixtures (other processes: a dev stack, localstripe), run on
+    a private event loop so the test session's loops are left alone; ``probe`` is a plain call."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(eventually(probe, timeout, interval=interval, what=what))
+    finally:
+        loop.close()
+
+
 def _name(probe: Callable) -> str:
     name = getattr(probe, "__name__", "")
     return "the condition" if name in ("", "<lambda>") else name

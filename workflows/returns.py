@@ -3,6 +3,10 @@
 Support decisions and warehouse steps arrive as updates with validators (the caller gets
 an answer); carrier tracking arrives as a signal. An approved return whose parcel never
 ships expires after the policy's ship-back days and its label is refunded.
+
+An exchange may swap to another variant of the same product: its stock is held from the approval,
+a dearer variant's difference is charged before the replacement exists (declined: it never ships),
+a cheaper one's is refunded once it does.
 """
 
 import asyncio
@@ -27,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 REFUND_UNKNOWN_PATCH = "return-refund-unknown-retries-same-id"
+# Exchanges for another variant: stock held at approval, priced today, the difference charged or refunded.
+EXCHANGE_VARIANT_PATCH = "exchange-another-variant"
 # How long an unanswered refund waits before it is asked again (under the same refund id).
 REFUND_RETRY_PAUSE = timedelta(minutes=15)
 
@@ -76,6 +82,7 @@ class ReturnWorkflow:
         workflow.logger.error("return %s stopped at %s: %s %s", rma.rma_id, self.status, code, message)
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_failed:{code}")])
         stopped_at, self.status = self.status, "needs_attention"
+        await self._release_exchange_stock(rma)
         await best_effort(self._act(ReturnActivities.set_return_status, rma.rma_id, "needs_attention",
                                     f"stopped while {stopped_at}: {code}: {message}", None), "return status")
         return self.status
@@ -91,11 +98,15 @@ class ReturnWorkflow:
             await self._set(rma, "rejected", decision.note, decision.actor)
             return self.status
         await self._set(rma, "approved", decision.note, decision.actor)
+        if rma.exchange and workflow.patched(EXCHANGE_VARIANT_PATCH):
+            # Gone since the request: the exchange tries again after inspection, else refunds.
+            await best_effort(self._act(ReturnActivities.hold_exchange_stock, rma), "exchange stock hold")
         await self._act(ReturnActivities.buy_return_label, rma)
         self.status = "awaiting_return"
         await self._email(NotificationActivities.send_return_approved, rma.rma_id, patch="email-return-approved")
         if not await self._waited(lambda: self.received, policy.ship_back_seconds):
             await self._act(ReturnActivities.refund_return_label, rma.rma_id)
+            await self._release_exchange_stock(rma)
             await self._set(rma, "expired", "the parcel was not sent back in time")
             return self.status
         await self._act(ReturnActivities.mark_received, rma)
@@ -109,37 +120,51 @@ class ReturnWorkflow:
             return self.status
         if rma.exchange:
             return await self._exchange(rma, accepted)
+        return await self._refund_accepted(rma, accepted)
+
+    async def _refund_accepted(self, rma: ReturnInput, accepted: dict[str, int]) -> str:
         try:
             await self._refund(rma, accepted)
         except ActivityError as failure:
-            code, message = failure_code(failure)
-            await self._set(rma, "refund_failed", f"{code}: {message}")
-            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_refund_failed:{code}")])
-            return self.status
+            return await self._refund_failed(rma, failure)
         self.status = "refunded"
         await self._email(NotificationActivities.send_return_refunded, rma.rma_id, patch="email-return-refunded")
+        return self.status
+
+    async def _refund_failed(self, rma: ReturnInput, failure: ActivityError) -> str:
+        code, message = failure_code(failure)
+        await self._set(rma, "refund_failed", f"{code}: {message}")
+        workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_refund_failed:{code}")])
         return self.status
 
     async def _refund(self, rma: ReturnInput, accepted: dict[str, int]) -> None:
         """Refund the accepted units; raises ActivityError when refused. An unanswered refund may have been
         made: it is retried under the same refund id (never a new one) with a visible alert, never reported
         failed (before the patch it was, while the money had gone back)."""
+        await self._until_answered(ReturnActivities.refund_return, rma, accepted, alert="return_refund_unknown")
+
+    async def _until_answered(self, method, *args, alert: str):
+        """Run a money step whose unanswered outcome may have happened: ask again under the same ids (never new
+        ones) every REFUND_RETRY_PAUSE, with ``alert`` visible meanwhile; a refusal raises ActivityError."""
         alerted = False
         while True:
             try:
-                await self._act(ReturnActivities.refund_return, rma, accepted)
+                result = await self._act(method, *args)
                 break
             except ActivityError as failure:
                 if failure_code(failure)[0] != "provider_unavailable" or not workflow.patched(REFUND_UNKNOWN_PATCH):
                     raise
             if not alerted:
-                workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set("return_refund_unknown")])
+                workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(alert)])
                 alerted = True
             await workflow.sleep(REFUND_RETRY_PAUSE)
         if alerted:
             workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_unset()])
+        return result
 
     async def _exchange(self, rma: ReturnInput, accepted: dict[str, int]) -> str:
+        if workflow.patched(EXCHANGE_VARIANT_PATCH):
+            return await self._exchange_variants(rma, accepted)
         order_id = public_id("order", workflow.uuid4())
         try:
             order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted, order_id)
@@ -149,13 +174,61 @@ class ReturnWorkflow:
             self.status = "refunded"
             await self._email(NotificationActivities.send_return_refunded, rma.rma_id, patch="email-return-refunded")
             return self.status
+        await self._ship_replacement(order_id)
+        return self.status
+
+    async def _ship_replacement(self, order_id: str) -> None:
         await workflow.start_child_workflow(
             FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id)]),
         )
         self.status = "exchanged"
+
+    async def _exchange_variants(self, rma: ReturnInput, accepted: dict[str, int]) -> str:
+        """Replace the accepted units (by the chosen variants) at today's prices. A dearer replacement is paid
+        for before it exists, so a declined card never ships it; a cheaper one's difference is refunded after."""
+        try:
+            terms = await self._act(ReturnActivities.prepare_exchange, rma, accepted)
+        except ActivityError as failure:  # out of stock, or the variant is no longer sold: refund instead
+            if failure_code(failure)[0] == "provider_unavailable":
+                raise  # our database, not the exchange: a person looks (needs_attention) rather than a refund
+            workflow.logger.warning("exchange for %s not possible (%s); refunding", rma.rma_id, failure_code(failure))
+            await self._act(ReturnActivities.release_exchange_stock, rma.rma_id)
+            return await self._refund_accepted(rma, accepted)
+        charged = None
+        if terms.difference > 0:
+            try:
+                charged = await self._until_answered(ReturnActivities.charge_exchange_difference, rma, terms,
+                                                     alert="return_exchange_charge_unknown")
+            except ActivityError as failure:
+                return await self._exchange_payment_failed(rma, failure)
+        order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted,
+                                   public_id("order", workflow.uuid4()), terms, charged)
+        await self._ship_replacement(order_id)
+        if terms.to_refund:
+            try:
+                await self._until_answered(ReturnActivities.refund_exchange_difference, rma, terms,
+                                           alert="return_refund_unknown")
+            except ActivityError as failure:
+                return await self._refund_failed(rma, failure)
+            await self._email(NotificationActivities.send_return_refunded, rma.rma_id, patch="email-return-refunded")
         return self.status
+
+    async def _exchange_payment_failed(self, rma: ReturnInput, failure: ActivityError) -> str:
+        """The card refused the difference: the replacement never ships, its stock goes back, the customer is
+        told and support finds the return in returns_needing_attention."""
+        code, message = failure_code(failure)
+        await self._act(ReturnActivities.release_exchange_stock, rma.rma_id)
+        await self._set(rma, "exchange_payment_failed", f"{code}: {message}")
+        workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_exchange_payment_failed:{code}")])
+        await best_effort(self._act(NotificationActivities.send_exchange_payment_failed, rma.rma_id), "notification")
+        return self.status
+
+    async def _release_exchange_stock(self, rma: ReturnInput) -> None:
+        """The exchange will not happen: its held stock goes back (returns from before the patch held none)."""
+        if rma.exchange and workflow.patched(EXCHANGE_VARIANT_PATCH):
+            await best_effort(self._act(ReturnActivities.release_exchange_stock, rma.rma_id), "exchange stock release")
 
     async def _waited(self, condition, seconds: int) -> bool:
         try:

@@ -39,5 +39,9 @@ class NotificationActivities:
         ...
 
     @activity.defn
+    async def send_exchange_payment_failed(self, rma_id: str) -> str:
+        ...
+
+    @activity.defn
     async def send_renewal_upcoming(self, subscription_id: str, cycle: int, renewal_date: date) -> str:
         ...

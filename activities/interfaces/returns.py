@@ -4,7 +4,7 @@ from temporalio import activity
 
 from models.commerce import Label
 from models.refunds import RefundResult
-from models.returns import Inspection, ReturnInput
+from models.returns import ExchangeCharge, ExchangeTerms, Inspection, ReturnInput
 
 
 class ReturnActivities:
@@ -33,5 +33,26 @@ class ReturnActivities:
         ...
 
     @activity.defn
-    async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str) -> str:
+    async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str,
+                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None) -> str:
+        ...
+
+    @activity.defn
+    async def hold_exchange_stock(self, rma: ReturnInput) -> None:
+        ...
+
+    @activity.defn
+    async def release_exchange_stock(self, rma_id: str) -> int:
+        ...
+
+    @activity.defn
+    async def prepare_exchange(self, rma: ReturnInput, accepted: dict[str, int]) -> ExchangeTerms:
+        ...
+
+    @activity.defn
+    async def charge_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> ExchangeCharge:
+        ...
+
+    @activity.defn
+    async def refund_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> RefundResult:
         ...

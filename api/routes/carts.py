@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -136,19 +136,11 @@ async def remove_discount_code(cart_id: str, code: str, engine: Engine) -> CartO
         return await _cart_out(conn, cart_id)
 
 
-def _quote_providers(request: Request) -> quotes.QuoteProviders:
-    """Built on first use and kept: the same tax and shipping providers the worker's checkout uses."""
-    state = request.app.state
-    if getattr(state, "quote_providers", None) is None:
-        state.quote_providers = quotes.providers_for(state.settings)
-    return state.quote_providers
-
-
 @router.post("/{cart_id}/quote", response_model=Quote, responses={**_CODE_ERRORS, 503: {"model": ErrorResponse}})
-async def quote(cart_id: str, body: QuoteRequest, request: Request, services: Services) -> Quote:
+async def quote(cart_id: str, body: QuoteRequest, services: Services) -> Quote:
     """The total a checkout of this cart to this address will charge, line by line, with the shipping options,
     computed as the checkout computes it. Send `quote_id` with POST /checkouts to be held to it (until
     `expires_at`); a repeat for an unchanged cart and address answers the same quote without asking the
     carrier or the tax service again. `discount_codes` are attached to the cart first. `503 quote_unavailable`
     (+ `Retry-After`) while the carrier or the tax service does not answer."""
-    return await quotes.quote(services, _quote_providers(request), cart_id, body)
+    return await quotes.quote(services, cart_id, body)

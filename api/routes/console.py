@@ -1,8 +1,11 @@
-"""Support console: find orders, read everything about one, cancel or refund it (HTML pages).
+"""Console: sign-in, the home page (the caller's work queues), finding orders, reading everything about one,
+cancelling, refunding, requesting and deciding returns (HTML pages; queue actions: console_queues.py, inventory,
+audit and reports: console_admin.py).
 
-Plain forms, POST/redirect/GET, no scripts. Sessions, CSRF and flashes: ``api.console_web``.
-Cancel, refund and return decisions call the same handlers as the API (``services.orders``,
-``services.returns``), and every action is written to the audit log as the signed-in key.
+Plain forms, POST/redirect/GET, no scripts. Sessions, permissions, CSRF and flashes: ``api.console_web``.
+Actions call the same handlers as the API (``services.orders``, ``services.returns``); cancels, refunds and
+return decisions are written to the audit log as the signed-in key (a return request, like the storefront's, is
+recorded on the return itself).
 """
 
 import secrets
@@ -10,30 +13,28 @@ import uuid
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
-import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from api.console_web import (
-    COOKIE, LOGIN_COOKIE, CheckedSession, ConsoleRoute, Session, flash, now, page, redirect_with_flash,
-    safe_next, tokens_match,
+    COOKIE, LOGIN_COOKIE, CheckedSession, ConsoleRoute, Session, back_to, flash, flashed, input_problem, now,
+    page, redirect_with_flash, safe_next, tokens_match,
 )
 from api.auth import TooManyFailures, authenticate
 from api.deps import AppSettings, Engine, Services
-from api.errors import ApiError
 from db import audit, fulfillment, refunds
 from db import console as console_db
 from db import orders as order_store
 from db import returns as return_store
+from db.work_queues import OPEN_PARCEL
 from models.auth import Permission, lowest_role_with
 from models.errors import DomainError, NotFound
 from models.money import Money, parse_major
 from models.refunds import RefundRequest
-from models.returns import Decision
-from services import orders, returns
+from models.returns import Decision, ReturnLine, ReturnReason, ReturnRequest
+from services import orders, returns, work_queues
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-log = structlog.get_logger("orderflow.api.console")
 
 MAX_PAGE = 100
 CANCELLABLE = {"pending_payment", "authorized", "captured", "partially_fulfilled"}
@@ -92,6 +93,18 @@ async def logout(request: Request, engine: Engine, session: CheckedSession):
 
 
 @router.get("")
+async def home(request: Request, engine: Engine, settings: AppSettings, session: Session):
+    """The caller's work queues: how many items wait, for how long, and how many are about to time out."""
+    role = session.caller.role
+    async with engine.connect() as conn:
+        queues = await work_queues.summaries(conn, role)
+        expiring = {queue: sum(item.expiring_soon for item in await work_queues.items(conn, settings, queue, role))
+                    for queue in work_queues.EXPIRING_QUEUES if any(q.queue == queue for q in queues)}
+    return page("home.html", session=session, queues=queues, expiring=expiring, now=now(),
+                flash=flash(request, session))
+
+
+@router.get("/search")
 async def search(request: Request, engine: Engine, session: Session, q: str = "", limit: str = "20",
                  after: str = ""):
     """Find an order by id, or a customer's orders by email (newest first, ``limit`` per page)."""
@@ -110,7 +123,7 @@ async def search(request: Request, engine: Engine, session: Session, q: str = ""
                 found, next_after = await order_store.search(conn, email=query, limit=size, after=after or None)
             except DomainError:  # a page link to an order that is gone: start again from the newest
                 (found, next_after), after = await order_store.search(conn, email=query, limit=size), ""
-    next_page = f"/console?{urlencode({'q': query, 'limit': size, 'after': next_after})}" if next_after else None
+    next_page = f"/console/search?{urlencode({'q': query, 'limit': size, 'after': next_after})}" if next_after else None
     return page("search.html", session=session, q=query, limit=size, max_page=MAX_PAGE, orders=found,
                 message=message, next_page=next_page, first_page=bool(after), flash=flash(request, session))
 
@@ -123,13 +136,36 @@ async def order_page(request: Request, order_id: str, engine: Engine, session: S
         operations = await console_db.payment_operations_for_order(conn, order)
         context = dict(
             shipments=await fulfillment.shipments_view(conn, order_id), operations=operations,
-            refunds=await refunds.for_order(conn, order_id), audit_entries=await audit.for_order(conn, order_id),
+            refunds=await refunds.for_order(conn, order_id),
+            # One order's trail is support's (AUDIT_READ), not every role's.
+            audit_entries=await audit.for_order(conn, order_id) if session.caller.may(Permission.AUDIT_READ) else None,
             returns=await return_store.for_order(conn, order_id),
+            returnable=await _returnable(conn, order_id),
         )
     return page("order.html", session=session, order=order, lines=found["lines"], events=found["events"],
                 refundable=_refundable(operations), can_cancel=order["status"] in CANCELLABLE,
                 can_refund=order["status"] not in NOT_REFUNDABLE, refund_key=str(uuid.uuid4()),
+                return_key=str(uuid.uuid4()),
+                reasons=RETURN_REASONS, open_alerts=_open_alerts(found["events"], context["shipments"]),
                 flash=flash(request, session), **context)
+
+
+def _open_alerts(events: list[dict], shipments: list[dict]) -> list[str]:
+    """Why the order needs a person: its alerts since support last marked them resolved, and its parcels' alerts."""
+    resolved_at = max((e["created_at"] for e in events if e["type"] == "order.alert_resolved"), default=None)
+    alerts = [str((e["data"] or {}).get("alert")) for e in events if e["type"] == "order.alert"
+              and (resolved_at is None or e["created_at"] > resolved_at)]
+    return alerts + [f"parcel {s['id']}: {s['alert']}" for s in shipments if s["alert"] and s["status"] in OPEN_PARCEL]
+
+
+RETURN_REASONS = ReturnReason.__args__
+
+
+async def _returnable(conn, order_id: str) -> dict[str, int]:
+    """Units delivered and not already on their way back, per SKU: what a new return may ask for."""
+    delivered, _ = await return_store.delivered(conn, order_id)
+    already = await return_store.returned(conn, order_id)
+    return {sku: left for sku, count in delivered.items() if (left := count - already.get(sku, 0)) > 0}
 
 
 def _refundable(operations) -> int:
@@ -149,7 +185,7 @@ async def cancel(order_id: str, services: Services, session: CheckedSession, rea
             order_id=order_id, reason=reason.strip(), caller=session.caller, audit_details={"via": "console"}))
         return f"Order cancelled (status: {status})."
 
-    return await _flashed(session, back, "Cancel refused", act, action="cancel", order_id=order_id)
+    return await flashed(session, back, "Cancel refused", act, action="cancel", order_id=order_id)
 
 
 @router.post("/orders/{order_id}/refund")
@@ -165,7 +201,7 @@ async def refund(order_id: str, services: Services, session: CheckedSession, mod
             minor = None if mode == "full" else parse_major(amount, order.currency)
             request = RefundRequest(amount=minor, reason=reason.strip())
         except ValueError as error:  # pydantic's ValidationError is one
-            return redirect_with_flash(session, back, error=f"Refund not sent: {_input_problem(error)}")
+            return redirect_with_flash(session, back, error=f"Refund not sent: {input_problem(error)}")
         result, replayed = await orders.issue_refund(services, orders.IssueRefund(
             order_id=order_id, request=request, idempotency_key=refund_key.strip()[:100] or str(uuid.uuid4()),
             caller=session.caller, audit_details={"via": "console", "full": mode == "full"}))
@@ -173,24 +209,46 @@ async def refund(order_id: str, services: Services, session: CheckedSession, mod
         already = " (this form was already sent: nothing new was refunded)" if replayed else ""
         return f"Refunded {money}{already}. Order status: {result.order_status}."
 
-    return await _flashed(session, back, "Refund refused", act, action="refund", order_id=order_id)
+    return await flashed(session, back, "Refund refused", act, action="refund", order_id=order_id)
+
+
+@router.post("/orders/{order_id}/returns")
+async def request_return(request: Request, order_id: str, services: Services, session: CheckedSession,
+                         return_key: Text = "", exchange: Text = ""):
+    """A return asked for by phone or email: one quantity and reason per SKU (``qty:SKU``, ``reason:SKU``)."""
+    back = f"/console/orders/{quote(order_id, safe='')}"
+    form = await request.form()
+
+    async def act() -> str | RedirectResponse:
+        try:
+            lines = [ReturnLine(sku=name[4:], quantity=int(value), reason=str(form.get(f"reason:{name[4:]}", "")))
+                     for name, value in form.multi_items() if name.startswith("qty:") and str(value).strip() not in
+                     ("", "0")]
+            wanted = ReturnRequest(lines=lines, exchange=exchange == "yes")
+        except ValueError as error:  # int() or pydantic
+            return redirect_with_flash(session, back, error=f"Return not requested: {input_problem(error)}")
+        row = await returns.create_return(services, returns.CreateReturn(
+            order_id=order_id, request=wanted, idempotency_key=return_key.strip()[:100] or None))
+        return f"Return {row.id} requested ({row.status})."
+
+    return await flashed(session, back, "Return not requested", act, action="return request", order_id=order_id)
 
 
 @router.post("/returns/{rma_id}/approve")
-async def approve(rma_id: str, services: Services, session: CheckedSession, note: Text = ""):
+async def approve(rma_id: str, services: Services, session: CheckedSession, note: Text = "", back: Text = ""):
     """The customer gets a return label."""
-    return await _decide(rma_id, "approve", services, session, note)
+    return await _decide(rma_id, "approve", services, session, note, back)
 
 
 @router.post("/returns/{rma_id}/reject")
-async def reject(rma_id: str, services: Services, session: CheckedSession, note: Text = ""):
-    return await _decide(rma_id, "reject", services, session, note)
+async def reject(rma_id: str, services: Services, session: CheckedSession, note: Text = "", back: Text = ""):
+    return await _decide(rma_id, "reject", services, session, note, back)
 
 
-async def _decide(rma_id: str, decision: Literal["approve", "reject"], services, session, note: str):
+async def _decide(rma_id: str, decision: Literal["approve", "reject"], services, session, note: str, back: str):
     async with services.engine.connect() as conn:
         order_id = (await return_store.get(conn, rma_id)).order_id  # NotFound → the 404 page
-    back = f"/console/orders/{quote(order_id, safe='')}"
+    back = back_to(back, f"/console/orders/{quote(order_id, safe='')}")
     verb = "approved" if decision == "approve" else "rejected"
     body = Decision(note=note.strip()[:500] or None, actor=session.caller.label)
 
@@ -199,40 +257,5 @@ async def _decide(rma_id: str, decision: Literal["approve", "reject"], services,
             rma_id=rma_id, decision=decision, body=body, caller=session.caller, audit_details={"via": "console"}))
         return f"Return {rma_id} {verb}."
 
-    return await _flashed(session, back, f"Return not {verb}", act, action="return decision", rma_id=rma_id)
+    return await flashed(session, back, f"Return not {verb}", act, action="return decision", rma_id=rma_id)
 
-
-async def _flashed(session, back: str, refused: str, act, *, action: str, **context) -> RedirectResponse:
-    """Run a console action and go back to ``back`` with its outcome as the flash message.
-
-    ``act`` returns the success message (or a ready redirect, for input the form should correct). A
-    refusal by the rules shows its code's friendly text; anything else is logged and shown as such.
-    """
-    try:
-        outcome = await act()
-    except (ApiError, DomainError) as error:
-        return redirect_with_flash(session, back, error=f"{refused}: {_message(error)}")
-    except Exception:
-        log.exception(f"console {action} failed", **context)
-        return redirect_with_flash(session, back, error=_UNEXPECTED)
-    return outcome if isinstance(outcome, RedirectResponse) else redirect_with_flash(session, back, ok=outcome)
-
-
-_UNEXPECTED = "Something unexpected went wrong; it was logged. Reload the page to see what happened."
-FRIENDLY = {
-    "refund_exceeds_captured": "that is more than can still be refunded (see Refundable now).",
-    "idempotency_key_reused": "this form was already used for a different refund; reload the page.",
-}
-
-
-def _message(error: ApiError | DomainError) -> str:
-    code = error.code
-    return f"{FRIENDLY.get(code, error.message)} [{code}]"
-
-
-def _input_problem(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    if callable(errors):  # pydantic: name the field
-        first = errors()[0]
-        return f"{'/'.join(str(p) for p in first['loc']) or 'input'}: {first['msg']}"
-    return str(error)

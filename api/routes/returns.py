@@ -35,10 +35,12 @@ def _out(row) -> ReturnOut:
 
 
 @router.post("/orders/{order_id}/returns", status_code=status.HTTP_201_CREATED, response_model=ReturnOut,
-             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+             responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
+                        422: {"model": ErrorResponse}})
 async def request_return(order_id: str, body: ReturnRequest, services: Services,
                          idempotency_key: IdempotencyKey = None) -> ReturnOut:
-    """Ask to send delivered units back (within the return window)."""
+    """Ask to send delivered units back (within the return window), for a refund or an exchange; a line's
+    ``exchange_sku`` swaps to another variant of the same product, its price difference charged or refunded."""
     return _out(await returns.create_return(services, returns.CreateReturn(order_id=order_id, request=body,
                                                                            idempotency_key=idempotency_key)))
 

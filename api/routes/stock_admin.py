@@ -6,15 +6,15 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentCaller
-from api.deps import Engine, ReadConn
+from api.deps import Engine, ReadConn, Services
 from api.csv_answers import Format, csv_response, wants_csv
 from api.schemas import ErrorResponse, Strict
 from db import audit, inventory
-from db.catalog import variant_id_of
 from models.errors import DomainError
 from models.inventory import INT_MAX
 from models.reports import csv_text
 from models.stock_admin import STOCK_CSV_COLUMNS, StockRow, parse_counts
+from services import stock_admin
 
 router = APIRouter(tags=["admin"])
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -79,21 +79,15 @@ class SafetyStockIn(Strict):
 
 
 @router.patch("/admin/inventory/{sku}", status_code=204, responses=_ERRORS)
-async def set_reorder_point(sku: str, body: ReorderPointIn, engine: Engine, caller: CurrentCaller) -> None:
+async def set_reorder_point(sku: str, body: ReorderPointIn, services: Services, caller: CurrentCaller) -> None:
     """The SKU's reorder point; the low-stock alert opens or resolves at once. Audited."""
-    async with engine.begin() as conn:
-        await variant_id_of(conn, sku)
-        await inventory.set_reorder_point(conn, sku, body.reorder_point)
-        await audit.record(conn, caller, "inventory.reorder_point_set", target=sku, details=body.model_dump())
+    await stock_admin.set_reorder_point(services, stock_admin.SetReorderPoint(
+        sku=sku, reorder_point=body.reorder_point, caller=caller))
 
 
 @router.patch("/admin/inventory/{sku}/locations/{location_code}", status_code=204, responses=_ERRORS)
-async def set_safety_stock(sku: str, location_code: str, body: SafetyStockIn, engine: Engine,
+async def set_safety_stock(sku: str, location_code: str, body: SafetyStockIn, services: Services,
                            caller: CurrentCaller) -> None:
     """The location's safety stock for the SKU (its ATP changes; on hand does not). Audited."""
-    async with engine.begin() as conn:
-        await variant_id_of(conn, sku)
-        location_id = await inventory.location_id_by_code(conn, location_code)
-        await inventory.set_safety_stock(conn, sku, location_id, body.safety_stock)
-        await audit.record(conn, caller, "inventory.safety_stock_set", target=f"{sku}@{location_code}",
-                           details=body.model_dump())
+    await stock_admin.set_safety_stock(services, stock_admin.SetSafetyStock(
+        sku=sku, location_code=location_code, safety_stock=body.safety_stock, caller=caller))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 23:39:55.118783
+Create Date: 2026-12-01 01:55:25.950339
 """
 from alembic import op
 import sqlalchemy as sa
@@ -550,6 +550,32 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code', 'order_id', name=op.f('pk_code_redemptions'))
     )
     op.create_index('ix_code_redemptions_code_email', 'code_redemptions', ['code', 'email'], unique=False)
+    op.create_table('draft_orders',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=20), server_default='open', nullable=False),
+    sa.Column('cart_id', sa.String(length=40), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('billing_address', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('shipping_speed', sa.String(length=20), nullable=False),
+    sa.Column('quote_id', sa.String(length=40), nullable=True),
+    sa.Column('invoiced_quote_id', sa.String(length=40), nullable=True),
+    sa.Column('invoiced_total', sa.BigInteger(), nullable=True),
+    sa.Column('checkout_id', sa.String(length=40), nullable=True),
+    sa.Column('order_id', sa.String(length=40), nullable=True),
+    sa.Column('completion_key', sa.String(length=255), nullable=True),
+    sa.Column('last_checkout_error', sa.String(length=64), nullable=True),
+    sa.Column('created_by', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("status IN ('open','invoiced','completed','cancelled')", name=op.f('ck_draft_orders_status')),
+    sa.ForeignKeyConstraint(['cart_id'], ['carts.id'], name=op.f('fk_draft_orders_cart_id_carts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_draft_orders')),
+    sa.UniqueConstraint('cart_id', name=op.f('uq_draft_orders_cart_id')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_draft_orders_idempotency_key'))
+    )
     op.create_table('low_stock_alerts',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('sku', sa.String(length=64), nullable=False),
@@ -810,6 +836,7 @@ def downgrade() -> None:
     op.drop_index('uq_low_stock_alerts_open_sku', table_name='low_stock_alerts', postgresql_where=sa.text('resolved_at IS NULL'))
     op.drop_index(op.f('ix_low_stock_alerts_sku'), table_name='low_stock_alerts')
     op.drop_table('low_stock_alerts')
+    op.drop_table('draft_orders')
     op.drop_index('ix_code_redemptions_code_email', table_name='code_redemptions')
     op.drop_table('code_redemptions')
     op.drop_index('ix_cart_reminders_sent_at', table_name='cart_reminders')

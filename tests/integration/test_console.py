@@ -1,60 +1,21 @@
-"""The support console over HTTP: sign-in, CSRF, finding orders, cancel, refunds and returns."""
+"""The console over HTTP: sign-in, CSRF, finding orders, cancel, refunds and returns from the order page.
+(Work queues: test_console_queues.py; inventory, audit, reports: test_console_admin.py; roles:
+test_console_roles.py.)"""
 
 import re
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select
 
 from db import payments as ledger
 from db.tables import audit_log, console_sessions
 from tests.factories import make_api_key, make_location, make_sku
 from tests.helpers import eventually
+from tests.integration.console_helpers import act, audit_actions, browser, csrf_in, flash_of, follow, signed_in
 from tests.integration.checkout_helpers import cart_with, checkout_to_end
 from tests.integration.checkout_helpers import order_with_shipments
 from tests.integration.checkout_helpers import delivered_order, placed_order
-
-
-def browser(api_app, scheme: str = "http") -> AsyncClient:
-    """A cookie-keeping client that does not follow redirects, so each hop can be checked."""
-    return AsyncClient(transport=ASGITransport(app=api_app, raise_app_exceptions=False),
-                       base_url=f"{scheme}://orderflow.test")
-
-
-def csrf_in(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-async def signed_in(api_app, secret: str) -> AsyncClient:
-    client = browser(api_app)
-    form = await client.get("/console/login")
-    response = await client.post("/console/login", data={"api_key": secret, "csrf": csrf_in(form.text),
-                                                          "next": "/console"})
-    assert response.status_code == 303 and response.headers["location"] == "/console", response.text
-    return client
-
-
-async def follow(client: AsyncClient, response):
-    assert response.status_code == 303, response.text
-    return await client.get(response.headers["location"])
-
-
-async def act(client: AsyncClient, path: str, page_path: str, **fields):
-    """Submit a form of ``page_path`` the way a browser would (with the page's CSRF token) and follow."""
-    page = await client.get(page_path)
-    return await follow(client, await client.post(path, data={"csrf": csrf_in(page.text), **fields}))
-
-
-def flash_of(response) -> str:
-    found = re.search(r'<div class="flash (?:ok|error)" role="status">([^<]*)</div>', response.text)
-    return found.group(1) if found else ""
-
-
-async def audit_actions(engine, order_id: str) -> list[tuple[str, str]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(audit_log).where(audit_log.c.order_id == order_id).order_by(audit_log.c.seq))
-        return [(row.action, row.actor_role) for row in rows]
 
 
 async def test_unauthenticated_and_api_key_only_requests_are_sent_to_login(api_app, role_keys):
@@ -85,7 +46,7 @@ async def test_login_needs_a_live_support_key_and_sets_a_strict_cookie(api_app, 
         assert wrong.status_code == 401 and "not valid" in wrong.text
         shopper = await client.post("/console/login", data={"api_key": role_keys["storefront"],
                                                             "csrf": csrf_in(wrong.text)})
-        assert shopper.status_code == 403 and "needs support" in shopper.text
+        assert shopper.status_code == 403 and "needs warehouse" in shopper.text  # a shop, not a member of staff
         ok = await client.post("/console/login", data={"api_key": role_keys["support"], "csrf": csrf_in(shopper.text),
                                                        "next": "https://evil.example/"})
         assert ok.status_code == 303 and ok.headers["location"] == "/console"  # no open redirect
@@ -130,7 +91,7 @@ async def test_find_orders_by_email_newest_first_in_pages_and_by_id(api_app, api
         order_ids.append((await checkout_to_end(api, temporal_env.client, cart_id, email=email))["order_id"])
     client = await signed_in(api_app, role_keys["support"])
 
-    first = await client.get("/console", params={"q": email.lower(), "limit": "2"})
+    first = await client.get("/console/search", params={"q": email.lower(), "limit": "2"})
     assert first.status_code == 200
     listed = re.findall(r'href="/console/orders/(ord_[a-z0-9]+)"', first.text)
     assert listed == order_ids[::-1][:2]
@@ -139,11 +100,11 @@ async def test_find_orders_by_email_newest_first_in_pages_and_by_id(api_app, api
     assert re.findall(r'href="/console/orders/(ord_[a-z0-9]+)"', second.text) == order_ids[:1]
     assert "Older orders" not in second.text
 
-    by_id = await client.get("/console", params={"q": f" {order_ids[0]} "})
+    by_id = await client.get("/console/search", params={"q": f" {order_ids[0]} "})
     assert by_id.status_code == 303 and by_id.headers["location"] == f"/console/orders/{order_ids[0]}"
-    missing = await client.get("/console", params={"q": "ord_nothere"})
+    missing = await client.get("/console/search", params={"q": "ord_nothere"})
     assert missing.status_code == 200 and "No order with id ord_nothere" in missing.text
-    nobody = await client.get("/console", params={"q": "nobody@example.com"})
+    nobody = await client.get("/console/search", params={"q": "nobody@example.com"})
     assert "No orders for this email" in nobody.text
     assert (await client.get("/console/orders/ord_nothere")).status_code == 404
 

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import eventually_blocking
 from tests.integration.checkout_helpers import ADDRESS
 
 ORDERFLOW = Path(sys.executable).parent / "orderflow"
@@ -50,10 +50,9 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
-def _wait_gone(pid: int, deadline: float) -> bool:
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not _alive(pid)
+def _wait_gone(pids: set[int] | list[int], seconds: float, what: str) -> None:
+    """Every process of ``pids`` has exited (an AssertionError naming ``what`` after ``seconds``)."""
+    eventually_blocking(lambda: not any(_alive(pid) for pid in pids), seconds, what=what)
 
 
 @pytest.fixture
@@ -75,17 +74,21 @@ def dev_stack(tmp_path):
 
 
 def _read_banner(proc, lines: queue.Queue, tmp_path: Path) -> str:
-    banner, deadline = [], time.monotonic() + STARTUP_DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            assert proc.poll() is None, (tmp_path / "stderr.log").read_text()[-3000:]
-            continue
-        banner.append(line)
-        if "Press Ctrl-C to stop" in line:
+    """What ``orderflow dev`` printed up to its ready line (its stdout comes through ``lines``)."""
+    banner: list[str] = []
+
+    def printed_banner() -> str | None:
+        while not lines.empty():
+            banner.append(lines.get_nowait())
+        if any("Press Ctrl-C to stop" in line for line in banner):
             return "".join(banner)
-    pytest.fail(f"no banner within {STARTUP_DEADLINE} s; stderr: {(tmp_path / 'stderr.log').read_text()[-3000:]}")
+        assert proc.poll() is None, (tmp_path / "stderr.log").read_text()[-3000:]
+        return None
+
+    try:
+        return eventually_blocking(printed_banner, STARTUP_DEADLINE, interval=0.1, what="the ready banner")
+    except AssertionError as missing:
+        pytest.fail(f"{missing}; stderr: {(tmp_path / 'stderr.log').read_text()[-3000:]}")
 
 
 def test_orderflow_dev_serves_a_checkout_and_stops_cleanly(dev_stack):
@@ -110,17 +113,15 @@ def test_orderflow_dev_serves_a_checkout_and_stops_cleanly(dev_stack):
         assert started.status_code == 202, started.text
         checkout_id = started.json()["checkout_id"]
         # A separate process: polling its public API is the only way to see the outcome.
-        deadline = time.monotonic() + 60
-        while (checkout := api.get(f"/checkouts/{checkout_id}").json())["status"] == "pending":
-            assert time.monotonic() < deadline, checkout
-            time.sleep(0.1)
+        checkout = eventually_blocking(
+            lambda: (found := api.get(f"/checkouts/{checkout_id}").json())["status"] != "pending" and found,
+            60, interval=0.1, what=f"checkout {checkout_id} to end")
         assert checkout["status"] == "completed", checkout
         assert api.get(f"/orders/{checkout['order_id']}").status_code == 200
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
-    deadline = time.monotonic() + 10
-    assert [name for name, pid in pids.items() if not _wait_gone(pid, deadline)] == []
+    _wait_gone(pids.values(), 10, what=f"the stack's processes {pids} to exit")
     assert all(_port_free(port) for port in ports.values()), ports
     assert not (tmp_path / "state" / "devstack.json").exists()
 
@@ -165,12 +166,13 @@ def test_a_clean_stop_after_a_kill_9_really_stops_postgres(pg_dir):
         assert int(restarted.stdout.readline()) == postgres_pid  # the restart finds the orphaned server
         assert restarted.stdout.readline().strip() == "stopped"
         assert restarted.wait(30) == 0
-        assert _wait_gone(postgres_pid, time.monotonic() + 20), "PostgreSQL still runs after a clean stop"
+        _wait_gone([postgres_pid], 20, what="PostgreSQL to stop after a clean stop")
         assert json.loads((pg_dir / ".handle_pids.json").read_text()) == []
     finally:
         if _alive(postgres_pid):  # the bug: leave no server behind for the next test
             os.kill(postgres_pid, signal.SIGTERM)
-            _wait_gone(postgres_pid, time.monotonic() + 20)
+            with contextlib.suppress(AssertionError):  # cleanup: the test's own failure is the news
+                _wait_gone([postgres_pid], 20, what="the orphaned PostgreSQL to stop")
 
 
 def test_a_restart_after_a_kill_9_works_and_its_clean_stop_leaves_nothing_running(tmp_path):
@@ -201,8 +203,7 @@ def test_a_restart_after_a_kill_9_works_and_its_clean_stop_leaves_nothing_runnin
         assert restarted["postgres"] == crashed["postgres"]  # the orphaned server is adopted, not doubled
         runs[1].send_signal(signal.SIGINT)
         assert runs[1].wait(30) == 0
-        deadline = time.monotonic() + 20
-        assert [pid for pid in everything if not _wait_gone(pid, deadline)] == [], "left running after a clean stop"
+        _wait_gone(everything, 20, what=f"both runs' processes {sorted(everything)} to exit after a clean stop")
         assert all(_port_free(port) for port in ports.values()), ports
     finally:
         for proc in runs:

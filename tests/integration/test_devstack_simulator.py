@@ -4,12 +4,12 @@ tracking webhooks, then returned and refunded, all over the stack's HTTP API and
 import json
 import os
 import subprocess
-import time
 import uuid
 
 import httpx
 import pytest
 
+from tests.helpers import eventually_blocking
 from tests.integration.checkout_helpers import ADDRESS
 from tests.integration.test_devstack import ORDERFLOW, REPO, _read_banner, dev_stack  # noqa: F401  (fixture)
 
@@ -29,11 +29,7 @@ def stack(quick_carrier, dev_stack):  # noqa: F811  (quick_carrier first: the st
 
 def until(probe, what: str):
     """Poll another process's API until ``probe`` answers something truthy."""
-    deadline = time.monotonic() + DEADLINE
-    while not (found := probe()):
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
-    return found
+    return eventually_blocking(probe, DEADLINE, interval=0.2, what=what)
 
 
 def test_an_order_is_delivered_by_the_simulated_carrier_then_returned_and_refunded(stack):

@@ -13,7 +13,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -29,6 +28,7 @@ from models.auth import allows
 from schemathesis.checks import (
     content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance,
 )
+from tests.helpers import eventually_blocking
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -65,16 +65,15 @@ def live_api(database_url, temporal_env, task_queue, tmp_path_factory):
     log = (state / "api.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "cli", "api"], cwd=REPO, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def ready() -> bool:
         assert proc.poll() is None, (state / "api.log").read_text()[-3000:]
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
         except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "orderflow api did not become ready"
-        time.sleep(0.1)
+            return False
+
+    eventually_blocking(ready, 30, interval=0.1, what="orderflow api to become ready")
     yield base
     proc.terminate()
     try:

@@ -4,15 +4,20 @@ HTTP, real PostgreSQL, a real Temporal dev server and the local providers."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import func, select, update
+from temporalio.client import WorkflowExecutionStatus
 
 from activities.fulfillment import _shipment_cart
-from activities.quoting import QuoteProviders
+from adapters.factory import Adapters
+from adapters.local.email import OutboxEmailSender
+from adapters.local.payment import LocalPaymentGateway
 from adapters.local.shipping import LocalShippingCarrier
 from adapters.local.tax import LocalTaxCalculator
 from adapters.ports import ProviderUnavailable
 from db import fulfillment
 from db.tables import payment_operations, quotes
+from models import workflow_ids
 from models.fulfillment import FulfillmentPolicy
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import (
@@ -23,21 +28,34 @@ GERMANY = {"name": "Ada", "line1": "Unter den Linden 1", "city": "Berlin", "post
 
 
 class CountingCarrier(LocalShippingCarrier):
-    """The local carrier, counting the rate requests that reach it."""
+    """The worker's local carrier, counting the rate requests that reach it; ``down`` plays an outage,
+    ``offers`` a carrier that serves only those speeds."""
 
     def __init__(self):
-        self.rate_calls = 0
+        self.rate_calls, self.down, self.offers = 0, False, None
 
     async def rates(self, *, cart, address):
         self.rate_calls += 1
-        return await super().rates(cart=cart, address=address)
+        if self.down:
+            raise ProviderUnavailable("carrier: 502 Bad Gateway")
+        rates = await super().rates(cart=cart, address=address)
+        return [rate for rate in rates if self.offers is None or rate.service in self.offers]
 
 
 @pytest.fixture(scope="module")
-def carrier(api_app) -> CountingCarrier:
-    counting = CountingCarrier()
-    api_app.state.quote_providers = QuoteProviders(carrier=counting, tax=LocalTaxCalculator())
-    return counting
+def carrier() -> CountingCarrier:
+    return CountingCarrier()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def worker(temporal_env, engine, task_queue, tmp_path_factory, carrier):
+    """This module's worker, with ``carrier``: the only process a quote's provider calls may run in."""
+    from worker import build_worker
+
+    adapters = Adapters(payment=LocalPaymentGateway(engine=engine), tax=LocalTaxCalculator(), shipping=carrier,
+                        email=OutboxEmailSender(tmp_path_factory.mktemp("outbox")))
+    async with build_worker(temporal_env.client, task_queue, engine, adapters) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +109,22 @@ async def test_express_quote_charges_the_express_rate(api, engine, warehouse, ca
 
     assert body["shipping_speed"] == "express"
     assert (body["shipping_amount"], body["total"]) == (1499, 5000 + 1499 + 363)
+
+
+async def test_the_providers_are_asked_by_a_workflow_in_the_worker_not_by_the_api(
+        api, temporal_env, engine, warehouse, carrier):
+    sku = await make_sku(engine, price=1000, stock={warehouse: 10})
+    cart_id = await cart_with(api, {sku: 1})
+    calls = carrier.rate_calls
+
+    answered = (await quote(api, cart_id)).json()
+
+    assert carrier.rate_calls == calls + 1, "the worker's carrier must be the one asked"
+    async with engine.connect() as conn:
+        key = await conn.scalar(select(quotes.c.fingerprint).where(quotes.c.id == answered["quote_id"]))
+    handle = temporal_env.client.get_workflow_handle(workflow_ids.quote(cart_id, key))
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert (await handle.result())["quote_id"] == answered["quote_id"]
 
 
 async def test_repeat_quote_of_an_unchanged_cart_is_reused_without_asking_providers(api, engine, warehouse, carrier):
@@ -255,21 +289,31 @@ async def test_an_exemption_without_a_number_or_code_is_refused(api, engine, war
     assert started.status_code == 422 and started.json()["error"]["code"] == "validation_error"
 
 
-class DownCarrier(LocalShippingCarrier):
-    async def rates(self, *, cart, address):
-        raise ProviderUnavailable("carrier: 502 Bad Gateway")
-
-
-async def test_a_provider_outage_is_a_503_to_retry_not_a_500(api, api_app, engine, warehouse, carrier):
+async def test_a_provider_outage_is_a_503_to_retry_not_a_500(api, engine, warehouse, carrier):
     sku = await make_sku(engine, stock={warehouse: 5})
     cart_id = await cart_with(api, {sku: 1})
-    working = api_app.state.quote_providers
-    api_app.state.quote_providers = QuoteProviders(carrier=DownCarrier(), tax=LocalTaxCalculator())
+    carrier.down = True
     try:
         answered = await quote(api, cart_id)
     finally:
-        api_app.state.quote_providers = working
+        carrier.down = False
 
     assert answered.status_code == 503, answered.text
     assert answered.json()["error"]["code"] == "quote_unavailable"
     assert int(answered.headers["Retry-After"]) > 0
+    assert (await quote(api, cart_id)).status_code == 200, "the same question is asked again once it answers"
+
+
+async def test_a_refusal_by_the_carrier_keeps_its_code_and_details(api, engine, warehouse, carrier):
+    sku = await make_sku(engine, stock={warehouse: 5})
+    cart_id = await cart_with(api, {sku: 1})
+
+    carrier.offers = {"standard"}
+    try:
+        refused = await quote(api, cart_id, shipping_speed="express")
+    finally:
+        carrier.offers = None
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "shipping_unavailable"
+    assert refused.json()["error"]["details"] == {"offered": ["standard"]}

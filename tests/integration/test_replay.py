@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -24,7 +25,7 @@ from db import payments as ledger
 from models import workflow_ids
 from models.fulfillment import TrackingEvent
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import cart_with, checkout_body, finished_checkout, start_checkout
+from tests.integration.checkout_helpers import ADDRESS, cart_with, checkout_body, finished_checkout, start_checkout
 from tests.integration.checkout_helpers import eventually, order_with_shipments
 from tests.integration.checkout_helpers import post_stripe, stripe_event
 from tests.integration.test_webhooks import settings  # noqa: F401  (webhook secrets for this module)
@@ -162,6 +163,30 @@ async def scenario_ops_alert_digest(api, temporal, engine) -> dict[str, str]:
     return {"ops_alert_digest_sent": workflow_id}
 
 
+async def scenario_quote(api, temporal, engine) -> dict[str, str]:
+    from db.tables import quotes
+
+    cart_id = await cart_with(api, {await make_sku(engine, stock={await make_location(engine): 1}): 1})
+    answered = await api.post(f"/carts/{cart_id}/quote", json={"shipping_address": ADDRESS})
+    assert answered.status_code == 200, answered.text
+    async with engine.connect() as conn:
+        key = await conn.scalar(select(quotes.c.fingerprint).where(quotes.c.id == answered.json()["quote_id"]))
+    return {"quote_answered": workflow_ids.quote(cart_id, key)}
+
+
+async def scenario_draft_invoice(api, temporal, engine) -> dict[str, str]:
+    from models.draft_orders import invoice_workflow_id
+
+    sku = await make_sku(engine, stock={await make_location(engine): 5})
+    draft = (await api.post("/draft-orders", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
+        "lines": [{"sku": sku, "quantity": 1}], "email": "invoiced@example.com",
+        "shipping_address": checkout_body("")["shipping_address"]})).json()
+    assert (await api.post(f"/draft-orders/{draft['draft_id']}/send-invoice")).status_code == 200
+    workflow_id = invoice_workflow_id(draft["draft_id"], draft["quote"]["quote_id"])
+    assert await temporal.get_workflow_handle(workflow_id).result() == "sent"
+    return {"draft_invoice_sent": workflow_id}
+
+
 def test_every_workflow_type_has_a_saved_history():
     """A workflow type without a saved history has nothing pinning its shipped behaviour."""
     saved = {json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]
@@ -171,7 +196,8 @@ def test_every_workflow_type_has_a_saved_history():
 
 @pytest.mark.parametrize("scenario", [scenario_checkouts, scenario_three_d_secure, scenario_fulfillment,
                                       scenario_returns_and_refunds, scenario_sign_in_link,
-                                      scenario_ops_alert_digest],
+                                      scenario_ops_alert_digest, scenario_quote,
+                                      scenario_draft_invoice],
                          ids=lambda f: f.__name__)
 async def test_fresh_histories_replay(scenario, api, temporal_env, engine):
     for name, workflow_id in (await scenario(api, temporal_env.client, engine)).items():

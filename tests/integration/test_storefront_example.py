@@ -13,6 +13,7 @@ import uvicorn
 
 from examples.storefront import shop
 from tests.factories import make_location, make_sku
+from tests.helpers import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "storefront.py"
 
@@ -25,8 +26,7 @@ async def served(api_app):
         port = probe.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(api_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started, 30, interval=0.02, what="uvicorn to listen")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await asyncio.wait_for(serving, 30)

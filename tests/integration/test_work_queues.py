@@ -42,7 +42,8 @@ async def test_each_role_lists_its_queues_with_counts(api_as, waiting):
     counts = {q["queue"]: q["count"] for q in warehouse}
     assert counts["parcels_to_pack"] == 1 and counts["returns_to_receive"] == 0
     support = {q["queue"]: q for q in (await api_as("support").get("/work-queues")).json()}
-    assert set(support) == {"fraud_review", "returns_to_decide", "orders_needing_attention"}
+    assert set(support) == {"fraud_review", "returns_to_decide", "returns_needing_attention",
+                            "orders_needing_attention"}
     assert support["fraud_review"]["count"] == support["returns_to_decide"]["count"] == 1
     oldest = datetime.fromisoformat(support["returns_to_decide"]["oldest_at"])
     assert oldest < waiting["now"] - timedelta(days=13)

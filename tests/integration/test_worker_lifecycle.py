@@ -45,12 +45,10 @@ async def _pending_activity(handle, activity_type: str) -> bool:
     return any(p.activity_type.name == activity_type for p in description.raw_description.pending_activities)
 
 
-async def _exited(process: subprocess.Popen, seconds: float) -> int | None:
-    for _ in range(int(seconds * 10)):
-        if process.poll() is not None:
-            return process.returncode
-        await asyncio.sleep(0.1)
-    return None
+async def _exited(process: subprocess.Popen, seconds: float) -> int:
+    """The process's exit code (an AssertionError after ``seconds``)."""
+    await eventually(lambda: process.poll() is not None, seconds, interval=0.1, what="the worker to exit")
+    return process.returncode
 
 
 async def test_sigterm_lets_the_running_activity_finish(settings, engine, temporal_env, role_keys, tmp_path):

@@ -4,7 +4,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ from adapters.avalara_tax import AvalaraTaxCalculator
 from adapters.easypost_shipping import EasyPostShippingCarrier
 from adapters.stripe_payment import StripePaymentGateway
 from models.commerce import Address, PricedCart, PricedLine
+from tests.helpers import eventually_blocking
 from tests.providers.fake_servers import FakeAvalara, FakeEasyPost
 
 BIN_DIR = Path(sys.executable).parent
@@ -41,18 +41,15 @@ def localstripe_url():
                                stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def answers() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"localstripe exited with {process.returncode}: {Path(log.name).read_text()[-2000:]}")
             try:
-                if httpx.get(f"{url}/v1/customers", auth=(STRIPE_TEST_KEY, ""), timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"{url}/v1/customers", auth=(STRIPE_TEST_KEY, ""), timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("localstripe did not answer within 30 s")
-            time.sleep(0.1)
+                return False
+
+        eventually_blocking(answers, 30, interval=0.1, what="localstripe to answer")
         yield url
     finally:
         process.terminate()

@@ -13,7 +13,8 @@ NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 def test_each_role_sees_the_queues_it_can_work():
     assert queues_for("warehouse") == ["returns_to_receive", "returns_to_inspect", "parcels_to_pack",
                                        "parcel_alerts"]
-    assert queues_for("support") == ["fraud_review", "returns_to_decide", "orders_needing_attention"]
+    assert queues_for("support") == ["fraud_review", "returns_to_decide", "returns_needing_attention",
+                                     "orders_needing_attention"]
     assert queues_for("ops") == queues_for("admin") == list(QUEUES)
     assert queues_for("storefront") == queues_for("catalog") == []
 

@@ -156,7 +156,7 @@ async def test_an_edit_and_a_cancel_at_once_are_applied_one_after_the_other(api,
     RESERVE_GATE.clear()
     try:
         editing = asyncio.create_task(edit(api, order["id"], [{"sku": sku, "quantity": 3}]))
-        await eventually(lambda: _updates_accepted(handle, 1), what="the edit to be under way")
+        await eventually(lambda: _scheduled(handle, "reserve_order_edit"), what="the edit to be holding stock")
         cancelling = asyncio.create_task(api.post(f"/orders/{order['id']}/cancel", json={"reason": "changed mind"}))
         await eventually(lambda: _updates_accepted(handle, 2), what="the cancel to be accepted")
         assert not editing.done() and not cancelling.done()  # the cancel waits for the edit
@@ -167,6 +167,11 @@ async def test_an_edit_and_a_cancel_at_once_are_applied_one_after_the_other(api,
     assert cancelled.status_code == 200, cancelled.text
     assert await handle.result() == "cancelled"
     assert await atp(api, sku) == 10  # the edit's added unit came back with the rest
+
+
+async def _scheduled(handle, activity_type: str) -> bool:
+    return any(e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+               for e in (await handle.fetch_history()).events)
 
 
 async def _updates_accepted(handle, count: int) -> bool:

@@ -224,11 +224,14 @@ class ShipmentActivities:
     @activity.defn
     @raises_business_errors
     async def prepare_capture(self, shipment_id: str) -> CaptureInstruction:
-        shipment, order, _ = await self._request(shipment_id)
-        async with self.engine.connect() as conn:
+        async with self.engine.begin() as conn:
+            shipment = await store.shipment_row(conn, shipment_id)
+            # The order is read under its lock: an order edit commits its new lines and total under the same
+            # lock, so this parcel's share is computed from the order its capture will be fixed against.
+            await store.order_row(conn, shipment.order_id, lock=True)
+            order = await store.snapshot(conn, shipment.order_id, FulfillmentPolicy())
             items = next(p.items for p in await store.planned_shipments(conn, order.order_id)
                          if p.shipment_id == shipment_id)
-        async with self.engine.begin() as conn:
             amount, authorization, payment_ref = await store.reserve_capture(
                 conn, shipment_id,
                 lambda captured, is_last: shipment_capture_amount(order.lines, items, order_total=order.total,

@@ -216,3 +216,34 @@ async def test_an_edit_waits_out_a_capture_in_flight(api, temporal_env, engine):
 
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "order_changed")
     assert await atp(api, new_sku) == 1
+
+
+async def _a_session_waits_on_a_lock(engine) -> bool:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return bool(await conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")))
+
+
+async def test_a_capture_starting_while_an_edit_commits_takes_the_edited_total(api, temporal_env, engine):
+    """An edit commits its new total under the order's lock; a parcel capture starting meanwhile waits for that
+    lock before reading the order, so it is fixed against the edited total (it once read the total first)."""
+    import asyncio
+
+    from activities.fulfillment import ShipmentActivities
+    from db.tables import orders
+
+    order, _, _ = await _order(api, temporal_env, engine, {"a": 1})
+    (parcel,) = await _open_parcels(api, order["id"])
+    edited_total = order["totals"]["total"] - 500
+    async with engine.connect() as editing:
+        edit_commit = await editing.begin()
+        await editing.execute(select(orders.c.id).where(orders.c.id == order["id"]).with_for_update())
+        await editing.execute(update(orders).where(orders.c.id == order["id"]).values(  # a 5.00 goodwill discount
+            total=edited_total, discount_total=orders.c.discount_total + 500))
+        capture = asyncio.create_task(ShipmentActivities(engine, None, None).prepare_capture(parcel["id"]))
+        await eventually(lambda: _a_session_waits_on_a_lock(engine), what="the capture waiting for the order lock")
+        await edit_commit.commit()
+    instruction = await capture
+    assert instruction.amount == edited_total

@@ -31,6 +31,7 @@ from db import console as console_db
 from db.console import ConsoleSession
 from models.auth import Permission, lowest_role_with
 from models.errors import DomainError, NotFound
+from models.work_queues import QUEUE_TITLES
 from models.money import Money
 
 log = structlog.get_logger("orderflow.api.console")
@@ -67,6 +68,7 @@ def _age(since: datetime | None, now: datetime) -> str:
 templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates" / "console"),
                         autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 templates.filters.update(money=_money, when=_when, age=_age)
+templates.globals.update(queue_titles=QUEUE_TITLES)
 
 
 def may(session: ConsoleSession | None, route: str) -> bool:

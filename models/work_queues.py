@@ -32,6 +32,19 @@ QUEUES: dict[str, Permission] = {
 }
 MAX_ITEMS = 500
 
+# What a person calls each queue (console headings); every queue has one (tests/unit/test_work_queues.py).
+QUEUE_TITLES: dict[str, str] = {
+    "fraud_review": "Fraud reviews",
+    "returns_to_decide": "Returns to decide",
+    "returns_needing_attention": "Returns needing attention",
+    "returns_to_receive": "Returns to receive",
+    "returns_to_inspect": "Returns to inspect",
+    "parcels_to_pack": "Parcels to pack",
+    "parcel_alerts": "Parcel alerts",
+    "orders_needing_attention": "Orders needing attention",
+    "low_stock": "Low stock",
+}
+
 
 class QueueSummary(BaseModel):
     queue: str

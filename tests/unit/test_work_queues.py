@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.errors import NotFound
-from models.work_queues import QUEUES, check_queue, queues_for, work_item
+from models.work_queues import QUEUE_TITLES, QUEUES, check_queue, queues_for, work_item
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -17,6 +17,10 @@ def test_each_role_sees_the_queues_it_can_work():
                                      "orders_needing_attention"]
     assert queues_for("ops") == queues_for("admin") == list(QUEUES)
     assert queues_for("storefront") == queues_for("catalog") == []
+
+
+def test_every_queue_has_a_title_for_the_console():
+    assert QUEUE_TITLES.keys() == QUEUES.keys()
 
 
 def test_a_queue_the_role_may_not_work_does_not_exist_for_it():

@@ -34,17 +34,17 @@ def _cpu_seconds(process: psutil.Process, with_children: bool) -> float:
         return 0.0
 
 
-def _runqueue_seconds(process: psutil.Process, with_children: bool) -> float:
-    """Seconds the threads of ``process`` (and its children) spent runnable but waiting for a core."""
-    waited = 0.0
+def _runqueue_by_thread(process: psutil.Process, with_children: bool) -> dict[str, float]:
+    """Seconds each thread of ``process`` (and its children) spent runnable but waiting for a core."""
     try:
         processes = [process, *process.children(recursive=True)] if with_children else [process]
     except psutil.Error:
-        return 0.0
+        return {}
+    waited = {}
     for each in processes:
         for stat in Path(f"/proc/{each.pid}/task").glob("*/schedstat"):
             try:
-                waited += int(stat.read_text().split()[1]) / 1e9
+                waited[stat.parent.name] = int(stat.read_text().split()[1]) / 1e9
             except (OSError, IndexError, ValueError):
                 continue  # the thread ended meanwhile
     return waited
@@ -72,10 +72,18 @@ class CpuMeter:
 
 
 class RunqueueMeter(CpuMeter):
-    """Like CpuMeter, but the time spent waiting for a core (100: one thread's worth waited all phase)."""
+    """Like CpuMeter, but the time spent waiting for a core (100: one thread's worth waited all phase).
+    Counted per thread, so that threads ending during the phase take nothing away."""
 
-    def _now(self) -> dict[str, float]:
-        return {name: _runqueue_seconds(p, with_children=name == "postgres") for name, p in self.processes.items()}
+    def _now(self) -> dict[str, dict[str, float]]:
+        return {name: _runqueue_by_thread(p, with_children=name == "postgres") for name, p in self.processes.items()}
+
+    def stop(self, wall: float) -> dict[str, float]:
+        after = self._now()
+        self.share = {name: 100 * sum(waited - self.before[name].get(thread, 0.0)
+                                      for thread, waited in threads.items()) / wall
+                      for name, threads in after.items()}
+        return self.share
 
 
 class StackMeter:

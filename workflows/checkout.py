@@ -87,7 +87,8 @@ class CheckoutWorkflow:
                 retry_policy=dataclasses.replace(STEP_RETRY, maximum_attempts=attempts_within(self.budget)),
             )
         except (ApplicationError, StepTimeout) as failure:
-            # Should a local step's failure arrive unwrapped, wrap it: the saga handles any step's ActivityError.
+            # A local activity's failure arrives bare (SDK 1.35), not as an ActivityError: wrap it, so that the
+            # saga (failure_code, compensation) handles it as any step's failure.
             raise _as_activity_error(method.__name__) from failure
 
     def _set_status(self, status: str) -> None:

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities import quoting
 from activities.errors import raises_business_errors
@@ -19,8 +21,11 @@ from models.commerce import (
     Address, CartSnapshot, DisputeNotice, OrderDraft, PricedCart, Reservation, ShippingRate,
     TaxQuote,
 )
+from models import workflow_ids
 from models.errors import DomainError, IllegalTransition
+from models.fulfillment import FulfillmentInput
 from models.order_state import OrderStatus
+from workflows import search_attributes as sa
 
 log = structlog.get_logger("orderflow.activities")
 
@@ -111,6 +116,20 @@ def count_checkout(outcome: str, code: str = "") -> None:
         counter.with_additional_attributes({"outcome": outcome, "code": code}).add(1)
 
 
+async def start_fulfillment(order_id: str, email: str) -> None:
+    """Start the order's FulfillmentWorkflow on this worker's task queue, once (REJECT_DUPLICATE).
+
+    One client call instead of a child workflow: the checkout does not wait a workflow task for the child's
+    start, and the order outlives its checkout either way (the child was ABANDONed; nothing reads its parent)."""
+    try:
+        await activity.client().start_workflow(
+            "FulfillmentWorkflow", FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),
+            task_queue=activity.info().task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=sa.of_order(order_id, email))
+    except WorkflowAlreadyStartedError:
+        pass  # an earlier attempt started it
+
+
 class OrderActivities:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -122,6 +141,8 @@ class OrderActivities:
             created = await order_store.create_from_checkout(conn, draft)
         if created:
             count_checkout("completed")
+        if draft.start_fulfillment:  # after the commit, on every attempt: a start already made is a no-op
+            await start_fulfillment(draft.order_id, draft.email)
         log.info("order created" if created else "order already recorded", order_id=draft.order_id,
                  checkout_id=draft.checkout_id, total=draft.total, currency=draft.currency)
         return draft.order_id

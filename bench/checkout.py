@@ -22,7 +22,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from cpu import CpuMeter  # bench/cpu.py
+import timeline  # bench/timeline.py
+from cpu import StackMeter  # bench/cpu.py
 
 with workflow.unsafe.imports_passed_through():
     import httpx
@@ -53,6 +54,8 @@ class Stats:
         self.p50, self.p95, self.p99 = cuts[49], cuts[94], cuts[98]
         self.rate = len(latencies) / wall
         self.cpu: dict[str, float] = {}
+        self.runqueue: dict[str, float] = {}
+        self.workflow_ids: list[str] = []  # for bench/timeline.py
 
     def line(self) -> str:
         return (f"{self.label:<28} {len(self.latencies):>5} in {self.wall:6.2f} s  {self.rate:7.1f} /s   "
@@ -60,11 +63,12 @@ class Stats:
                 f"  failed {self.failures}")
 
     def cpu_line(self) -> str:
-        return "  cpu % of a core: " + "  ".join(f"{name} {share:.0f}" for name, share in self.cpu.items())
+        return ("  cpu % of a core: " + "  ".join(f"{name} {share:.0f}" for name, share in self.cpu.items())
+                + "\n  waiting for a core, %: " + "  ".join(f"{name} {share:.0f}" for name, share in self.runqueue.items()))
 
 
 async def timed_batch(label: str, jobs: list[Callable[[], Awaitable[bool]]], concurrency: int,
-                      meter: CpuMeter | None = None) -> Stats:
+                      meter: StackMeter | None = None) -> Stats:
     """Run jobs at most ``concurrency`` at a time; each returns whether it succeeded."""
     gate, latencies, failures = asyncio.Semaphore(concurrency), [], 0
 
@@ -82,7 +86,7 @@ async def timed_batch(label: str, jobs: list[Callable[[], Awaitable[bool]]], con
     await asyncio.gather(*(one(job) for job in jobs))
     stats = Stats(label, time.perf_counter() - started, latencies, failures)
     if meter:
-        stats.cpu = meter.stop(stats.wall)
+        stats.cpu, stats.runqueue = meter.stop(stats.wall)
     return stats
 
 
@@ -106,11 +110,12 @@ async def top_up_stock(database_url: str, sku: str, units: int) -> None:
 
 
 async def ensure_stock(api: httpx.AsyncClient, args) -> None:
-    if args.database_url:
-        await top_up_stock(args.database_url, args.sku, args.n)
-    atp = (await api.get(f"/inventory/{args.sku}")).raise_for_status().json()["atp"]
-    if atp < args.n:
-        raise SystemExit(f"{args.sku} has {atp} available, {args.n} needed: pass --database-url to top it up")
+    for sku in args.sku:
+        if args.database_url:
+            await top_up_stock(args.database_url, sku, args.n)
+        atp = (await api.get(f"/inventory/{sku}")).raise_for_status().json()["atp"]
+        if atp < args.n:
+            raise SystemExit(f"{sku} has {atp} available, {args.n} needed: pass --database-url to top it up")
 
 
 async def make_cart(api: httpx.AsyncClient, sku: str) -> str:
@@ -119,7 +124,8 @@ async def make_cart(api: httpx.AsyncClient, sku: str) -> str:
     return cart_id
 
 
-def checkout_job(api: httpx.AsyncClient, client: Client, cart_id: str, wait: float = 0):
+def checkout_job(api: httpx.AsyncClient, client: Client, cart_id: str, wait: float = 0,
+                 started_ids: list[str] | None = None):
     async def job() -> bool:
         body = {"cart_id": cart_id, "email": "bench@example.com", "shipping_address": ADDRESS,
                 "payment_method": "pm_card_visa"}
@@ -127,6 +133,8 @@ def checkout_job(api: httpx.AsyncClient, client: Client, cart_id: str, wait: flo
         if wait:
             headers["Prefer"] = f"wait={wait:g}"
         started = (await api.post("/checkouts", json=body, headers=headers)).raise_for_status()
+        if started_ids is not None:
+            started_ids.append(f"checkout-{started.json()['checkout_id']}")
         if started.status_code == 200:  # Prefer: wait answered with the outcome
             return started.json()["status"] == "completed"
         result = await client.get_workflow_handle(f"checkout-{started.json()['checkout_id']}").result()
@@ -134,33 +142,49 @@ def checkout_job(api: httpx.AsyncClient, client: Client, cart_id: str, wait: flo
     return job
 
 
-def bare_job(client: Client, task_queue: str):
+def bare_job(client: Client, task_queue: str, started_ids: list[str] | None = None):
     async def job() -> bool:
-        steps = await client.execute_workflow(BareWorkflow.run, CHECKOUT_ACTIVITIES, id=f"bench-{uuid.uuid4()}",
+        workflow_id = f"bench-{uuid.uuid4()}"
+        if started_ids is not None:
+            started_ids.append(workflow_id)
+        steps = await client.execute_workflow(BareWorkflow.run, CHECKOUT_ACTIVITIES, id=workflow_id,
                                               task_queue=task_queue)
         return steps == CHECKOUT_ACTIVITIES
     return job
 
 
 async def checkout_phase(api: httpx.AsyncClient, client: Client, args, concurrency: int,
-                         meter: CpuMeter) -> Stats:
+                         meter: StackMeter) -> Stats:
     await ensure_stock(api, args)
     gate = asyncio.Semaphore(concurrency)
 
-    async def gated_cart():
+    async def gated_cart(sku: str):
         async with gate:
-            return await make_cart(api, args.sku)
+            return await make_cart(api, sku)
 
-    carts = await asyncio.gather(*(gated_cart() for _ in range(args.n)))
-    return await timed_batch("checkout (HTTP + workflow)", [checkout_job(api, client, c, args.wait) for c in carts],
-                             concurrency, meter)
+    # With several --sku, carts take them in turn, as a store's orders spread over its catalog.
+    carts = await asyncio.gather(*(gated_cart(args.sku[i % len(args.sku)]) for i in range(args.n)))
+    started_ids: list[str] = []
+    stats = await timed_batch("checkout (HTTP + workflow)",
+                              [checkout_job(api, client, c, args.wait, started_ids) for c in carts], concurrency, meter)
+    stats.workflow_ids = started_ids
+    return stats
 
 
-async def bare_phase(client: Client, args, concurrency: int, meter: CpuMeter) -> Stats:
+async def bare_phase(client: Client, args, concurrency: int, meter: StackMeter) -> Stats:
     task_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    started_ids: list[str] = []
     async with Worker(client, task_queue=task_queue, workflows=[BareWorkflow], activities=[noop]):
-        return await timed_batch(f"bare workflow, {CHECKOUT_ACTIVITIES} no-op acts",
-                                 [bare_job(client, task_queue) for _ in range(args.n)], concurrency, meter)
+        stats = await timed_batch(f"bare workflow, {CHECKOUT_ACTIVITIES} no-op acts",
+                                  [bare_job(client, task_queue, started_ids) for _ in range(args.n)], concurrency, meter)
+    stats.workflow_ids = started_ids
+    return stats
+
+
+async def report_timelines(client: Client, checkout: Stats, bare: Stats) -> None:
+    """Where each phase's workflows spent their time (read after both phases, so as not to load them)."""
+    for label, stats in (("checkout", checkout), ("bare", bare)):
+        print(timeline.line(label, await timeline.breakdown(client, stats.workflow_ids)), flush=True)
 
 
 def report(concurrency: int, checkout: Stats, bare: Stats) -> None:
@@ -177,7 +201,7 @@ async def main(args) -> int:
     from config import get_settings
 
     client = await Client.connect(args.temporal, namespace=args.namespace, data_converter=pydantic_data_converter)
-    meter = CpuMeter(get_settings().state_dir)
+    meter = StackMeter(get_settings().state_dir)
     print(f"N={args.n} concurrency={args.concurrency} cpus={os.cpu_count()} api={args.api} temporal={args.temporal}"
           f" wait={args.wait}", flush=True)
     failed = False
@@ -190,6 +214,8 @@ async def main(args) -> int:
             checkout = await checkout_phase(api, client, args, concurrency, meter)
             bare = await bare_phase(client, args, concurrency, meter)
             report(concurrency, checkout, bare)
+            if args.timeline:
+                await report_timelines(client, checkout, bare)
             failed = failed or bool(checkout.failures or bare.failures)
     return 1 if failed else 0
 
@@ -209,7 +235,10 @@ def parse_args(argv=None):
                         help="one or more levels, each run as checkouts then the floor (e.g. 1 10 50)")
     parser.add_argument("--wait", type=float, default=0,
                         help="send `Prefer: wait=N` and take a 200 answer as the outcome (0: read the workflow result)")
-    parser.add_argument("--sku", default="TEE-BLK-M")
+    parser.add_argument("--sku", nargs="+", default=["TEE-BLK-M"],
+                        help="one or more SKUs; carts take them in turn (one: every checkout reserves the same stock row)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="after each level, where the workflows spent their time (bench/timeline.py, from histories)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or running_database_url(get_settings()),
                         help="top the SKU's stock up by N first (default: DATABASE_URL, else the running dev stack's)")
     return parser.parse_args(argv)

@@ -74,8 +74,10 @@ async def shopper(api: httpx.AsyncClient, rec: Recorder, products: list[str], ar
     body = {"cart_id": cart_id, "email": "load@example.com", "shipping_address": ADDRESS,
             "payment_method": "pm_card_visa"}
     started = time.perf_counter()
-    accepted = await rec.call("checkout start", api, "POST", "/checkouts", json=body,
-                              headers={"Idempotency-Key": str(uuid.uuid4())})
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    if args.wait:  # one long wait for the outcome instead of polling (a 202 still falls back to polling)
+        headers["Prefer"] = f"wait={args.wait:g}"
+    accepted = await rec.call("checkout start", api, "POST", "/checkouts", json=body, headers=headers)
     if accepted is None:
         rec.outcomes["checkout refused"] += 1
         return
@@ -194,6 +196,8 @@ def parse_args(argv=None):
     parser.add_argument("--checkout-share", type=float, default=0.5, help="share of shoppers who check out")
     parser.add_argument("--connections", type=int, default=50, help="HTTP connection pool size")
     parser.add_argument("--sku", default="TEE-BLK-M")
+    parser.add_argument("--wait", type=float, default=0,
+                        help="send `Prefer: wait=N` with POST /checkouts instead of polling from the start (0: poll)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-bare", dest="bare", action="store_false", help="skip the bare-Temporal floor")
     parser.add_argument("--database-url",

@@ -229,6 +229,8 @@ class OrderDraft(Frozen):
     reservation: Reservation
     authorization: PaymentAuthorization
     payment_method: str | None = None
+    # create_order starts the order's FulfillmentWorkflow itself (checkouts since local-database-steps).
+    start_fulfillment: bool = False
 
     @property
     def total(self) -> int:

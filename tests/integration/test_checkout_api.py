@@ -1,11 +1,16 @@
 """Checkout through HTTP against real PostgreSQL and a real Temporal dev server."""
 
+from collections import Counter
+
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from tests.factories import make_location, make_sku
 from tests.integration.checkout_helpers import (
     atp, cart_with, checkout_body, checkout_to_end, finished_checkout, start_checkout,
 )
+from models import workflow_ids
+from workflows import search_attributes as sa
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +40,30 @@ async def test_happy_path_creates_an_authorized_order(api, temporal_env, engine,
     assert await atp(api, sku) == 8
     cart = (await api.get(f"/carts/{cart_id}")).json()
     assert cart["status"] == "checked_out"
+
+
+async def test_a_checkout_costs_the_server_one_task_per_provider_call_and_four_workflow_tasks(
+        api, temporal_env, engine, warehouse):
+    """The local-database-steps shape (issue 13): database-only steps are local activities (markers, no
+    server round trip), the outcome carries the order total (one upsert), and create_order starts the
+    order's fulfillment itself instead of a child workflow the checkout waits a workflow task for."""
+    sku = await make_sku(engine, stock={warehouse: 2})
+    result = await checkout_to_end(api, temporal_env.client, await cart_with(api, {sku: 1}))
+    assert result["status"] == "completed", result
+
+    history = await temporal_env.client.get_workflow_handle(workflow_ids.checkout(result["checkout_id"])).fetch_history()
+    events = Counter(event.event_type for event in history.events)
+    activities = [event.activity_task_scheduled_event_attributes.activity_type.name for event in history.events
+                  if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert activities == ["quote_shipping", "quote_tax", "authorize_payment"]
+    assert events[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 4
+    assert events[EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED] == 0
+    assert events[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES] <= 2  # the patch's version, the outcome
+    outcome = await temporal_env.client.get_workflow_handle(workflow_ids.checkout(result["checkout_id"])).describe()
+    assert outcome.typed_search_attributes.get(sa.ORDER_TOTAL) is not None
+    fulfillment = await temporal_env.client.get_workflow_handle(workflow_ids.order(result["order_id"])).describe()
+    assert fulfillment.workflow_type == "FulfillmentWorkflow"
+    assert fulfillment.typed_search_attributes.get(sa.ORDER_ID) == result["order_id"]
 
 
 async def test_declined_card_fails_checkout_and_restores_stock(api, temporal_env, engine, warehouse):

@@ -247,3 +247,20 @@ async def test_a_capture_starting_while_an_edit_commits_takes_the_edited_total(a
         await edit_commit.commit()
     instruction = await capture
     assert instruction.amount == edited_total
+
+
+async def test_the_console_shows_an_edit_before_and_after(api, api_app, role_keys, temporal_env, engine):
+    from models.money import Money
+    from tests.integration.console_helpers import signed_in
+
+    order, skus, _ = await _order(api, temporal_env, engine, {"a": 2, "b": 1})
+    response = await edit(api, order["id"], {"lines": [{"sku": skus["a"], "quantity": 1}]})
+    assert response.status_code == 200, response.text
+    support = await signed_in(api_app, role_keys["support"])
+    page = await support.get(f"/console/orders/{order['id']}")
+    assert page.status_code == 200, page.text
+    shown = page.text.split('class="order-edit"', 1)[1].split("</table>", 1)[0]
+    assert "customer called" in shown
+    assert f"{skus['a']} × 2" in shown and f"{skus['a']} × 1" in shown
+    for total in (response.json()["previous_total"], response.json()["total"]):
+        assert str(Money(amount=total, currency=order["currency"])) in shown

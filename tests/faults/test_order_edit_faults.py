@@ -18,10 +18,7 @@ RAISE_STEPS = ["plan_order_edit", "reserve_order_edit", "raise_authorization", "
                "send_order_edited"]
 # The edit is answered before its email goes out: these steps never change the answer.
 AFTER_ANSWER = {"send_order_edited"}
-KNOWN: dict[tuple[str, str], str] = {
-    ("reserve_order_edit", "unknown_always"): "found by this matrix, not yet diagnosed: the invariants or the "
-                                              "refused edit's stock check fail after the hold's answer is lost for good",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 # Not run: an apply whose answer is lost for good is asked again until it answers (edit_apply_unknown, by
 # design), so the edit's update never answers within a case; the email after the answer is unverified here.
 NOT_RUN = {("apply_order_edit", "unknown_always")}

@@ -38,6 +38,7 @@ REAUTH_STEPS_PATCH = "reauthorize-in-steps"
 REAUTH_SETTLES_PATCH = "reauthorization-steps-persist-and-settle"
 CANCEL_UNANSWERED_PATCH = "unanswered-cancel-asks-the-database"
 ORDER_EDITS_PATCH = "order-edits"
+EDIT_RELEASE_UNANSWERED_HOLD_PATCH = "edit-release-unanswered-hold"
 
 
 @workflow.defn
@@ -432,8 +433,12 @@ class FulfillmentWorkflow(PersistentSteps):
         A hold raised in place cannot be lowered again: it stays until the final capture releases it."""
         undo = []
         try:
+            release = lambda: self._persist("edit_release_failed", OrderEditActivities.release_order_edit, plan)  # noqa: E731
+            if workflow.patched(EDIT_RELEASE_UNANSWERED_HOLD_PATCH):  # a hold whose answer was lost is held too
+                undo.append(release)
             await self._act(OrderEditActivities.reserve_order_edit, plan)
-            undo.append(lambda: self._persist("edit_release_failed", OrderEditActivities.release_order_edit, plan))
+            if not workflow.patched(EDIT_RELEASE_UNANSWERED_HOLD_PATCH):
+                undo.append(release)
             authorization = None
             if plan.payment.action == "increase":
                 authorization = await self._act(OrderEditActivities.raise_authorization, plan)

@@ -106,6 +106,14 @@ class RecordingGateway:
                          multicapture=_asks_multicapture(call, result))
         return result
 
+    async def increment_authorization(self, **call):
+        """Recorded as an authorization of the difference (the ledger's increment entry), under its own key."""
+        result = await self.inner.increment_authorization(**call)
+        if result.status == "authorized":
+            held = sum(e.amount for e in self.effects if e.kind == "authorize" and e.payment == call["provider_ref"])
+            self._record("authorize", call["provider_ref"], {**call, "amount": int(call["amount"]) - held})
+        return result
+
     async def capture(self, **call):
         result = await self.inner.capture(**call)
         self._record("capture", call["provider_ref"], call)

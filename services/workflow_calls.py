@@ -6,6 +6,7 @@
 ``start_claimed``: the start of a claimed row's workflow, after the claim committed (db/claims.py).
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -20,6 +21,7 @@ from services.errors import Refused
 
 log = structlog.get_logger("orderflow.services.workflow_calls")
 START_RETRY_AFTER_SECONDS = 2
+UPDATE_ANSWER_SECONDS = 30  # beyond this a caller (support, by phone) is better told to retry than kept waiting
 
 
 def refusal(error: WorkflowUpdateFailedError, unprocessable: set[str]) -> Refused:
@@ -30,10 +32,21 @@ def refusal(error: WorkflowUpdateFailedError, unprocessable: set[str]) -> Refuse
 
 
 async def execute(handle: WorkflowHandle, update, *args, unprocessable: set[str] = frozenset(),
-                  closed: Callable[[], Refused], update_id: str | None = None):
-    """``update_id``: the same id while the workflow runs is the same update (a concurrent repeat waits for it)."""
+                  closed: Callable[[], Refused], update_id: str | None = None,
+                  answer_within: float = UPDATE_ANSWER_SECONDS):
+    """``update_id``: the same id while the workflow runs is the same update (a concurrent repeat waits for it).
+    With an id, the caller waits at most ``answer_within`` seconds: an update still running (a step whose answer
+    is lost keeps retrying) answers ``503 update_in_progress``, and a retry with the same key waits on the same
+    update instead of holding a request open without end."""
     try:
-        return await handle.execute_update(update, *args, id=update_id)
+        call = handle.execute_update(update, *args, id=update_id)
+        if update_id is None:
+            return await call
+        return await asyncio.wait_for(call, answer_within)
+    except TimeoutError as error:
+        raise Refused(503, "update_in_progress", "this change is still being applied; retry with the same "
+                      "Idempotency-Key for its outcome",
+                      headers={"Retry-After": str(START_RETRY_AFTER_SECONDS)}) from error
     except WorkflowUpdateFailedError as error:
         raise refusal(error, unprocessable) from error
     except RPCError as error:

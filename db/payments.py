@@ -5,14 +5,12 @@ per-payment advisory lock, so two concurrent refunds cannot both pass the limit.
 The provider call then completes it as ``succeeded`` or ``failed``.
 """
 
-import hashlib
-import json
-
 from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import payment_operations
+from models.content_hash import content_hash
 from models.errors import Conflict
 from models.ids import public_id
 from models.payments import PaymentTotals, check_capture, check_refund, check_void
@@ -21,7 +19,7 @@ COUNTED = ("pending", "succeeded")
 
 
 def request_hash(**fields) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    return content_hash(fields)
 
 
 async def recorded(conn: AsyncConnection, idempotency_key: str, req_hash: str):

@@ -4,8 +4,6 @@ and how the payment follows the new total. No I/O; the activities bring the fact
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from typing import Literal
 
@@ -13,6 +11,7 @@ from pydantic import Field
 
 from models.base import Frozen
 from models.commerce import MAX_LINE_QUANTITY, Address, PaymentAuthorization
+from models.content_hash import content_hash
 from models.errors import Conflict, DomainError
 
 EDIT_ID_NAMESPACE = uuid.UUID("5d0e6a8e-2f6b-4c07-9a3c-6c1f3e0b7d52")
@@ -140,7 +139,7 @@ def edit_id_for(order_id: str, idempotency_key: str) -> str:
 
 def request_hash(request: OrderEditRequest) -> str:
     """Same body, same hash (the Idempotency-Key's replay check)."""
-    return hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    return content_hash(request.model_dump(mode="json"))
 
 
 def edit_problem(request: OrderEditRequest) -> str | None:

@@ -5,14 +5,13 @@ with ``POST /checkouts``; a checkout whose own total differs fails ``price_chang
 is authorized (``activities/quoting.py``).
 """
 
-import hashlib
-import json
 from datetime import datetime
 
 from pydantic import EmailStr, Field
 
 from models.base import Frozen
 from models.commerce import Address, PricedCart, ShippingRate, TaxExemption
+from models.content_hash import content_hash
 from models.switches import ShippingMethod
 
 MAX_QUOTE_CODES = 10
@@ -96,4 +95,4 @@ def fingerprint(priced: PricedCart, request: QuoteRequest, email: str | None, sw
     facts = {"priced": priced.model_dump(mode="json"), "address": request.shipping_address.model_dump(mode="json"),
              "speed": request.shipping_speed, "email": (email or "").strip().lower(),
              "switched_off": sorted(switched_off)}
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return content_hash(facts)

@@ -11,7 +11,6 @@ and may fail; ``_settled`` brings the draft up to date with its cart's checkout 
 """
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from db import quotes as quote_store
 from db.stock_alerts import total_atp
 from models.auth import Caller
 from models.commerce import Address
+from models.content_hash import content_hash
 from models.draft_orders import (
     DraftCreate, DraftLine, DraftOrder, DraftUpdate, InvoiceRequest, assert_may, invoice_workflow_id, reopened_status,
 )
@@ -64,10 +64,6 @@ class CompleteDraft:
     may_use_cart: Callable[[str, str | None], bool] | None = None  # None: the caller acts for anyone
 
 
-def _hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
 # ---------------------------------------------------------------- create, read, change, cancel
 async def create_draft(deps: Deps, command: CreateDraft) -> tuple[DraftOrder, bool]:
     """The draft and its quote, and whether this call created it (a replayed key answers the draft as it is)."""
@@ -78,7 +74,7 @@ async def create_draft(deps: Deps, command: CreateDraft) -> tuple[DraftOrder, bo
     except ValueError as exc:
         raise DomainError(str(exc), code="unsupported_currency") from exc
     draft_id = public_id("draft_order", uuid.uuid5(ID_NAMESPACE, command.idempotency_key))
-    request_hash = _hash(body.model_dump(mode="json"))
+    request_hash = content_hash(body.model_dump(mode="json"))
     async with deps.engine.begin() as conn:
         replay = await store.claimed(conn, command.idempotency_key, request_hash)
         if not replay:
@@ -251,7 +247,7 @@ def _assert_agreement(row, by_invoice: bool) -> None:
 def _start_command(row, command: CompleteDraft, checkout_key: str) -> checkout.StartCheckout:
     return checkout.StartCheckout(
         idempotency_key=checkout_key,
-        request_hash=_hash({"draft_id": row.id, "payment_method": command.payment_method,
+        request_hash=content_hash({"draft_id": row.id, "payment_method": command.payment_method,
                             "payment_method_type": command.payment_method_type, "by_invoice": command.by_invoice}),
         cart_id=row.cart_id, email=row.email, shipping_address=Address(**row.shipping_address),
         billing_address=Address(**row.billing_address) if row.billing_address else None,

@@ -43,3 +43,13 @@ def eventually_blocking(probe: Callable[[], T], timeout: float = 60.0, *, interv
 def _name(probe: Callable) -> str:
     name = getattr(probe, "__name__", "")
     return "the condition" if name in ("", "<lambda>") else name
+
+
+async def a_session_waits_on_a_lock(engine) -> bool:
+    """Whether a session of ``engine``'s database is blocked on a lock (a row lock, a unique index being written):
+    the point at which a test holding that lock knows the other side has reached it."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return bool(await conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")))

@@ -5,13 +5,12 @@ import random
 import uuid
 
 import pytest
-from sqlalchemy import text
 
 from db import catalog
 from models.catalog import ProductCreate, VariantIn
 from models.errors import Conflict
 from models.identifiers import is_valid_gtin
-from tests.helpers import eventually
+from tests.helpers import a_session_waits_on_a_lock, eventually
 from tests.integration.checkout_helpers import cart_with
 
 
@@ -295,11 +294,5 @@ async def test_losing_a_race_on_a_unique_sku_is_still_a_409_code(engine):
 
 
 async def _until_a_writer_waits_on_a_lock(engine):
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                 "AND wait_event_type = 'Lock'")
-
-    async def a_writer_waits():
-        async with engine.connect() as conn:
-            return (await conn.execute(query)).scalar()
-
-    await eventually(a_writer_waits, 10, interval=0.02, what="the second writer to block on the unique index")
+    await eventually(lambda: a_session_waits_on_a_lock(engine), 10, interval=0.02,
+                     what="the second writer to block on the unique index")

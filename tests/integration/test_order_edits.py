@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from db.tables import notifications, payment_operations, shipments
 from models.workflow_ids import order as order_workflow
 from tests.factories import make_location, make_sku
-from tests.helpers import eventually
+from tests.helpers import a_session_waits_on_a_lock, eventually
 from tests.integration.checkout_helpers import ADDRESS, atp, cart_with, checkout_to_end, order_with_shipments
 from tests.workflows.test_fulfillment_faults import keep_history
 
@@ -218,14 +218,6 @@ async def test_an_edit_waits_out_a_capture_in_flight(api, temporal_env, engine):
     assert await atp(api, new_sku) == 1
 
 
-async def _a_session_waits_on_a_lock(engine) -> bool:
-    from sqlalchemy import text
-
-    async with engine.connect() as conn:
-        return bool(await conn.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")))
-
-
 async def test_a_capture_starting_while_an_edit_commits_takes_the_edited_total(api, temporal_env, engine):
     """An edit commits its new total under the order's lock; a parcel capture starting meanwhile waits for that
     lock before reading the order, so it is fixed against the edited total (it once read the total first)."""
@@ -243,7 +235,7 @@ async def test_a_capture_starting_while_an_edit_commits_takes_the_edited_total(a
         await editing.execute(update(orders).where(orders.c.id == order["id"]).values(  # a 5.00 goodwill discount
             total=edited_total, discount_total=orders.c.discount_total + 500))
         capture = asyncio.create_task(ShipmentActivities(engine, None, None).prepare_capture(parcel["id"]))
-        await eventually(lambda: _a_session_waits_on_a_lock(engine), what="the capture waiting for the order lock")
+        await eventually(lambda: a_session_waits_on_a_lock(engine), what="the capture waiting for the order lock")
         await edit_commit.commit()
     instruction = await capture
     assert instruction.amount == edited_total

@@ -51,11 +51,13 @@ class Stack:
 
 
 async def start_stack(env, engine, database_url, outbox, injector: FaultInjector,
-                      policy: FulfillmentPolicy | None = None, edge=None, **settings) -> Stack:
+                      policy: FulfillmentPolicy | None = None, edge=None, card_network: LocalPaymentGateway | None = None,
+                      **settings) -> Stack:
     """``edge(adapters)`` may wrap the local providers (e.g. switch them to fail); the payment recorder
-    stays innermost, so it sees what the provider really did."""
+    stays innermost, so it sees what the provider really did. ``card_network``: the local payment provider
+    configured otherwise (e.g. without multicapture)."""
     queue = f"faults-{uuid.uuid4().hex[:8]}"
-    gateway = RecordingGateway(LocalPaymentGateway())
+    gateway = RecordingGateway(card_network or LocalPaymentGateway())
     adapters = Adapters(payment=gateway, tax=LocalTaxCalculator(), shipping=LocalShippingCarrier(),
                         email=OutboxEmailSender(outbox))
     adapters = edge(adapters) if edge else adapters

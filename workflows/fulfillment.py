@@ -465,7 +465,11 @@ class FulfillmentWorkflow(PersistentSteps):
         try:
             await self._act(OrderEditActivities.refund_order_edit, plan)
         except ActivityError as failure:  # the edit stands; the overpayment is left to ops, visibly
-            alert = f"edit_refund_failed:{failure_code(failure)[0]}"
+            code = failure_code(failure)[0]
+            # Unanswered, it may have been made: "failed" would have ops refund it by hand a second time. The
+            # ledger entry under the edit's refund key (reconciliation settles a pending one) says what happened.
+            # Only the alert's text changes (no command does): old histories replay without a patch.
+            alert = "edit_refund_unknown" if code == "provider_unavailable" else f"edit_refund_failed:{code}"
             await self._set_alert(alert)
             await best_effort(self._act(FulfillmentActivities.record_order_alert, self.order_id, alert), "order alert")
 

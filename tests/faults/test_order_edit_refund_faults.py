@@ -111,8 +111,12 @@ async def test_lowering_edit_after_capture_fault(captured_split_order, engine, m
     assert {e.idempotency_key for e in stack.gateway.effects if e.kind == "refund"} <= {the_key}
     assert await refund_keys(engine, order_id) <= {the_key}, "a retry refunded under another key"
     assert stack.gateway.count("refund") == (0 if mode == "business" else 1), "refunded once, or not at all"
+    alert = (await views(stack, [f"order-{order_id}"]))[0].visible_reason or ""
     if not stack.gateway.count("refund"):  # not refunded: ops must see it
-        alert = (await views(stack, [f"order-{order_id}"]))[0].visible_reason or ""
         assert alert.startswith("edit_refund_failed:"), alert
+    else:  # refunded: nobody may be told it failed (ops would refund by hand a second time)
+        assert not alert.startswith("edit_refund_failed"), f"the provider refunded, yet the order shows {alert}"
+    if mode == "unknown_always":  # the answer never came: ops see an unknown outcome, not a failure
+        assert alert == "edit_refund_unknown", alert
     async with engine.connect() as conn:
         assert await gather.stock_of_skus(conn, [removed_sku]) == baseline, "the removed line's stock is back"

@@ -89,6 +89,19 @@ STOP_MARGIN_SECONDS = 10.0
 WORKFLOW_POLLING = dict(workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
                         nonsticky_to_sticky_poll_ratio=0.5)
 
+# Activities outside PaymentActivities that call the payment provider (through PaymentService, RefundService or
+# the gateway itself). With PAYMENTS_TASK_QUEUE they run there too, under the provider's rate limit: a refund or a
+# renewal charge counts against the same requests per second as a checkout's authorization.
+# tests/integration/test_payment_routing.py finds every activity whose code reaches the provider and checks it.
+PAYMENT_PROVIDER_ACTIVITIES = frozenset({
+    "issue_refund",  # SupportActivities
+    "refund_return", "charge_exchange_difference", "refund_exchange_difference",  # ReturnActivities
+    "charge_renewal", "save_payment_method",  # SubscriptionActivities
+    "create_payment_customer",  # SubscriptionSignUpActivities
+    "renew_authorization",  # FulfillmentActivities (re-authorization of orders started before its steps)
+    "raise_authorization", "refund_order_edit",  # OrderEditActivities
+    "settle_operation", "void_orphan_hold",  # ReconciliationActivities
+})
 
 DEV_STOREFRONT_LINKS = StorefrontLinks(CustomerTokens(DEV_CUSTOMER_TOKEN_SECRET), "http://127.0.0.1:8000")
 
@@ -144,14 +157,22 @@ def build_worker(client: Client, task_queue: str, engine: AsyncEngine, adapters:
     )
 
 
+def payment_provider_activities(activities: Sequence) -> list:
+    """The activities that call the payment provider: every PaymentActivities one, and those named in
+    PAYMENT_PROVIDER_ACTIVITIES."""
+    return [a for a in activities if isinstance(getattr(a, "__self__", None), PaymentActivities)
+            or a.__temporal_activity_definition.name in PAYMENT_PROVIDER_ACTIVITIES]
+
+
 def build_workers(client: Client, settings: Settings, activities: Sequence) -> list[Worker]:
     """The production worker set: the main task queue (every workflow, every activity), plus, with
-    PAYMENTS_TASK_QUEUE, a rate-limited one for payment activities that the main one routes them to.
+    PAYMENTS_TASK_QUEUE, a rate-limited one for every activity that calls the payment provider, which the
+    main one routes them to.
     Activity slots stay within the DB pool (one connection per running activity); SIGTERM drains for
     WORKER_DRAIN_SECONDS; WORKER_BUILD_ID makes them versioned workers of WORKER_DEPLOYMENT_NAME."""
     common = dict(graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_seconds),
                   deployment_config=deployment_config(settings))
-    payments = [a for a in activities if isinstance(getattr(a, "__self__", None), PaymentActivities)]
+    payments = payment_provider_activities(activities)
     if not settings.payments_task_queue:
         return [Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities,
                        max_concurrent_activities=settings.activity_slots, **WORKFLOW_POLLING, **common)]

@@ -29,7 +29,8 @@ SPENT_AFTER = 3
 @pytest.fixture
 async def captured_split_order(temporal_env, engine, database_url, tmp_path):
     """A two-parcel order whose first parcel shipped and was delivered (capturing the whole order: no
-    multicapture), the injector armed after: (stack, order id, the other parcel's sku, its stock before the order)."""
+    multicapture), the injector armed after: (stack, order id, the shipped sku, the other parcel's sku, its stock
+    before the order)."""
     async def start(injector: FaultInjector):
         armed = (injector.activity_type, injector.mode)
         injector.activity_type = None
@@ -50,7 +51,7 @@ async def captured_split_order(temporal_env, engine, database_url, tmp_path):
             ShipmentWorkflow.tracking_update, delivered(f"d-{first.id}"))
         await eventually(lambda: closed(stack, first.workflow_id), what="the first parcel delivered")
         injector.activity_type, injector.mode = armed
-        return stack, order_id, removed_sku, baseline
+        return stack, order_id, shipped_sku, removed_sku, baseline
     stacks = []
     yield start
     for stack in stacks:
@@ -95,7 +96,7 @@ async def _settled(stack, order_id: str) -> bool:
 @pytest.mark.parametrize("mode", MODES, ids=[f"lower-{STEP}-{mode}" for mode in MODES])
 async def test_lowering_edit_after_capture_fault(captured_split_order, engine, mode):
     injector = FaultInjector(STEP, mode, ("FulfillmentWorkflow",), spent_after=SPENT_AFTER)
-    stack, order_id, removed_sku, baseline = await captured_split_order(injector)
+    stack, order_id, shipped_sku, removed_sku, baseline = await captured_split_order(injector)
     key = f"edit-{order_id}"
     first = await remove_line(stack, order_id, removed_sku, key)
     again = await remove_line(stack, order_id, removed_sku, key)
@@ -104,6 +105,9 @@ async def test_lowering_edit_after_capture_fault(captured_split_order, engine, m
     assert (first.status_code, again.status_code) == (200, 200), (first.text, again.text)  # the edit stands
     answer = first.json()
     assert answer["payment"]["action"] == "refund", answer
+    shown = (await stack.api.get(f"/orders/{order_id}")).json()
+    assert (shown["totals"]["total"], [line["sku"] for line in shown["lines"]]) == (answer["total"], [shipped_sku]), \
+        "the edit is applied whole"
     assert await eventually(lambda: _settled(stack, order_id)), "the order neither ended nor shows an alert"
     found = await judge(stack, order_id)
     assert not found, "\n".join(map(str, found))

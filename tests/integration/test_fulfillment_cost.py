@@ -62,7 +62,7 @@ async def worker(temporal_env, engine, task_queue, tmp_path_factory):
         yield running
 
 
-def _until_waiting_for_packing(events) -> list:
+def _until_waiting_for_packing(events) -> list | None:
     """The order's events up to its first timer (the authorization's expiry, watched while packing is
     awaited); None before it waits."""
     for index, event in enumerate(events):

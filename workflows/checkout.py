@@ -5,14 +5,12 @@ and records the checkout as failed with the business error code.
 """
 
 import asyncio
-import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.workflow import ParentClosePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.exceptions import TimeoutError as StepTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.interfaces.checkout import (
@@ -26,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from models.payments import checkout_authorization_key
     from models.fulfillment import FulfillmentInput
     from workflows import search_attributes as sa
-    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code
+    from workflows.common import PROVIDER_BUDGET, STEP_RETRY, failure_code, run_local
     from workflows.fulfillment import FulfillmentWorkflow
 
 # Checkouts from this patch on run their short database-only steps (cart lock, pricing, fraud score,
@@ -36,9 +34,6 @@ with workflow.unsafe.imports_passed_through():
 # as a local activity reruns if the worker dies before the task completes. Every patch older than this one is
 # implied by it (and no longer recorded), and the order total is set with the outcome (one upsert).
 LOCAL_STEPS_PATCH = "local-database-steps"
-# Quick retries of a local step happen in the worker; longer waits (a database outage) become durable
-# timers, so the workflow task is not held open for minutes.
-LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 # Compensations must eventually happen; they keep retrying far longer than forward steps.
 COMPENSATION_TIMEOUT = timedelta(hours=1)
 # The payment call may take up to a minute, but a worker that dies during it is noticed in seconds.
@@ -76,20 +71,10 @@ class CheckoutWorkflow:
     async def _run_db(self, method, *args):
         """A short database-only step: a local activity since LOCAL_STEPS_PATCH, a normal one before.
 
-        Same retry budget either way: schedule-to-close is the provider budget, and the attempts are bounded
-        by what STEP_RETRY makes within it, since the worker's clock (not workflow time) times a local one."""
+        Same retry budget either way: schedule-to-close is the provider budget (see ``run_local``)."""
         if not self.local_steps:
             return await self._run(method, *args)
-        try:
-            return await workflow.execute_local_activity_method(
-                method, args=list(args), start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=self.budget, local_retry_threshold=LOCAL_RETRY_THRESHOLD,
-                retry_policy=dataclasses.replace(STEP_RETRY, maximum_attempts=attempts_within(self.budget)),
-            )
-        except (ApplicationError, StepTimeout) as failure:
-            # A local activity's failure arrives bare (SDK 1.35), not as an ActivityError: wrap it, so that the
-            # saga (failure_code, compensation) handles it as any step's failure.
-            raise _as_activity_error(method.__name__) from failure
+        return await run_local(method, *args, budget=self.budget)
 
     def _set_status(self, status: str) -> None:
         """The CheckoutStatus search attribute; since LOCAL_STEPS_PATCH the order total rides along."""
@@ -348,29 +333,12 @@ class CheckoutWorkflow:
         return undone
 
 
-def attempts_within(budget: timedelta, policy=STEP_RETRY) -> int:
-    """How many attempts ``policy`` makes within ``budget`` (its backoffs alone). A local activity's
-    schedule-to-close is timed by the worker's clock, which a time-skipping test server does not move:
-    bounding the attempts too keeps the budget in workflow time."""
-    attempts, elapsed, interval = 1, timedelta(0), policy.initial_interval
-    while elapsed + interval <= budget:
-        elapsed += interval
-        attempts += 1
-        interval = min(interval * policy.backoff_coefficient, policy.maximum_interval)
-    return attempts
-
-
 class CheckoutRefused(Exception):
     """A business outcome decided inside the workflow itself (not by an activity)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code, self.message = code, message
-
-
-def _as_activity_error(activity_type: str) -> ActivityError:
-    return ActivityError(f"local activity {activity_type} failed", scheduled_event_id=0, started_event_id=0,
-                         identity="", activity_type=activity_type, activity_id="", retry_state=None)
 
 
 def _business_error(failure: ActivityError | CheckoutRefused) -> CheckoutError:

@@ -39,6 +39,11 @@ REAUTH_SETTLES_PATCH = "reauthorization-steps-persist-and-settle"
 CANCEL_UNANSWERED_PATCH = "unanswered-cancel-asks-the-database"
 ORDER_EDITS_PATCH = "order-edits"
 EDIT_RELEASE_UNANSWERED_HOLD_PATCH = "edit-release-unanswered-hold"
+# Orders from this patch on load and allocate as local activities, back to back in the first workflow task,
+# set their routing search attributes in one upsert, and send the confirmation email alongside the parcels'
+# start instead of before allocating: routing costs the Temporal server 2 workflow tasks and 1 activity task
+# instead of 5 and 3. The patches it implies are no longer recorded (each would cost a marker and an upsert).
+LOCAL_ROUTING_PATCH = "fulfillment-local-routing"
 
 
 @workflow.defn
@@ -55,6 +60,8 @@ class FulfillmentWorkflow(PersistentSteps):
         self.editing = False  # an edit is being applied: cancels and other edits wait for it
         self.cancels_in_flight = 0  # cancels accepted and not answered: no edit starts meanwhile
         self.edited_away: set[str] = set()  # parcels an edit dissolved (their workflows end cancelled)
+        self.local_routing = False  # LOCAL_ROUTING_PATCH: decided once, at the start
+        self.confirmation: asyncio.Task | None = None  # the confirmation email, since LOCAL_ROUTING_PATCH
 
     @workflow.signal
     def shipment_progress(self, progress: ShipmentProgress) -> None:
@@ -78,6 +85,10 @@ class FulfillmentWorkflow(PersistentSteps):
 
     def _all_final(self) -> bool:
         return all(status in FINAL_SHIPMENT_STATES for status in self.shipments.values())
+
+    def _since(self, patch_id: str) -> bool:
+        """``workflow.patched(patch_id)`` for a patch older than LOCAL_ROUTING_PATCH, which implies it."""
+        return self.local_routing or workflow.patched(patch_id)
 
     async def _act(self, method, *args):
         return await workflow.execute_activity_method(
@@ -107,6 +118,14 @@ class FulfillmentWorkflow(PersistentSteps):
             pass
 
     async def _route(self, order_id: str):
+        self.local_routing = workflow.patched(LOCAL_ROUTING_PATCH)
+        if self.local_routing:
+            # Database-only, idempotent per order (allocate_order returns the plan it made before): local
+            # activities in the first workflow task. The confirmation email is sent by ``_start_shipments``.
+            self.order_id = order_id
+            order = await self._persist_locally("load_failed", FulfillmentActivities.load_order, order_id)
+            return order, await self._persist_locally("allocation_failed", FulfillmentActivities.allocate_order,
+                                                      order_id)
         if workflow.patched(ROUTING_PERSISTS_PATCH):
             self.order_id = order_id
             order = await self._persist("load_failed", FulfillmentActivities.load_order, order_id)
@@ -118,7 +137,7 @@ class FulfillmentWorkflow(PersistentSteps):
 
     async def _start_shipment(self, order, shipment):
         # ABANDON: a parcel must live on (and ship what was paid for) whatever happens to its order.
-        close_policy = (ParentClosePolicy.ABANDON if workflow.patched(CHILDREN_OUTLIVE_PATCH)
+        close_policy = (ParentClosePolicy.ABANDON if self._since(CHILDREN_OUTLIVE_PATCH)
                         else ParentClosePolicy.TERMINATE)
         return await workflow.start_child_workflow(
             ShipmentWorkflow.run,
@@ -132,7 +151,7 @@ class FulfillmentWorkflow(PersistentSteps):
         """Each child's outcome; a child that failed or was terminated is 'failed', not the order's end.
         Parcels an edit started meanwhile are waited for too (an edit starts them before it stops those it
         replaced, so none is missed)."""
-        if not workflow.patched(CHILDREN_OUTLIVE_PATCH):
+        if not self._since(CHILDREN_OUTLIVE_PATCH):
             return await asyncio.gather(*self.children)
         results: list = []
         while len(results) < len(self.children):
@@ -142,16 +161,39 @@ class FulfillmentWorkflow(PersistentSteps):
                 workflow.logger.error("shipment %s failed: %s", child.id, result)
         return [("failed" if isinstance(result, BaseException) else result) for result in results]
 
+    async def _start_shipments(self, order, plan) -> list:
+        """Since LOCAL_ROUTING_PATCH the parcels start together, with the confirmation email alongside (a
+        task awaited before the order ends): its answer and theirs can share one workflow task."""
+        if not self.local_routing:
+            return [await self._start_shipment(order, shipment) for shipment in plan]
+        self.confirmation = asyncio.create_task(
+            self._notify(NotificationActivities.send_order_confirmation, order.order_id))
+        return list(await asyncio.gather(*(self._start_shipment(order, shipment) for shipment in plan)))
+
+    async def _set_routed(self, order, plan) -> None:
+        self.shipments = {shipment.shipment_id: "pending" for shipment in plan}
+        routed = [sa.SHIPMENT_COUNT.value_set(len(plan)), sa.ORDER_ID.value_set(order.order_id)]
+        if self.local_routing:  # one upsert: the status rides along
+            self.status = "awaiting_shipment"
+            workflow.upsert_search_attributes([*routed, sa.FULFILLMENT_STATUS.value_set(self.status)])
+        else:
+            workflow.upsert_search_attributes(routed)
+            await self._set_status("awaiting_shipment")
+
     @workflow.run
     async def run(self, request: FulfillmentInput) -> str:
+        outcome = await self._fulfil(request)
+        if self.confirmation is not None:  # long sent, as a rule; the order does not end before it
+            await self.confirmation
+        return outcome
+
+    async def _fulfil(self, request: FulfillmentInput) -> str:
         order, plan = await self._route(request.order_id)
-        self.shipments = {shipment.shipment_id: "pending" for shipment in plan}
-        workflow.upsert_search_attributes([sa.SHIPMENT_COUNT.value_set(len(plan)), sa.ORDER_ID.value_set(order.order_id)])
-        await self._set_status("awaiting_shipment")
+        await self._set_routed(order, plan)
         self.order_id = order.order_id
         self.order = order
         self.shipment_ids = [shipment.shipment_id for shipment in plan]
-        self.children = [await self._start_shipment(order, shipment) for shipment in plan]
+        self.children = await self._start_shipments(order, plan)
         if not await self._keep_authorization_alive(order):
             return self.status
         # Wait for the children themselves to end (not just their last signal), so none is cut off.
@@ -329,6 +371,8 @@ class FulfillmentWorkflow(PersistentSteps):
             await best_effort(self._act(FulfillmentActivities.record_order_alert, self.order_id, alert),
                               "order alert")
         if workflow.patched("email-order-cancelled"):
+            if self.confirmation is not None:  # the customer hears of the order before its cancel
+                await self.confirmation
             await self._notify(NotificationActivities.send_order_cancelled, self.order_id)
 
     async def _cancel_children_first(self, reason: str) -> None:

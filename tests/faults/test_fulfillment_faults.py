@@ -30,17 +30,17 @@ RENEWING = CALM.model_copy(update={"authorization_ttl_seconds": 3600, "on_author
 
 SCENARIOS = {
     # scenario: (policy, activities a clean run of it performs in FLOWS, in order)
-    "delivered": (CALM, ["load_order", "send_order_confirmation", "allocate_order", "mark_packed", "buy_label",
+    "delivered": (CALM, ["load_order", "allocate_order", "send_order_confirmation", "mark_packed", "buy_label",
                          "prepare_capture", "capture_payment", "commit_tax", "ship", "send_shipped",
                          "record_tracking", "send_delivered"]),
-    "expired": (EXPIRING, ["load_order", "send_order_confirmation", "allocate_order", "cancel_order",
+    "expired": (EXPIRING, ["load_order", "allocate_order", "send_order_confirmation", "cancel_order",
                            "current_authorization", "void_authorization", "send_order_cancelled"]),
     # Two SKUs, each stocked at its own location: two parcels, two captures on one authorization.
-    "split": (CALM, ["load_order", "send_order_confirmation", "allocate_order", "mark_packed", "buy_label",
+    "split": (CALM, ["load_order", "allocate_order", "send_order_confirmation", "mark_packed", "buy_label",
                      "prepare_capture", "capture_payment", "commit_tax", "ship", "send_shipped",
                      "record_tracking", "send_delivered"]),
     # Re-authorization in steps: plan it, authorize anew, switch the order to the new hold, void the old one.
-    "renewed": (RENEWING, ["load_order", "send_order_confirmation", "allocate_order", "plan_reauthorization",
+    "renewed": (RENEWING, ["load_order", "allocate_order", "send_order_confirmation", "plan_reauthorization",
                            "authorize_payment", "switch_authorization", "void_authorization", "mark_packed", "buy_label", "prepare_capture", "capture_payment", "commit_tax", "ship",
                            "send_shipped", "record_tracking", "send_delivered"]),
 }

@@ -81,7 +81,8 @@ async def test_cancel_right_after_checkout_waits_for_routing_then_applies(api, t
     assert order["status"] == "cancelled"
     assert [s["status"] for s in order["shipments"]] == ["cancelled"]
     assert await atp(api, sku) == 5
-    await keep_history(temporal_env, f"order-{order_id}", "fulfillment_cancelled_while_routing")
+    # Since the fulfillment-local-routing patch (fulfillment_cancelled_while_routing was recorded before it).
+    await keep_history(temporal_env, f"order-{order_id}", "fulfillment_local_routing_cancelled_while_routing")
 
 
 async def test_support_cancel_after_routing_then_a_second_cancel_is_refused(api, temporal_env, engine):

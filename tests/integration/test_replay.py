@@ -101,7 +101,9 @@ async def scenario_fulfillment(api, temporal, engine) -> dict[str, str]:
     won = await _dispute(api, temporal, authorize.provider_ref, "won")
     lost = await _dispute(api, temporal, authorize.provider_ref, "lost")
     return {"fulfillment_delivered": f"order-{done['order_id']}", "shipment_delivered": f"shipment-{shipment['id']}",
-            "dispute_won": won, "dispute_lost": lost}
+            "dispute_won": won, "dispute_lost": lost,
+            # Since the fulfillment-local-routing patch (fulfillment_delivered was recorded before it).
+            "fulfillment_local_routing_delivered": f"order-{done['order_id']}"}
 
 
 async def _dispute(api, temporal, payment_intent: str, outcome: str) -> str:

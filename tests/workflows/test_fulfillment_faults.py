@@ -479,6 +479,7 @@ async def test_routing_that_keeps_failing_alerts_ops_and_resumes_on_their_retry(
         await api.post(f"/shipments/{shipment.id}/packed")
         await deliver(time_env, shipment.workflow_id)
         assert await finished(time_env, f"order-{order_id}") == "delivered"
+        await keep_history(time_env, f"order-{order_id}", "fulfillment_local_routing_alerted")
 
 
 async def test_the_single_step_renewal_of_older_orders_retries_onto_the_replaced_hold(stack, time_env, engine, gateway):

@@ -1,4 +1,7 @@
-"""Request-scoped dependencies: database connections, the Temporal client, the service layer's bundle."""
+"""Request-scoped dependencies: database connections, the Temporal client, the service layer's bundle.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` one in its thread pool, a hand-off to a thread
+and back per dependency per request (tests/integration/test_api_event_loop.py)."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -11,19 +14,19 @@ from config import Settings
 from services.deps import Deps
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     return request.app.state.engine
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_services(request: Request) -> Deps:
+async def get_services(request: Request) -> Deps:
     state = request.app.state
     return Deps(engine=state.engine, temporal=state.temporal, settings=state.settings)
 

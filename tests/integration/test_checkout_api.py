@@ -42,11 +42,12 @@ async def test_happy_path_creates_an_authorized_order(api, temporal_env, engine,
     assert cart["status"] == "checked_out"
 
 
-async def test_a_checkout_costs_the_server_one_task_per_provider_call_and_four_workflow_tasks(
+async def test_a_checkout_costs_the_server_one_activity_task_and_two_workflow_tasks(
         api, temporal_env, engine, warehouse):
-    """The local-database-steps shape (issue 13): database-only steps are local activities (markers, no
-    server round trip), the outcome carries the order total (one upsert), and create_order starts the
-    order's fulfillment itself instead of a child workflow the checkout waits a workflow task for."""
+    """The local-provider-quotes shape (issue 13): database-only steps and the two read-only provider quotes are
+    local activities (markers, no server round trip), so only the payment is an activity task; the outcome
+    carries the order total (one upsert), and create_order starts the order's fulfillment itself instead of a
+    child workflow the checkout waits a workflow task for."""
     sku = await make_sku(engine, stock={warehouse: 2})
     result = await checkout_to_end(api, temporal_env.client, await cart_with(api, {sku: 1}))
     assert result["status"] == "completed", result
@@ -55,8 +56,9 @@ async def test_a_checkout_costs_the_server_one_task_per_provider_call_and_four_w
     events = Counter(event.event_type for event in history.events)
     activities = [event.activity_task_scheduled_event_attributes.activity_type.name for event in history.events
                   if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-    assert activities == ["quote_shipping", "quote_tax", "authorize_payment"]
-    assert events[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 4
+    assert activities == ["authorize_payment"]
+    assert events[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 2
+    assert events[EventType.EVENT_TYPE_MARKER_RECORDED] == 1 + 7  # the patch; 7 local steps, quotes included
     assert events[EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED] == 0
     assert events[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES] <= 2  # the patch's version, the outcome
     outcome = await temporal_env.client.get_workflow_handle(workflow_ids.checkout(result["checkout_id"])).describe()

@@ -63,6 +63,11 @@ async def scenario_checkouts(api, temporal, engine) -> dict[str, str]:
         # Since the local-database-steps patch (the names above were recorded before it).
         "checkout_local_steps_completed": await _checkout(api, temporal, engine, quantity=2),
         "checkout_local_steps_out_of_stock": await _checkout(api, temporal, engine, quantity=3, on_hand=1),
+        # Since the local-provider-quotes patch.
+        "checkout_local_quotes_completed": await _checkout(api, temporal, engine, quantity=2),
+        "checkout_local_quotes_declined": await _checkout(api, temporal, engine,
+                                                          payment_method="pm_card_chargeDeclined"),
+        "checkout_local_quotes_out_of_stock": await _checkout(api, temporal, engine, quantity=3, on_hand=1),
     }
     for run in runs.values():
         await finished_checkout(api, temporal, run["checkout_id"])

@@ -158,7 +158,7 @@ async def test_payment_activities_run_on_their_own_task_queue(settings, engine, 
                   for event in (await handle.fetch_history()).events
                   if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
         assert queues["authorize_payment"] == f"{queue}-payments"
-        assert queues["quote_tax"] == queue  # a provider call; database steps run locally
+        assert list(queues) == ["authorize_payment"]  # quotes and database steps run locally, in the worker
         await replays_and_is_saved_as(await handle.fetch_history(), "checkout_payments_task_queue")
     finally:
         await api.aclose()

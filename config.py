@@ -432,8 +432,11 @@ class Settings(BaseSettings):
     # Worker lifecycle. On SIGTERM a worker stops polling and gives running activities this long to finish
     # before cancelling them; orchestrators must wait longer (terminationGracePeriodSeconds, stop_grace_period).
     worker_drain_seconds: float = Field(60, ge=0)
-    # Activity slots per worker process; 0: DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW, so a busy worker
-    # waits for a slot in Temporal (visible, retried elsewhere) rather than for a connection in the pool.
+    # Activity slots per worker process; 0: twice DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW. An activity holds
+    # a connection only for its statements, never across a provider call (PaymentService, quoting), so slots
+    # equal to the pool left provider activities waiting seconds for a slot at 50 concurrent checkouts while
+    # 2-4 connections were in a transaction (bench/README.md); twice the pool still bounds the work a busy
+    # worker takes on, so the excess waits in Temporal (visible, taken by another worker) rather than here.
     worker_activity_slots: int = Field(0, ge=0)
     # Provider-bound payment activities on their own task queue with a cluster-wide rate limit (Stripe
     # allows 100 requests/s live, 25 in test mode; an activity makes one or two). Empty: one task queue.
@@ -479,7 +482,7 @@ class Settings(BaseSettings):
 
     @property
     def activity_slots(self) -> int:
-        return self.worker_activity_slots or self.database_pool_size + self.database_max_overflow
+        return self.worker_activity_slots or 2 * (self.database_pool_size + self.database_max_overflow)
 
 
 def with_password(database_url: str, password: SecretStr | None) -> str:

@@ -139,9 +139,10 @@ async def test_payment_activities_run_on_their_own_task_queue(settings, engine, 
     workers = build_workers(temporal_env.client, own, build_activities(engine, local_adapters))
     assert [w.task_queue for w in workers] == [queue, f"{queue}-payments"]
     main, payments = (worker.config() for worker in workers)
-    # Activity slots of both share one process's pool: together never more than its connections.
+    # Both queues' activities share one process's slots (twice its pool: no connection is held across a
+    # provider call): together never more than that.
     assert main["max_concurrent_activities"] + payments["max_concurrent_activities"] == own.activity_slots == \
-        own.database_pool_size + own.database_max_overflow
+        2 * (own.database_pool_size + own.database_max_overflow)
     assert payments["max_task_queue_activities_per_second"] == 5.0
     assert main["graceful_shutdown_timeout"] == timedelta(seconds=own.worker_drain_seconds)
     stop = asyncio.Event()

@@ -52,7 +52,8 @@ async def test_engines_follow_pool_and_pgbouncer_settings():
     try:
         assert primary.pool.size() == 7 and primary.pool._max_overflow == 3
         assert reads is not primary and reads.url.host == "replica"
-        assert settings.activity_slots == 10
+        assert settings.activity_slots == 20  # twice the pool: an activity holds no connection across a provider call
+        assert Settings(database_url="postgresql://o@db/x", worker_activity_slots=15).activity_slots == 15
     finally:
         await primary.dispose()
         await reads.dispose()

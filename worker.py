@@ -20,6 +20,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.checkout import (
     CartActivities, InventoryActivities, OrderActivities, PricingActivities, ShippingActivities, TaxActivities,
@@ -88,6 +89,15 @@ STOP_MARGIN_SECONDS = 10.0
 # (bench/README.md). Ten on the shared queue and ten on the worker's sticky queue cut that wait to ~0.2 s.
 WORKFLOW_POLLING = dict(workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
                         nonsticky_to_sticky_poll_ratio=0.5)
+# The production workers' sandbox imports our own packages once, from outside, instead of executing the workflow's
+# module again for every new workflow (three per checkout: its own, the order's, the parcel's): a fifth of the
+# worker's CPU per checkout (bench/README.md). Temporal's guidance is to pass through modules whose calls are
+# deterministic; ours are checked where it matters: the tests' workers (build_worker) and every Replayer (CI's
+# saved histories, `make replay-live` before a deploy) run the default, strict sandbox, which refuses a
+# non-deterministic call in workflow code, and tests/unit/test_workflow_modules.py keeps the workflow modules'
+# globals immutable (shared by every run once passed through).
+PRODUCTION_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "models", "activities"))
 
 # Activities outside PaymentActivities that call the payment provider (through PaymentService, RefundService or
 # the gateway itself). With PAYMENTS_TASK_QUEUE they run there too, under the provider's rate limit: a refund or a
@@ -171,7 +181,7 @@ def build_workers(client: Client, settings: Settings, activities: Sequence) -> l
     Activity slots stay within the DB pool (one connection per running activity); SIGTERM drains for
     WORKER_DRAIN_SECONDS; WORKER_BUILD_ID makes them versioned workers of WORKER_DEPLOYMENT_NAME."""
     common = dict(graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_seconds),
-                  deployment_config=deployment_config(settings))
+                  deployment_config=deployment_config(settings), workflow_runner=PRODUCTION_WORKFLOW_RUNNER)
     payments = payment_provider_activities(activities)
     if not settings.payments_task_queue:
         return [Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities,

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.persistence import PERSISTENT_BUDGET, PERSISTENT_RETRY, PersistentSteps
     from workflows.shipment import ShipmentWorkflow
 
-FINAL_SHIPMENT_STATES = {"delivered", "delivery_unconfirmed", "capture_failed", "cancelled", "failed"}
+FINAL_SHIPMENT_STATES = frozenset({"delivered", "delivery_unconfirmed", "capture_failed", "cancelled", "failed"})
 # How long the order waits between tries of a step that must not give up (or an ops retry signal).
 ROUTING_RETRY_PAUSE = timedelta(minutes=15)
 # Patch ids: each guards a change made after histories of running orders were saved.

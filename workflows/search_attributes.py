@@ -19,9 +19,9 @@ SUBSCRIPTION_ALERT = SearchAttributeKey.for_keyword("SubscriptionAlert")
 # Set on a reconciliation run that left something unsettled (``unsettled:<count>``).
 RECONCILIATION_ALERT = SearchAttributeKey.for_keyword("ReconciliationAlert")
 
-ALL = [ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
+ALL = (ORDER_ID, CUSTOMER_EMAIL, CHECKOUT_STATUS, CART_ID, ORDER_TOTAL, FULFILLMENT_STATUS, SHIPMENT_COUNT,
        FULFILLMENT_ALERT, SUBSCRIPTION_STATUS, NEXT_RENEWAL_AT, SUBSCRIPTION_ALERT,
-       RECONCILIATION_ALERT]
+       RECONCILIATION_ALERT)
 
 
 def of_order(order_id: str, email: str | None = None) -> TypedSearchAttributes:

@@ -7,6 +7,7 @@ the client retries with the same key; a replay of a pending checkout starts it t
 attempt died before starting never blocks the key.
 """
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -219,8 +220,22 @@ async def checkout_status(deps: Deps, checkout_id: str):
     return row, *await _progress(deps.temporal, row.workflow_id)
 
 
-async def _progress(client: Client, workflow_id: str) -> tuple[str | None, dict | None]:
-    """Best effort: the step a running checkout is on, and a 3-D Secure challenge if it waits on one."""
+# A query waits for the workflow task in progress, and a checkout's first task runs every step up to the payment
+# (local activities, the quotes included): a slow carrier must not hold a status poll, so the step is left out.
+PROGRESS_WITHIN_SECONDS = 1.0
+
+
+async def _progress(client: Client, workflow_id: str,
+                    within: float = PROGRESS_WITHIN_SECONDS) -> tuple[str | None, dict | None]:
+    """Best effort, within ``within`` seconds: the step a running checkout is on, and a 3-D Secure challenge if it
+    waits on one; (None, None) when the workflow cannot say in time."""
+    try:
+        return await asyncio.wait_for(_ask_progress(client, workflow_id), within)
+    except TimeoutError:
+        return None, None
+
+
+async def _ask_progress(client: Client, workflow_id: str) -> tuple[str | None, dict | None]:
     handle = client.get_workflow_handle(workflow_id)
     try:
         description = await handle.describe()

@@ -37,6 +37,9 @@ class CreateReturn:
     order_id: str
     request: ReturnRequest
     idempotency_key: str | None = None  # without one every call is a new return
+    # Staff asking on a customer's behalf (the console): a new return is audited with them as its actor.
+    caller: Caller | None = None
+    audit_details: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ async def _record(deps: Deps, command: CreateReturn, rma_id: str):
             await store.check_exchange_variants(conn, lines, order.currency)
             await store.create(conn, rma_id=rma_id, order_id=order_id, lines=[line.model_dump() for line in lines],
                                exchange=command.request.exchange)
+            if command.caller is not None:
+                await audit.record(conn, command.caller, "return.request", order_id=order_id, target=rma_id,
+                                   details={"lines": [line.model_dump() for line in lines],
+                                            "exchange": command.request.exchange, **(command.audit_details or {})})
         version = await claims.stamp(conn, "return", rma_id)
         return await store.get(conn, rma_id), order.email, version
 

@@ -3,9 +3,8 @@ cancelling, refunding, requesting and deciding returns (HTML pages; queue action
 audit and reports: console_admin.py).
 
 Plain forms, POST/redirect/GET, no scripts. Sessions, permissions, CSRF and flashes: ``api.console_web``.
-Actions call the same handlers as the API (``services.orders``, ``services.returns``); cancels, refunds and
-return decisions are written to the audit log as the signed-in key (a return request, like the storefront's, is
-recorded on the return itself).
+Actions call the same handlers as the API (``services.orders``, ``services.returns``); cancels, refunds,
+return requests and return decisions are written to the audit log as the signed-in key.
 """
 
 import secrets
@@ -228,7 +227,8 @@ async def request_return(request: Request, order_id: str, services: Services, se
         except ValueError as error:  # int() or pydantic
             return redirect_with_flash(session, back, error=f"Return not requested: {input_problem(error)}")
         row = await returns.create_return(services, returns.CreateReturn(
-            order_id=order_id, request=wanted, idempotency_key=return_key.strip()[:100] or None))
+            order_id=order_id, request=wanted, idempotency_key=return_key.strip()[:100] or None,
+            caller=session.caller, audit_details={"via": "console"}))
         return f"Return {row.id} requested ({row.status})."
 
     return await flashed(session, back, "Return not requested", act, action="return request", order_id=order_id)

@@ -76,6 +76,11 @@ async def test_a_return_is_requested_decided_received_and_inspected_per_unit(
     requested = await act(support, f"{order_page}/returns", order_page, **{
         f"qty:{sku}": "2", f"reason:{sku}": "defective", "return_key": "phone-call-1"})
     rma_id = re.search(r"Return (rma_\w+) requested", flash_of(requested)).group(1)
+    assert ("return.request", "support") in await audit_actions(engine, order_id)  # the clerk who asked
+    again = await act(support, f"{order_page}/returns", order_page, **{
+        f"qty:{sku}": "2", f"reason:{sku}": "defective", "return_key": "phone-call-1"})
+    assert flash_of(again) == flash_of(requested)  # the same form again: the same return, audited once
+    assert (await audit_actions(engine, order_id)).count(("return.request", "support")) == 1
 
     decide = "/console/queues/returns_to_decide"
     approved = await act(support, f"/console/returns/{rma_id}/approve", decide, note="photo shows it", back=decide)
@@ -105,7 +110,8 @@ async def test_a_return_is_requested_decided_received_and_inspected_per_unit(
     assert sorted((u["disposition"], u["accepted"]) for u in finished["inspection"]) == [
         ("resell", True), ("scrap", False)]
     assert [a for a in await audit_actions(engine, order_id) if a[0].startswith("return.")] == [
-        ("return.approve", "support"), ("return.receive", "warehouse"), ("return.inspect", "warehouse")]
+        ("return.request", "support"), ("return.approve", "support"), ("return.receive", "warehouse"),
+        ("return.inspect", "warehouse")]
 
 
 async def _listed(client, queue: str, item_id: str) -> str | None:

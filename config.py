@@ -436,7 +436,9 @@ class Settings(BaseSettings):
     # a connection only for its statements, never across a provider call (PaymentService, quoting), so slots
     # equal to the pool left provider activities waiting seconds for a slot at 50 concurrent checkouts while
     # 2-4 connections were in a transaction (bench/README.md); twice the pool still bounds the work a busy
-    # worker takes on, so the excess waits in Temporal (visible, taken by another worker) rather than here.
+    # worker takes on, so the excess waits in Temporal (visible, taken by another worker). Local activities
+    # are bounded by the same number (worker.build_workers); a step that waits for a connection anyway (up to
+    # the pool's 30 s) is still alive for Temporal: the payment heartbeats from its start.
     worker_activity_slots: int = Field(0, ge=0)
     # Provider-bound payment activities on their own task queue with a cluster-wide rate limit (Stripe
     # allows 100 requests/s live, 25 in test mode; an activity makes one or two). Empty: one task queue.

@@ -180,8 +180,11 @@ def build_workers(client: Client, settings: Settings, activities: Sequence) -> l
     main one routes them to.
     Activity slots stay within the DB pool (one connection per running activity); SIGTERM drains for
     WORKER_DRAIN_SECONDS; WORKER_BUILD_ID makes them versioned workers of WORKER_DEPLOYMENT_NAME."""
+    # Local activities (the checkout's and the order's short steps) draw on the same pool but not on the activity
+    # slots: bounded like them, so a burst queues in the worker's workflow tasks instead of in the pool.
     common = dict(graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_seconds),
-                  deployment_config=deployment_config(settings), workflow_runner=PRODUCTION_WORKFLOW_RUNNER)
+                  deployment_config=deployment_config(settings), workflow_runner=PRODUCTION_WORKFLOW_RUNNER,
+                  max_concurrent_local_activities=settings.activity_slots)
     payments = payment_provider_activities(activities)
     if not settings.payments_task_queue:
         return [Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities,

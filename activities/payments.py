@@ -23,6 +23,14 @@ class PaymentActivities:
     @raises_business_errors
     async def authorize_payment(self, payment_ref: str, amount: int, currency: str, payment_method: str,
                                 idempotency_key: str) -> PaymentAuthorization:
+        # Heartbeats from the start, not only around the provider call: an attempt waiting for a database
+        # connection (a drained pool) must not look dead to the server, which would start a second attempt that
+        # meets this one's request at the provider under the same key.
+        return await heartbeating(lambda: self._authorize(payment_ref, amount, currency, payment_method,
+                                                          idempotency_key))
+
+    async def _authorize(self, payment_ref: str, amount: int, currency: str, payment_method: str,
+                         idempotency_key: str) -> PaymentAuthorization:
         if idempotency_key == checkout_authorization_key(payment_ref):  # not an order's re-authorization
             # Before anything is held: a checkout started with a quote or expected_total fails price_changed.
             await quoting.hold_to_agreed_total(self.service.engine, payment_ref, amount, currency)

@@ -237,6 +237,11 @@ async def _call(request):
         declined.intent = _field(detail, "payment_intent")  # not in details: those travel in Temporal payloads
         raise declined from error
     except stripe.IdempotencyError as error:
+        if error.http_status == 409:
+            # Another request under this key is still in progress at Stripe (409): not a refusal. Ask again under
+            # the same key, which then answers what that request did.
+            raise ProviderUnavailable(f"stripe: a request under this idempotency key is in progress: "
+                                      f"{error.user_message or error}") from error
         raise Conflict(str(error.user_message or error), code="idempotency_key_reused") from error
     except stripe.InvalidRequestError as error:
         raise DomainError(error.user_message or "the payment provider refused the request",

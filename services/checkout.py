@@ -221,8 +221,9 @@ async def checkout_status(deps: Deps, checkout_id: str):
 
 
 # A query waits for the workflow task in progress, and a checkout's first task runs every step up to the payment
-# (local activities, the quotes included): a slow carrier must not hold a status poll, so the step is left out.
-PROGRESS_WITHIN_SECONDS = 1.0
+# (local activities, the quotes included): a slow carrier must not hold a status poll past this, so the step is
+# left out then. A checkout waiting for 3-D Secure runs no task, so its challenge answers well within it.
+PROGRESS_WITHIN_SECONDS = 3.0
 
 
 async def _progress(client: Client, workflow_id: str,
@@ -241,9 +242,8 @@ async def _ask_progress(client: Client, workflow_id: str) -> tuple[str | None, d
         description = await handle.describe()
         if description.status != WorkflowExecutionStatus.RUNNING:
             return None, None
-        step = await handle.query(CheckoutWorkflow.current_step)
-        action = await handle.query(CheckoutWorkflow.next_action) if step == "requires_action" else None
-        return step, action
+        progress = await handle.query(CheckoutWorkflow.progress)
+        return progress["step"], progress["next_action"]
     except RPCError:
         return None, None
 

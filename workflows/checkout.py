@@ -259,6 +259,11 @@ class CheckoutWorkflow:
     def next_action(self) -> dict | None:
         return self.payment_action
 
+    @workflow.query
+    def progress(self) -> dict:
+        """The step and any 3-D Secure challenge, in one query (one wait for the worker, not two)."""
+        return {"step": self.step, "next_action": self.payment_action}
+
     async def _screen(self, checkout: CheckoutInput, priced, total: int) -> None:
         """Score the checkout: approve goes on, reject fails it, review waits for support (or times out)."""
         self.step = "screening"

@@ -144,6 +144,8 @@ async def test_payment_activities_run_on_their_own_task_queue(settings, engine, 
     assert main["max_concurrent_activities"] + payments["max_concurrent_activities"] == own.activity_slots == \
         2 * (own.database_pool_size + own.database_max_overflow)
     assert payments["max_task_queue_activities_per_second"] == 5.0
+    # Local activities draw on the same pool without taking a slot: bounded by the same number.
+    assert main["max_concurrent_local_activities"] == own.activity_slots
     assert main["graceful_shutdown_timeout"] == timedelta(seconds=own.worker_drain_seconds)
     stop = asyncio.Event()
     serving = asyncio.ensure_future(serve_until(workers, stop))

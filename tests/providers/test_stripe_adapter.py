@@ -374,3 +374,19 @@ def test_production_still_refuses_local_stand_ins(clean_provider_env):
     with pytest.raises(ValueError, match="production refuses local stand-in backends for: tax, shipping"):
         Settings(_env_file=None, environment="production", database_url="postgresql://db/x",
                  temporal_address="temporal:7233", stripe_api_key="sk_live_123")
+
+
+async def test_a_key_still_in_progress_at_stripe_is_asked_again_not_refused():
+    """Stripe answers 409 while another request under the same key runs (a second attempt that overlapped the
+    first): retryable under the same key; a key reused with other parameters (400) stays a refusal."""
+    from adapters.stripe_payment import _call
+    from models.errors import Conflict
+
+    async def answering(status: int):
+        raise stripe.IdempotencyError("idempotency trouble", http_status=status)
+
+    with pytest.raises(ProviderUnavailable):
+        await _call(answering(409))
+    with pytest.raises(Conflict) as refused:
+        await _call(answering(400))
+    assert refused.value.code == "idempotency_key_reused"

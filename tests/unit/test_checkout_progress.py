@@ -21,7 +21,7 @@ class Checkout:
 
     async def query(self, query):
         await self.task_done.wait()
-        return "quoting_shipping"
+        return {"step": "quoting_shipping", "next_action": None}
 
 
 class Client:

@@ -143,8 +143,11 @@ def refuse_unless_checkoutable(cart, snapshot: CartSnapshot) -> None:
         raise DomainError("the cart is empty", code="cart_empty")
 
 
-async def assert_checkoutable(conn: AsyncConnection, cart_id: str) -> None:
-    refuse_unless_checkoutable(*await get_cart(conn, cart_id))
+async def assert_checkoutable(conn: AsyncConnection, cart_id: str):
+    """The cart's row, once it is known it may be checked out (refused otherwise)."""
+    cart, snapshot = await get_cart(conn, cart_id)
+    refuse_unless_checkoutable(cart, snapshot)
+    return cart
 
 
 async def reopen(conn: AsyncConnection, cart_id: str, checkout_id: str) -> None:

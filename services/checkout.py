@@ -102,12 +102,12 @@ def fraud_policy(settings: Settings) -> FraudPolicy | None:
 async def start_checkout(deps: Deps, command: StartCheckout):
     """Claim the key and start the workflow: the checkout's row and whether this call created it."""
     checkout_id, order_id, workflow_id = checkout_ids(command.idempotency_key)
-    row, created, version = await _claim(deps, command, checkout_id, order_id, workflow_id)
+    row, created, version, reminded = await _claim(deps, command, checkout_id, order_id, workflow_id)
     if row.status == "pending":  # a replay starts it too: its first attempt may have died before starting it
         await workflow_calls.start_claimed(deps, "checkout", checkout_id, version, workflow_id, _start_workflow(
             deps.temporal, deps.settings.task_queue, workflow_id, _input(deps.settings, command, checkout_id, order_id)))
-    if created:
-        await stop_reminders(deps.temporal, command.cart_id)  # best effort: the reminder activity re-checks the cart
+    if created and reminded:  # best effort: the reminder activity re-checks the cart anyway
+        await stop_reminders(deps.temporal, command.cart_id)
     log.info("checkout accepted" if created else "checkout replayed", checkout_id=checkout_id,
              workflow_id=workflow_id, cart_id=command.cart_id, status=row.status)
     return row, created
@@ -115,7 +115,10 @@ async def start_checkout(deps: Deps, command: StartCheckout):
 
 async def _claim(deps: Deps, command: StartCheckout, checkout_id: str, order_id: str, workflow_id: str):
     """Claim the key and, the first time, check capacity, kill switches and the cart and link the customer;
-    committed before the workflow starts (no transaction waits on Temporal). ``(row, created, version)``."""
+    committed before the workflow starts (no transaction waits on Temporal). ``(row, created, version, reminded)``:
+    ``reminded`` when the cart has an email, hence abandoned-cart reminders to stop (services/cart_recovery.py
+    starts them only then), so a cart without any costs the checkout no call to Temporal for them."""
+    reminded = False
     async with deps.engine.begin() as conn:
         await _assert_may_use_cart(conn, command)
         row, created, version = await store.claim(
@@ -125,10 +128,10 @@ async def _claim(deps: Deps, command: StartCheckout, checkout_id: str, order_id:
         if created:
             await _assert_capacity(conn, deps.settings.max_inflight_checkouts)
             await _assert_methods_enabled(conn, command)
-            await carts.assert_checkoutable(conn, command.cart_id)
+            reminded = (await carts.assert_checkoutable(conn, command.cart_id)).email is not None
             await _record_agreement(conn, command, checkout_id)
             await _link_customer(conn, command)
-    return row, created, version
+    return row, created, version, reminded
 
 
 def _input(settings: Settings, command: StartCheckout, checkout_id: str, order_id: str) -> CheckoutInput:

@@ -126,3 +126,25 @@ async def test_unknown_cart_is_404_and_records_nothing(api):
     response = await start_checkout(api, checkout_body("cart_doesnotexist"), key="unknown-cart-key")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "cart_not_found"
+
+
+async def test_only_a_cart_with_reminders_costs_the_checkout_a_call_to_stop_them(
+        api, temporal_env, engine, warehouse, monkeypatch):
+    """Reminders start only when a cart gets an email (services/cart_recovery.py): a checkout of a cart without one
+    sends no signal to a reminder workflow that does not exist."""
+    import services.checkout
+
+    stopped: list[str] = []
+
+    async def stop_reminders(temporal, cart_id):
+        stopped.append(cart_id)
+
+    monkeypatch.setattr(services.checkout, "stop_reminders", stop_reminders)
+    sku = await make_sku(engine, stock={warehouse: 2})
+    silent = await cart_with(api, {sku: 1})
+    reminded = await cart_with(api, {sku: 1})
+    assert (await api.put(f"/carts/{reminded}/email", json={"email": "ada@example.com"})).status_code == 200
+
+    for cart_id in (silent, reminded):
+        assert (await start_checkout(api, checkout_body(cart_id))).status_code == 202
+    assert stopped == [reminded]

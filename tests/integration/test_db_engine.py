@@ -1,9 +1,12 @@
-"""Engine options against real PostgreSQL: PgBouncer mode never leaves prepared statements behind."""
+"""Engine options against real PostgreSQL: PgBouncer mode never leaves prepared statements behind; the worker's
+pool does without pre-ping."""
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from db.engine import make_engine
+from config import Settings
+from db.engine import engines_from_settings, make_engine, primary_engine
 
 # psycopg prepares a statement once it ran this many times on one connection (its default threshold).
 PSYCOPG_PREPARE_THRESHOLD = 5
@@ -25,3 +28,36 @@ async def test_pgbouncer_mode_turns_prepared_statements_off(database_url, pgboun
     """Behind PgBouncer (transaction mode) a statement prepared on one server connection is missing on the
     next; DATABASE_PGBOUNCER=true must leave none to miss."""
     assert (await _prepared_after_repeats(database_url, pgbouncer) > 0) is prepares
+
+
+async def _terminate_pooled_connections(engine, database_url: str) -> None:
+    """Drop the one pooled connection of ``engine`` as a PostgreSQL restart would."""
+    async with engine.connect() as conn:
+        backend = await conn.scalar(text("SELECT pg_backend_pid()"))
+    admin = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with admin.connect() as conn:
+            assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    finally:
+        await admin.dispose()
+
+
+async def test_a_dropped_connection_costs_the_worker_one_attempt_and_the_api_none(database_url):
+    """The worker's pool has no pre-ping (a round trip per use, issue 13): the activity attempt that draws a
+    connection PostgreSQL dropped fails, as Temporal retries it, and the pool is replaced. The API's pool pings."""
+    settings = Settings(database_url=database_url, database_pool_size=1, database_max_overflow=0)
+    worker = primary_engine(settings)
+    api, _ = engines_from_settings(settings)
+    try:
+        for engine in (worker, api):
+            await _terminate_pooled_connections(engine, database_url)
+        with pytest.raises(DBAPIError):
+            async with worker.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        async with worker.connect() as conn:  # the retry
+            assert await conn.scalar(text("SELECT 1")) == 1
+        async with api.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await worker.dispose()
+        await api.dispose()

@@ -89,13 +89,14 @@ STOP_MARGIN_SECONDS = 10.0
 # (bench/README.md). Ten on the shared queue and ten on the worker's sticky queue cut that wait to ~0.2 s.
 WORKFLOW_POLLING = dict(workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
                         nonsticky_to_sticky_poll_ratio=0.5)
-# The production workers' sandbox imports our own packages once, from outside, instead of executing the workflow's
-# module again for every new workflow (three per checkout: its own, the order's, the parcel's): a fifth of the
-# worker's CPU per checkout (bench/README.md). Temporal's guidance is to pass through modules whose calls are
-# deterministic; ours are checked where it matters: the tests' workers (build_worker) and every Replayer (CI's
-# saved histories, `make replay-live` before a deploy) run the default, strict sandbox, which refuses a
-# non-deterministic call in workflow code, and tests/unit/test_workflow_modules.py keeps the workflow modules'
-# globals immutable (shared by every run once passed through).
+# The production workers' sandbox imports our own packages once, from outside, instead of executing the
+# workflow's module again for every new workflow (three per checkout: its own, the order's, the parcel's):
+# creating workflow instances fell from 6.6 % to 1.8 % of the worker's busy samples at concurrency 10
+# (bench/README.md). Temporal's guidance is to pass through modules whose calls are deterministic; ours are
+# checked where it matters: the tests' workers (build_worker) and every Replayer (CI's saved histories,
+# `make replay-live` before a deploy) run the default, strict sandbox, which refuses a non-deterministic call
+# in workflow code, and tests/unit/test_workflow_modules.py keeps the workflow modules' globals immutable
+# (shared by every run once passed through).
 PRODUCTION_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "models", "activities"))
 
@@ -177,9 +178,8 @@ def payment_provider_activities(activities: Sequence) -> list:
 def build_workers(client: Client, settings: Settings, activities: Sequence) -> list[Worker]:
     """The production worker set: the main task queue (every workflow, every activity), plus, with
     PAYMENTS_TASK_QUEUE, a rate-limited one for every activity that calls the payment provider, which the
-    main one routes them to.
-    Activity slots stay within the DB pool (one connection per running activity); SIGTERM drains for
-    WORKER_DRAIN_SECONDS; WORKER_BUILD_ID makes them versioned workers of WORKER_DEPLOYMENT_NAME."""
+    main one routes them to. Both share the process's activity slots (Settings.activity_slots); SIGTERM drains
+    for WORKER_DRAIN_SECONDS; WORKER_BUILD_ID makes them versioned workers of WORKER_DEPLOYMENT_NAME."""
     # Local activities (the checkout's and the order's short steps) draw on the same pool but not on the activity
     # slots: bounded like them, so a burst queues in the worker's workflow tasks instead of in the pool.
     common = dict(graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_seconds),

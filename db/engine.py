@@ -27,11 +27,12 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int | N
 
 
 def primary_engine(settings) -> AsyncEngine:
-    """The worker's pool (DATABASE_* pool and PgBouncer settings), without pre-ping. A ping is a round trip on every
-    checkout of a connection, about 13 per order checkout in the worker (issue 13: ~10 % of the checkout
-    throughput on 2 cores). Without it a connection PostgreSQL dropped (a restart, a failover) fails the one
-    activity attempt that draws it; SQLAlchemy then replaces every pooled connection, and Temporal runs the
-    attempt again. The API, whose requests nobody retries, keeps the ping (``engines_from_settings``)."""
+    """The worker's pool (DATABASE_* pool and PgBouncer settings), without pre-ping. A ping is a round trip on
+    every checkout of a connection, about 13 per order checkout in the worker (bench/README.md, run s15:
+    checkouts 7.1 /s at concurrency 10 against 6.3-6.9 /s with it, one run). Without it a connection PostgreSQL
+    dropped (a restart, a failover) fails the one activity attempt that draws it; SQLAlchemy then replaces every
+    pooled connection, and Temporal runs the attempt again. The API, whose requests nobody retries, keeps the
+    ping (``engines_from_settings``)."""
     return _configured(settings, settings.database_urls[0], pre_ping=False)
 
 

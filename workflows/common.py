@@ -39,8 +39,8 @@ async def run_local(method, *args, budget: timedelta, policy: RetryPolicy = STEP
                     timeout: timedelta = timedelta(seconds=30)):
     """A short step (database-only, or a provider call that only reads) as a local activity: it runs inside
     the workflow task that schedules it (no server round trip), so its body must be idempotent (it reruns if
-    the worker dies before the task completes). Retried by ``policy`` for ``budget``; the attempts are bounded by what ``policy`` makes
-    within it too, since the worker's clock (not workflow time) times a local activity.
+    the worker dies before the task completes). Retried by ``policy`` for ``budget``; the attempts are bounded
+    by what ``policy`` makes within it too, since the worker's clock (not workflow time) times a local activity.
 
     Fails with an ActivityError, as a normal activity would, so callers read it with ``failure_code``."""
     try:

@@ -1,5 +1,5 @@
 """Engine options against real PostgreSQL: PgBouncer mode never leaves prepared statements behind; the worker's
-pool does without pre-ping."""
+pool does without pre-ping; each names its connections."""
 
 import pytest
 from sqlalchemy import text
@@ -58,6 +58,21 @@ async def test_a_dropped_connection_costs_the_worker_one_attempt_and_the_api_non
             assert await conn.scalar(text("SELECT 1")) == 1
         async with api.connect() as conn:
             assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await worker.dispose()
+        await api.dispose()
+
+
+async def test_the_api_and_the_worker_name_their_connections(database_url):
+    """pg_stat_activity and the server log (``%a``) tell the API's connections from the worker's."""
+    settings = Settings(database_url=database_url, database_pool_size=1, database_max_overflow=0)
+    worker = primary_engine(settings)
+    api, reads = engines_from_settings(settings)
+    try:
+        for engine, name in ((worker, "orderflow-worker"), (api, "orderflow-api")):
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT current_setting('application_name')")) == name
+        assert reads is api  # no DATABASE_READ_URL: the reads share the primary's pool
     finally:
         await worker.dispose()
         await api.dispose()

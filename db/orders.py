@@ -23,13 +23,17 @@ def _cart_customer(cart_id: str):
     return select(carts.c.customer_id).where(carts.c.id == cart_id).scalar_subquery()
 
 
-async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str) -> bool:
-    """The order row and its lines; False when an order already exists for ``draft.checkout_id``."""
+async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref: str, status: OrderStatus) -> bool:
+    """The order row and its lines; False when an order already exists for ``draft.checkout_id``.
+
+    A new order is born ``pending_payment`` and enters ``status`` at once (the state machine must allow it): the
+    row is written with ``status``, and ``_record_opening`` writes the events of both steps."""
+    transition(OrderStatus.PENDING_PAYMENT, status)
     tax_by_sku = {line.sku: line.amount for line in draft.tax.lines}
     inserted = await conn.execute(
         insert(orders).values(
             id=draft.order_id, checkout_id=draft.checkout_id, cart_id=draft.cart_id, email=draft.email,
-            status=OrderStatus.PENDING_PAYMENT, currency=draft.currency, subtotal=draft.priced.subtotal,
+            status=status, currency=draft.currency, subtotal=draft.priced.subtotal,
             discount_total=draft.priced.discount_total, tax_total=draft.tax.total,
             shipping_total=draft.shipping.amount, total=draft.total,
             tax_exemption=draft.priced.tax_exemption.model_dump() if draft.priced.tax_exemption else None,
@@ -44,31 +48,44 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
     )
     if inserted.first() is None:
         return False
-    for line in draft.priced.lines:
-        await conn.execute(order_lines.insert().values(
-            id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
-            quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
-            tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total, tax_code=line.tax_code,
-        ))
+    await conn.execute(order_lines.insert().values([  # one statement for all the lines
+        dict(id=public_id("order_line"), order_id=draft.order_id, sku=line.sku, title=line.title,
+             quantity=line.quantity, unit_price=line.unit_price, discount=line.discount,
+             tax=tax_by_sku.get(line.sku, 0), line_total=line.line_total, tax_code=line.tax_code)
+        for line in draft.priced.lines]))
     await inventory.commit_to_order(conn, draft.reservation.reservation_key, draft.order_id)
     return True
 
 
+async def _record_opening(conn: AsyncConnection, order_id: str, created: tuple[str, dict],
+                          paid: tuple[str, str, OrderStatus, dict]) -> None:
+    """The two first events of an order ``_insert_order`` just wrote, in one statement: ``order.created``, then
+    the payment's (``pending_payment`` → its status). Nothing is read back, as ``append_event`` would: the
+    order is this transaction's own and has no events yet. (event id, data) and (event id, type, status, data)."""
+    created_id, created_data = created
+    paid_id, paid_type, status, paid_data = paid
+    await conn.execute(order_events.insert().values([  # a VALUES list: seq follows this order
+        dict(order_id=order_id, event_id=created_id, type="order.created", data=created_data,
+             from_status=None, to_status=None),
+        dict(order_id=order_id, event_id=paid_id, type=paid_type, data=paid_data,
+             from_status=OrderStatus.PENDING_PAYMENT, to_status=status),
+    ]))
+
+
 async def create_from_checkout(conn: AsyncConnection, draft: OrderDraft) -> bool:
     """Persist the order a checkout produced, in one transaction. Returns False on replay."""
-    if not await _insert_order(conn, draft, payment_ref=draft.checkout_id):
+    if not await _insert_order(conn, draft, payment_ref=draft.checkout_id, status=OrderStatus.AUTHORIZED):
         return False
     # Codes are counted here, inside the order's transaction: an exhausted code fails the order.
     await promotion_store.record_on_order(conn, draft)
     await cart_store.mark_checked_out(conn, draft.cart_id, draft.checkout_id)
-    await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
-                       data={"checkout_id": draft.checkout_id, "total": draft.total, "currency": draft.currency})
-    await append_event(
-        conn, draft.order_id, f"{draft.checkout_id}:authorized", "payment.authorized",
-        to_status=OrderStatus.AUTHORIZED,
-        data={"authorization_id": draft.authorization.authorization_id, "amount": draft.authorization.amount,
-              "provider": draft.authorization.provider},
-    )
+    await _record_opening(
+        conn, draft.order_id,
+        (f"{draft.checkout_id}:created",
+         {"checkout_id": draft.checkout_id, "total": draft.total, "currency": draft.currency}),
+        (f"{draft.checkout_id}:authorized", "payment.authorized", OrderStatus.AUTHORIZED,
+         {"authorization_id": draft.authorization.authorization_id, "amount": draft.authorization.amount,
+          "provider": draft.authorization.provider}))
     await checkout_store.finish(conn, draft.checkout_id, status="completed")
     return True
 
@@ -81,15 +98,14 @@ async def create_prepaid(conn: AsyncConnection, draft: OrderDraft, *, payment_re
     ``payment_ref``; the order starts ``captured``, so shipments find nothing left to capture.
     Returns False on replay.
     """
-    if not await _insert_order(conn, draft, payment_ref=payment_ref):
+    if not await _insert_order(conn, draft, payment_ref=payment_ref, status=OrderStatus.CAPTURED):
         return False
-    await append_event(conn, draft.order_id, f"{draft.checkout_id}:created", "order.created",
-                       data={"origin": draft.checkout_id, "total": draft.total, "currency": draft.currency})
-    await append_event(
-        conn, draft.order_id, f"{draft.checkout_id}:captured", "payment.captured", to_status=OrderStatus.CAPTURED,
-        data={"payment_ref": payment_ref, "charge_id": draft.authorization.authorization_id,
-              "amount": draft.authorization.amount, "provider": draft.authorization.provider, "off_session": True},
-    )
+    await _record_opening(
+        conn, draft.order_id,
+        (f"{draft.checkout_id}:created", {"origin": draft.checkout_id, "total": draft.total, "currency": draft.currency}),
+        (f"{draft.checkout_id}:captured", "payment.captured", OrderStatus.CAPTURED,
+         {"payment_ref": payment_ref, "charge_id": draft.authorization.authorization_id,
+          "amount": draft.authorization.amount, "provider": draft.authorization.provider, "off_session": True}))
     return True
 
 

@@ -26,6 +26,7 @@ from activities.checkout import (
     CartActivities, InventoryActivities, OrderActivities, PricingActivities, ShippingActivities, TaxActivities,
 )
 from activities.cart_recovery import CartRecoveryActivities
+from activities.checkout_preparation import CheckoutPreparationActivities
 from activities.disputes import DisputeActivities
 from activities.draft_orders import DraftOrderActivities
 from activities.fraud import FraudActivities
@@ -131,6 +132,7 @@ def build_activities(engine: AsyncEngine, adapters: Adapters, policy: Fulfillmen
     payments = PaymentService(engine, adapters.payment, around_provider_call=heartbeating)
     refunds = RefundService(engine, payments, adapters.tax)
     instances = [
+        CheckoutPreparationActivities(engine, adapters.shipping, adapters.tax),
         CartActivities(engine), PricingActivities(engine), TaxActivities(adapters.tax),
         ShippingActivities(adapters.shipping, engine), InventoryActivities(engine), PaymentActivities(payments),
         OrderActivities(engine),

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field, field_validator, model_validator
 
 from models.base import Frozen
-from models.fraud import FraudPolicy
+from models.fraud import FraudAssessment, FraudPolicy, ScreeningRequest
 from models.money import normalize_currency
 from models.promotions import AppliedPromotion
 
@@ -240,6 +240,38 @@ class OrderDraft(Frozen):
 def order_total(priced: PricedCart, tax: TaxQuote, shipping: ShippingRate) -> int:
     """What the customer pays for an order: its lines after discounts, plus tax and shipping (minor units)."""
     return priced.subtotal - priced.discount_total + tax.total + shipping.amount
+
+
+class PreparedCheckout(Frozen):
+    """Everything a checkout settles before the payment, from one local activity (patch ``prepared-checkout``):
+    the locked cart priced, the two quotes, the fraud assessment and the stock held."""
+
+    priced: PricedCart
+    shipping: ShippingRate
+    tax: TaxQuote
+    assessment: FraudAssessment | None = None  # None: screening is off for this checkout
+    # None while screening has not approved (a review pending, or a rejection): nothing is held yet.
+    reservation: Reservation | None = None
+
+    @property
+    def total(self) -> int:
+        return order_total(self.priced, self.tax, self.shipping)
+
+
+def screening_request(checkout: CheckoutInput, priced: PricedCart, total: int) -> ScreeningRequest:
+    """What fraud screening is asked about a checkout (its policy must be set)."""
+    return ScreeningRequest(
+        checkout_id=checkout.checkout_id, email=checkout.email, payment_method=checkout.payment_method,
+        client_ip=checkout.client_ip, shipping_country=checkout.shipping_address.country,
+        billing_country=checkout.billing_address.country if checkout.billing_address else None,
+        skus=tuple(line.sku for line in priced.lines), total=total, currency=priced.currency,
+        policy=checkout.fraud,
+    )
+
+
+def wanted_units(priced: PricedCart) -> dict[str, int]:
+    """sku → quantity a checkout reserves."""
+    return {line.sku: line.quantity for line in priced.lines}
 
 
 class DisputeNotice(Frozen):

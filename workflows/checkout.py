@@ -16,11 +16,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.interfaces.checkout import (
         CartActivities, InventoryActivities, OrderActivities, PricingActivities, ShippingActivities, TaxActivities,
     )
+    from activities.interfaces.checkout_preparation import CheckoutPreparationActivities
     from activities.interfaces.fraud import FraudActivities
     from activities.interfaces.payments import PaymentActivities
     from models import workflow_ids
-    from models.commerce import CheckoutError, CheckoutInput, CheckoutResult, OrderDraft, order_total
-    from models.fraud import ReviewDecision, ScreeningRequest
+    from models.commerce import (
+        CheckoutError, CheckoutInput, CheckoutResult, OrderDraft, order_total, screening_request, wanted_units,
+    )
+    from models.fraud import FraudAssessment, ReviewDecision
     from models.payments import checkout_authorization_key
     from models.fulfillment import FulfillmentInput
     from workflows import search_attributes as sa
@@ -39,6 +42,13 @@ LOCAL_STEPS_PATCH = "local-database-steps"
 # checkout's first workflow task runs everything up to the payment: 2 workflow tasks and 1 activity task in all.
 # It implies LOCAL_STEPS_PATCH (recorded instead of it).
 LOCAL_QUOTES_PATCH = "local-provider-quotes"
+# From this patch on everything up to the payment (cart lock, pricing, both quotes, fraud score, reservation) is
+# ONE local activity, prepare_checkout: each local activity had cost a round trip through the worker's event
+# loop inside the workflow task, and under load those six hops made most of a checkout's time. It implies
+# LOCAL_QUOTES_PATCH (recorded instead of it).
+PREPARED_PATCH = "prepared-checkout"
+# prepare_checkout makes two provider calls (the carrier's rates, the tax quote) besides its database work.
+PREPARE_TIMEOUT = timedelta(seconds=60)
 # Compensations must eventually happen; they keep retrying far longer than forward steps.
 COMPENSATION_TIMEOUT = timedelta(hours=1)
 # The payment call may take up to a minute, but a worker that dies during it is noticed in seconds.
@@ -58,6 +68,7 @@ class CheckoutWorkflow:
         self.failure: CheckoutError | None = None  # what the checkout failed with, once compensating
         self.local_steps = False  # LOCAL_STEPS_PATCH: decided once, at the start
         self.local_quotes = False  # LOCAL_QUOTES_PATCH: likewise
+        self.prepared = False  # PREPARED_PATCH: likewise
         self.order_total: int | None = None  # upserted with the outcome since LOCAL_STEPS_PATCH
 
     @workflow.query
@@ -111,7 +122,8 @@ class CheckoutWorkflow:
 
     async def _checkout(self, checkout: CheckoutInput) -> CheckoutResult:
         # One marker per checkout: a new one records only the newest patch, which implies the older one.
-        self.local_quotes = workflow.patched(LOCAL_QUOTES_PATCH)
+        self.prepared = workflow.patched(PREPARED_PATCH)
+        self.local_quotes = self.prepared or workflow.patched(LOCAL_QUOTES_PATCH)
         self.local_steps = self.local_quotes or workflow.patched(LOCAL_STEPS_PATCH)
         if checkout.provider_budget_seconds:
             self.budget = timedelta(seconds=checkout.provider_budget_seconds)
@@ -154,34 +166,10 @@ class CheckoutWorkflow:
 
     async def _place_order(self, checkout: CheckoutInput) -> str:
         key = checkout.checkout_id
-        self.step = "validating"
-        cart = await self._run_db(CartActivities.begin_checkout, checkout.cart_id, key)
-        self.compensations.append((CartActivities.reopen_cart, checkout.cart_id, key))
-
-        self.step = "pricing"
-        priced = await self._run_db(PricingActivities.price_cart, cart)
-        self.step = "quoting_shipping"
-        shipping = await self._quote(ShippingActivities.quote_shipping, priced, checkout.shipping_address,
-                                   checkout.shipping_speed)
-        self.step = "quoting_tax"
-        tax = await self._quote(TaxActivities.quote_tax, priced, checkout.shipping_address, shipping.amount,
-                              f"{key}:quote")
-
-        # Checkouts started before fraud screening existed went straight on to reserve stock.
-        if self._since("fraud-screening") and checkout.fraud is not None:
-            await self._screen(checkout, priced, order_total(priced, tax, shipping))
-
-        self.step = "reserving"
-        wanted = {line.sku: line.quantity for line in priced.lines}
-        # An unanswered reserve may still have held stock: its release is registered first (releasing
-        # nothing is a no-op). Checkouts before this patch registered it only after an answer.
-        release_first = self._since("release-registered-before-reserving")
-        if release_first:
-            self.compensations.append((InventoryActivities.release_reservation, key))
-        reservation = await self._run_db(InventoryActivities.reserve_inventory, key, wanted, workflow.now(),
-                                         checkout.reservation_ttl_seconds)
-        if not release_first:
-            self.compensations.append((InventoryActivities.release_reservation, key))
+        if self.prepared:
+            priced, shipping, tax, reservation = await self._prepare(checkout)
+        else:
+            priced, shipping, tax, reservation = await self._step_by_step(checkout)
 
         self.step = "authorizing"
         total = order_total(priced, tax, shipping)
@@ -208,6 +196,60 @@ class CheckoutWorkflow:
         if fulfil and not (answered and draft.start_fulfillment):
             await self._start_fulfillment(order_id, checkout.email)
         return order_id
+
+    async def _prepare(self, checkout: CheckoutInput):
+        """Since PREPARED_PATCH: every step up to the payment in one local activity; a checkout sent to fraud
+        review comes back without stock held, and holds it once approved."""
+        key = checkout.checkout_id
+        self.step = "preparing"
+        # Both undos come first: the activity may have locked the cart or held stock before an answer that was
+        # lost (undoing what was never done is a no-op: the cart reopens only for this checkout, the release
+        # only frees this checkout's key).
+        self.compensations.append((CartActivities.reopen_cart, checkout.cart_id, key))
+        self.compensations.append((InventoryActivities.release_reservation, key))
+        prepared = await run_local(CheckoutPreparationActivities.prepare_checkout, checkout, workflow.now(),
+                                   budget=self.budget, timeout=PREPARE_TIMEOUT)
+        reservation = prepared.reservation
+        if reservation is None:  # screening did not approve: reject, or wait for a review
+            await self._judge(checkout, prepared.assessment)
+            self.step = "reserving"
+            reservation = await self._run_db(InventoryActivities.reserve_inventory, key, wanted_units(prepared.priced),
+                                             workflow.now(), checkout.reservation_ttl_seconds)
+        return prepared.priced, prepared.shipping, prepared.tax, reservation
+
+    async def _step_by_step(self, checkout: CheckoutInput):
+        """Before PREPARED_PATCH: one activity (local since LOCAL_STEPS_PATCH) per step."""
+        key = checkout.checkout_id
+        self.step = "validating"
+        cart = await self._run_db(CartActivities.begin_checkout, checkout.cart_id, key)
+        self.compensations.append((CartActivities.reopen_cart, checkout.cart_id, key))
+
+        self.step = "pricing"
+        priced = await self._run_db(PricingActivities.price_cart, cart)
+        self.step = "quoting_shipping"
+        shipping = await self._quote(ShippingActivities.quote_shipping, priced, checkout.shipping_address,
+                                   checkout.shipping_speed)
+        self.step = "quoting_tax"
+        tax = await self._quote(TaxActivities.quote_tax, priced, checkout.shipping_address, shipping.amount,
+                              f"{key}:quote")
+
+        # Checkouts started before fraud screening existed went straight on to reserve stock.
+        if self._since("fraud-screening") and checkout.fraud is not None:
+            await self._screen(checkout, priced, order_total(priced, tax, shipping))
+
+        self.step = "reserving"
+        wanted = wanted_units(priced)
+        # An unanswered reserve may still have held stock: its release is registered first (releasing
+        # nothing is a no-op). Checkouts before this patch registered it only after an answer.
+        release_first = self._since("release-registered-before-reserving")
+        if release_first:
+            self.compensations.append((InventoryActivities.release_reservation, key))
+        reservation = await self._run_db(InventoryActivities.reserve_inventory, key, wanted, workflow.now(),
+                                         checkout.reservation_ttl_seconds)
+        if not release_first:
+            self.compensations.append((InventoryActivities.release_reservation, key))
+
+        return priced, shipping, tax, reservation
 
     async def _create_order(self, draft: OrderDraft) -> tuple[str, bool]:
         """Record the order; returns its id and whether create_order answered (then it has also started the
@@ -265,15 +307,13 @@ class CheckoutWorkflow:
         return {"step": self.step, "next_action": self.payment_action}
 
     async def _screen(self, checkout: CheckoutInput, priced, total: int) -> None:
-        """Score the checkout: approve goes on, reject fails it, review waits for support (or times out)."""
+        """Score the checkout (before PREPARED_PATCH, which scores it in prepare_checkout), then judge it."""
         self.step = "screening"
-        assessment = await self._run_db(FraudActivities.screen_checkout, ScreeningRequest(
-            checkout_id=checkout.checkout_id, email=checkout.email, payment_method=checkout.payment_method,
-            client_ip=checkout.client_ip, shipping_country=checkout.shipping_address.country,
-            billing_country=checkout.billing_address.country if checkout.billing_address else None,
-            skus=tuple(line.sku for line in priced.lines), total=total, currency=priced.currency,
-            policy=checkout.fraud,
-        ))
+        assessment = await self._run_db(FraudActivities.screen_checkout, screening_request(checkout, priced, total))
+        await self._judge(checkout, assessment)
+
+    async def _judge(self, checkout: CheckoutInput, assessment: FraudAssessment) -> None:
+        """Approve goes on, reject fails the checkout, review waits for support (or times out)."""
         if assessment.outcome == "reject":
             raise CheckoutRefused("fraud_rejected", "the order was declined by fraud screening")
         if assessment.outcome == "approve":

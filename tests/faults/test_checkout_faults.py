@@ -19,8 +19,9 @@ from tests.integration.checkout_helpers import cart_with, checkout_body, start_c
 
 WORKFLOW = "CheckoutWorkflow"
 # What a clean approved checkout runs, and what a declined one runs after the decline (its compensations).
-APPROVED = ["begin_checkout", "price_cart", "quote_shipping", "quote_tax", "screen_checkout", "reserve_inventory",
-            "authorize_payment", "create_order"]
+# prepare_checkout (patch prepared-checkout) is the cart lock, pricing, both quotes, the fraud score and the stock
+# hold in one local activity: injected, it fails or reruns all of them together.
+APPROVED = ["prepare_checkout", "authorize_payment", "create_order"]
 DECLINED = ["release_reservation", "reopen_cart", "fail_checkout"]
 
 KNOWN: dict[tuple[str, str, str], str] = {}  # (scenario, activity, mode): why it fails today

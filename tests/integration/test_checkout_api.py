@@ -44,10 +44,11 @@ async def test_happy_path_creates_an_authorized_order(api, temporal_env, engine,
 
 async def test_a_checkout_costs_the_server_one_activity_task_and_two_workflow_tasks(
         api, temporal_env, engine, warehouse):
-    """The local-provider-quotes shape (issue 13): database-only steps and the two read-only provider quotes are
-    local activities (markers, no server round trip), so only the payment is an activity task; the outcome
-    carries the order total (one upsert), and create_order starts the order's fulfillment itself instead of a
-    child workflow the checkout waits a workflow task for."""
+    """The prepared-checkout shape (issue 13): everything before the payment is ONE local activity
+    (prepare_checkout: cart lock, pricing, both read-only quotes, fraud score, reservation) and the order insert
+    another (markers, no server round trip), so only the payment is an activity task; the outcome carries the
+    order total (one upsert), and create_order starts the order's fulfillment itself instead of a child
+    workflow the checkout waits a workflow task for."""
     sku = await make_sku(engine, stock={warehouse: 2})
     result = await checkout_to_end(api, temporal_env.client, await cart_with(api, {sku: 1}))
     assert result["status"] == "completed", result
@@ -58,7 +59,7 @@ async def test_a_checkout_costs_the_server_one_activity_task_and_two_workflow_ta
                   if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
     assert activities == ["authorize_payment"]
     assert events[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 2
-    assert events[EventType.EVENT_TYPE_MARKER_RECORDED] == 1 + 7  # the patch; 7 local steps, quotes included
+    assert events[EventType.EVENT_TYPE_MARKER_RECORDED] == 1 + 2  # the patch; prepare_checkout, create_order
     assert events[EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED] == 0
     assert events[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES] <= 2  # the patch's version, the outcome
     outcome = await temporal_env.client.get_workflow_handle(workflow_ids.checkout(result["checkout_id"])).describe()
@@ -91,6 +92,8 @@ async def test_out_of_stock_fails_with_clear_code(api, temporal_env, engine, war
     assert result["status"] == "failed"
     assert result["error"]["code"] == "out_of_stock"
     assert await atp(api, sku) == 1
+    # The stock ran short inside prepare_checkout, after it had locked the cart: the cart is the shopper's again.
+    assert (await api.get(f"/carts/{cart_id}")).json()["status"] == "open"
 
 
 async def test_replay_returns_same_checkout_and_different_body_conflicts(api, temporal_env, engine, warehouse):

@@ -94,7 +94,8 @@ async def test_risky_checkout_waits_for_review_and_approval_completes_it(api, ap
     (entry,) = (await api.get(f"/orders/{done['order_id']}/audit")).json()
     assert (entry["action"], entry["actor_role"], entry["target"], entry["reason"]) == (
         "checkout.fraud_approve", "support", checkout_id, "called the customer")
-    await _record("checkout_fraud_review_approved", handle)
+    await _record("checkout_fraud_review_approved", handle)  # saved before prepared-checkout: replays it
+    await _record("checkout_prepared_fraud_review_approved", handle)  # the shape since
 
 
 async def test_rejection_in_review_fails_the_checkout_and_compensates(api, api_as, temporal_env, engine):
@@ -116,6 +117,8 @@ async def test_rejection_in_review_fails_the_checkout_and_compensates(api, api_a
         reserved_order_id = (await checkout_store.get(conn, checkout_id)).order_id  # the failed checkout's
         (entry,) = await audit.for_order(conn, reserved_order_id)
     assert entry["action"] == "checkout.fraud_reject" and entry["reason"] == "stolen card"
+    await _record("checkout_prepared_fraud_rejected_in_review", temporal_env.client.get_workflow_handle(
+        f"checkout-{checkout_id}"))
 
 
 async def test_high_score_is_rejected_without_review(api, temporal_env, engine):

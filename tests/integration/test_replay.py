@@ -68,6 +68,10 @@ async def scenario_checkouts(api, temporal, engine) -> dict[str, str]:
         "checkout_local_quotes_declined": await _checkout(api, temporal, engine,
                                                           payment_method="pm_card_chargeDeclined"),
         "checkout_local_quotes_out_of_stock": await _checkout(api, temporal, engine, quantity=3, on_hand=1),
+        # Since the prepared-checkout patch (one local activity up to the payment).
+        "checkout_prepared_completed": await _checkout(api, temporal, engine, quantity=2),
+        "checkout_prepared_declined": await _checkout(api, temporal, engine, payment_method="pm_card_chargeDeclined"),
+        "checkout_prepared_out_of_stock": await _checkout(api, temporal, engine, quantity=3, on_hand=1),
     }
     for run in runs.values():
         await finished_checkout(api, temporal, run["checkout_id"])

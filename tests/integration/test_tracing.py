@@ -15,7 +15,7 @@ from worker import build_worker
 
 # The route, the workflow start, the workflow, a local step, a provider call and the order's creation.
 EXPECTED_SPANS = {"POST /checkouts", "StartWorkflow:CheckoutWorkflow", "RunWorkflow:CheckoutWorkflow",
-                  "RunActivity:begin_checkout", "RunActivity:authorize_payment", "RunActivity:create_order"}
+                  "RunActivity:prepare_checkout", "RunActivity:authorize_payment", "RunActivity:create_order"}
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from models.commerce import (
-    Address, CartLine, CartSnapshot, CheckoutInput, CheckoutResult, OrderDraft, PaymentAuthorization, PricedCart,
+    Address, CheckoutInput, CheckoutResult, OrderDraft, PaymentAuthorization, PreparedCheckout, PricedCart,
     PricedLine, Reservation, ReservedItem, ShippingRate, TaxQuote,
 )
 from tests.history_helpers import replays_and_is_kept
@@ -43,28 +43,18 @@ class StandInSaga:
             raise RuntimeError(f"{name}: the database is unreachable")
 
     def activities(self) -> list:
-        @activity.defn(name="begin_checkout")
-        async def begin_checkout(cart_id: str, checkout_id: str) -> CartSnapshot:
-            self._called("begin_checkout")
-            return CartSnapshot(cart_id=cart_id, currency="USD", lines=[
-                CartLine(line_id="l1", sku="TEE", title="Tee", quantity=1, unit_price=1000)])
-
-        @activity.defn(name="price_cart")
-        async def price_cart(cart: CartSnapshot) -> PricedCart:
-            self._called("price_cart")
-            return PricedCart(cart_id=cart.cart_id, currency="USD", subtotal=1000, lines=[
+        @activity.defn(name="prepare_checkout")
+        async def prepare_checkout(checkout: CheckoutInput, now: datetime) -> PreparedCheckout:
+            """Cart lock, pricing, quotes, (no fraud screening here) and the stock hold, in one."""
+            self._called("prepare_checkout")
+            priced = PricedCart(cart_id=checkout.cart_id, currency="USD", subtotal=1000, lines=[
                 PricedLine(sku="TEE", title="Tee", quantity=1, unit_price=1000, line_subtotal=1000)])
-
-        @activity.defn(name="quote_shipping")
-        async def quote_shipping(cart: PricedCart, address: Address, speed: str) -> ShippingRate:
-            self._called("quote_shipping")
-            return ShippingRate(provider="local", carrier="post", service=speed, amount=500, currency="USD",
-                                estimated_days=3)
-
-        @activity.defn(name="quote_tax")
-        async def quote_tax(cart: PricedCart, address: Address, shipping: int, document_code: str) -> TaxQuote:
-            self._called("quote_tax")
-            return TaxQuote(provider="local", currency="USD", lines=[], total=0)
+            return PreparedCheckout(
+                priced=priced, tax=TaxQuote(provider="local", currency="USD", lines=[], total=0),
+                shipping=ShippingRate(provider="local", carrier="post", service=checkout.shipping_speed, amount=500,
+                                      currency="USD", estimated_days=3),
+                reservation=Reservation(reservation_key=checkout.checkout_id, expires_at=now + timedelta(minutes=15),
+                                        items=[ReservedItem(sku="TEE", location_id="loc", quantity=1)]))
 
         @activity.defn(name="reserve_inventory")
         async def reserve_inventory(key: str, wanted: dict[str, int], now: datetime, ttl: int) -> Reservation:
@@ -106,8 +96,7 @@ class StandInSaga:
         async def fail_checkout(checkout_id: str, code: str, message: str) -> None:
             self._called("fail_checkout")
 
-        return [begin_checkout, price_cart, quote_shipping, quote_tax, reserve_inventory, authorize_payment,
-                create_order, order_recorded, void_authorization, release_reservation, reopen_cart, fail_checkout]
+        return [prepare_checkout, reserve_inventory, authorize_payment, create_order, order_recorded, void_authorization, release_reservation, reopen_cart, fail_checkout]
 
 
 async def run_checkout(time_env, saga: StandInSaga, *, keep_history: str | None = None
@@ -176,14 +165,15 @@ async def test_settling_that_fails_for_good_ends_the_checkout_failed_with_an_ale
     assert status == "compensation_failed"
 
 
-async def test_an_unanswered_reservation_is_released_all_the_same(time_env):
-    """reserve_inventory may have held stock before its answer was lost: its release runs anyway."""
-    saga = StandInSaga({"reserve_inventory": "down"})
+async def test_an_unanswered_preparation_is_undone_all_the_same(time_env):
+    """prepare_checkout may have locked the cart and held stock before its answer was lost: both undos run."""
+    saga = StandInSaga({"prepare_checkout": "down"})
     result, _ = await run_checkout(time_env, saga)
 
     assert result.status == "failed" and result.error.code == "checkout_unavailable"
-    assert saga.calls[saga.calls.index("reserve_inventory"):][-3:] == ["release_reservation", "reopen_cart",
-                                                                        "fail_checkout"]
+    assert saga.calls.count("prepare_checkout") > 1, "retried within its budget"
+    assert saga.calls[saga.calls.index("prepare_checkout"):][-3:] == ["release_reservation", "reopen_cart",
+                                                                       "fail_checkout"]
 
 
 @pytest.mark.parametrize("recorded", [True, False])

@@ -581,6 +581,16 @@ local_card_requests = Table(
     _created(),
 )
 
+# The simulator's payment methods other than Stripe's test tokens (adapters/local/card_methods.py): the customer
+# each is attached to, or whether a payment without a customer spent it (Stripe refuses it ever after).
+local_card_methods = Table(
+    "local_card_methods", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("customer_ref", String(60), nullable=True),
+    Column("spent", Boolean, nullable=False, server_default=text("false")),
+    _created(), _updated(),
+)
+
 # ---------------------------------------------------------------- operations
 # Provider webhooks, deduplicated by the provider's event id before anything acts on them.
 webhook_inbox = Table(

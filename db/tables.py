@@ -424,6 +424,9 @@ orders = Table(
     Column("authorization_id", String(200), nullable=False),
     Column("authorized_amount", BigInteger, nullable=False),
     Column("payment_method", String(200), nullable=True),  # kept for re-authorization
+    # The provider customer checkout saved the card for: later charges (re-authorization, an edit's new hold, an
+    # exchange's difference) go through it. None for orders placed before cards were saved.
+    Column("payment_customer_ref", String(200), nullable=True),
     # Whether the provider lets this authorization be captured in several parts (Stripe multicapture);
     # without it the first parcel captures the whole order (a partial single capture releases the rest).
     Column("multicapture", Boolean, nullable=False, server_default=text("false")),

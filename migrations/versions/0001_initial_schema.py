@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 07:45:59.590005
+Create Date: 2026-12-01 07:48:26.894296
 """
 from alembic import op
 import sqlalchemy as sa
@@ -408,6 +408,7 @@ def upgrade() -> None:
     sa.Column('authorization_id', sa.String(length=200), nullable=False),
     sa.Column('authorized_amount', sa.BigInteger(), nullable=False),
     sa.Column('payment_method', sa.String(length=200), nullable=True),
+    sa.Column('payment_customer_ref', sa.String(length=200), nullable=True),
     sa.Column('multicapture', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('customer_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from httpx import AsyncClient
 from temporalio.client import Client
 
@@ -47,6 +48,15 @@ def stripe_js_card() -> str:
     """A card as Stripe.js hands it over: a PaymentMethod of its own, unlike the reusable test tokens (pm_card_…),
     so a later charge works only through the provider customer it was saved for."""
     return f"pm_1{uuid.uuid4().hex[:23]}"
+
+
+# The cards a test of a later charge (re-authorization, an edit's new hold, an exchange's difference) runs with:
+# Stripe's test token, reusable as it is, and a Stripe.js card, usable again only as checkout saved it.
+REUSED_CARDS = [pytest.param("pm_card_visa", id="test-token"), pytest.param("stripe.js", id="stripe-js-card")]
+
+
+def reused_card(param: str) -> str:
+    return stripe_js_card() if param == "stripe.js" else param
 
 
 def checkout_body(cart_id: str, payment_method: str = "pm_card_visa", **overrides) -> dict:

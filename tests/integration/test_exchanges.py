@@ -16,7 +16,9 @@ from db import notifications
 from db.tables import local_card_intents, orders, payment_operations, variants
 from models.money_invariants import violations
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import atp, delivered_order, eventually, stripe_js_card, workflow_result
+from tests.integration.checkout_helpers import (
+    REUSED_CARDS, atp, delivered_order, eventually, reused_card, workflow_result,
+)
 from tests.integration.test_returns import status_becomes
 from worker import WORKFLOWS
 
@@ -93,14 +95,9 @@ async def ledger_of(engine, payment_ref: str) -> list[tuple[str, int, str]]:
         return [tuple(row) for row in rows]
 
 
-@pytest.mark.parametrize("card", [
-    pytest.param("pm_card_visa", id="test-token"),
-    # Stripe refuses a second use of a card entered through Stripe.js unless checkout saved it for a customer.
-    pytest.param("stripe.js", id="stripe-js-card", marks=pytest.mark.xfail(
-        strict=True, reason="the difference is charged to the card without the customer it was never saved for")),
-])
+@pytest.mark.parametrize("card", REUSED_CARDS)
 async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, temporal_env, engine, card):
-    card = stripe_js_card() if card == "stripe.js" else card
+    card = reused_card(card)
     done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1}, payment_method=card)
     larger = await variant_of(engine, sku, price=2600)
     on_sale = await atp(api, larger)

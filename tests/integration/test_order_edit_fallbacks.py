@@ -24,7 +24,7 @@ from models.workflow_ids import order as order_workflow
 from tests.factories import make_location, make_sku
 from tests.helpers import eventually
 from tests.integration.checkout_helpers import (
-    atp, cart_with, checkout_to_end, order_with_shipments, stripe_js_card,
+    REUSED_CARDS, atp, cart_with, checkout_to_end, order_with_shipments, reused_card,
 )
 from worker import WORKFLOWS, build_activities
 
@@ -84,14 +84,9 @@ async def _payment_ref(engine, order_id):
         return (await conn.execute(select(orders.c.payment_ref).where(orders.c.id == order_id))).scalar()
 
 
-@pytest.mark.parametrize("card", [
-    pytest.param("pm_card_visa", id="test-token"),
-    # Stripe refuses a second use of a card entered through Stripe.js unless checkout saved it for a customer.
-    pytest.param("stripe.js", id="stripe-js-card", marks=pytest.mark.xfail(
-        strict=True, reason="the new authorization reuses the card without the customer it was never saved for")),
-])
+@pytest.mark.parametrize("card", REUSED_CARDS)
 async def test_without_incremental_authorization_a_new_hold_replaces_the_old(api, temporal_env, engine, card):
-    card = stripe_js_card() if card == "stripe.js" else card
+    card = reused_card(card)
     order, sku = await _one_parcel_order(api, temporal_env, engine, card=card)
     old_ref = await _payment_ref(engine, order["id"])
 

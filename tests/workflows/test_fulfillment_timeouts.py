@@ -20,7 +20,9 @@ from db.tables import payment_operations, shipments
 from models.fulfillment import FulfillmentPolicy, TrackingEvent
 from tests.factories import make_api_key, make_location, make_sku
 from tests.helpers import eventually
-from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout, stripe_js_card
+from tests.integration.checkout_helpers import (
+    REUSED_CARDS, atp, cart_with, checkout_body, reused_card, start_checkout,
+)
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.shipment import ShipmentWorkflow
@@ -129,19 +131,11 @@ async def test_authorization_expiry_cancels_and_compensates(stack, time_env, eng
         assert (await only_shipment(time_env, engine, order_id)).status == "cancelled"
 
 
-REUSED_CARDS = [
-    pytest.param("pm_card_visa", id="test-token"),
-    # Stripe refuses a second use of a card entered through Stripe.js unless checkout saved it for a customer.
-    pytest.param("stripe.js", id="stripe-js-card", marks=pytest.mark.xfail(
-        strict=True, reason="the re-authorization reuses the card without the customer it was never saved for")),
-]
-
-
 @pytest.mark.parametrize("card", REUSED_CARDS)
 async def test_authorization_is_renewed_before_it_lapses(stack, time_env, engine, card):
     worker, api = await stack(POLICY.model_copy(update={"on_authorization_expiry": "reauthorize"}))
     async with worker, api:
-        card = stripe_js_card() if card == "stripe.js" else card
+        card = reused_card(card)
         _, checkout_id, order_id = await place_order(api, time_env.client, engine, card=card)
         async def renewed():
             async with engine.connect() as conn:

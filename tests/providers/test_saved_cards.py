@@ -205,3 +205,39 @@ async def test_a_signed_in_shopper_keeps_one_provider_customer_across_checkouts(
         saved = (await conn.execute(select(customer_payment_methods.c.provider_ref).where(
             customer_payment_methods.c.customer_id == customer_id))).scalars().all()
     assert saved == [held[0].customer_ref]
+
+
+class AuthorizeAnswerLost:
+    """The first hold is made at the provider, but its answer never arrives; customers made are counted."""
+
+    def __init__(self, inner):
+        self.inner, self.holds, self.customers = inner, [], []
+        self.name, self.request_multicapture = inner.name, inner.request_multicapture
+
+    async def authorize(self, **call):
+        self.holds.append(call)
+        answer = await self.inner.authorize(**call)
+        if len(self.holds) == 1:
+            raise ProviderUnavailable("local: connection reset after the request was sent")
+        return answer
+
+    async def create_customer(self, **call):
+        self.customers.append(call)
+        return await self.inner.create_customer(**call)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+async def test_an_authorization_begun_before_cards_were_saved_is_asked_again_unchanged(engine):
+    """A checkout in flight across the deploy: the older build's request, repeated under its key as it was (Stripe
+    answers a key reused with other parameters with an idempotency error)."""
+    gateway = AuthorizeAnswerLost(LocalPaymentGateway(engine=engine))
+    service, checkout, card = PaymentService(engine, gateway), new_ref(), stripe_js_card()
+    with pytest.raises(ProviderUnavailable):  # what the older build did: a plain hold
+        await service.authorize(checkout, 5000, "USD", card, checkout_authorization_key(checkout))
+
+    held = await service.authorize_saving_card(checkout, 5000, "USD", card, checkout_authorization_key(checkout))
+
+    assert (held.status, held.customer_ref) == ("authorized", None)
+    assert gateway.holds[1] == gateway.holds[0] and gateway.customers == []

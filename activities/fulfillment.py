@@ -15,6 +15,7 @@ from db import fulfillment as store
 from db import inventory
 from db import orders as order_store
 from db import payments as ledger
+from db import saved_cards
 from db.tables import orders
 from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
 from models.errors import Conflict, DomainError
@@ -23,7 +24,7 @@ from models.fulfillment import (
     shipment_capture_amount,
 )
 from models.order_state import OrderStatus
-from models.payments import parcel_capture
+from models.payments import parcel_capture, reauthorization_ref
 
 log = structlog.get_logger("orderflow.fulfillment")
 
@@ -66,7 +67,7 @@ class FulfillmentActivities:
             if not await ledger.uncaptured(conn, order.payment_ref, order.total):
                 return None  # paid up front (a subscription renewal's off-session charge)
         return Reauthorization(
-            order_id=order_id, payment_ref=f"{order_id}:reauth-{attempt}", amount=order.authorized_amount,
+            order_id=order_id, payment_ref=reauthorization_ref(order_id, attempt), amount=order.authorized_amount,
             currency=order.currency, payment_method=order.payment_method or "", old_payment_ref=order.payment_ref,
             old_authorization=store.current_authorization(order))
 
@@ -111,7 +112,7 @@ class FulfillmentActivities:
         authorize, switch_authorization, void), and now made of the same steps: the provider is never
         called while the order row is locked. A retry after its switch voids the hold the switch
         replaced (recorded on the event), never the order's current one."""
-        payment_ref = f"{order_id}:reauth-{attempt}"
+        payment_ref = reauthorization_ref(order_id, attempt)
         async with self.engine.connect() as conn:
             switched = (await store.order_row(conn, order_id)).payment_ref == payment_ref
             replaced = switched and await store.replaced_authorization(conn, order_id, f"{payment_ref}:authorized")
@@ -123,9 +124,12 @@ class FulfillmentActivities:
         renewal = await self._plan_reauthorization(order_id, attempt)
         if renewal is None:
             return "not_needed"
+        async with self.engine.connect() as conn:
+            customer_ref = await saved_cards.order_customer(conn, order_id)
         try:
             fresh = await self.payments.authorize(renewal.payment_ref, renewal.amount, renewal.currency,
-                                                  renewal.payment_method, f"{payment_ref}:authorize")
+                                                  renewal.payment_method, f"{payment_ref}:authorize",
+                                                  customer_ref=customer_ref)
         except DomainError as refused:
             log.warning("re-authorization refused", order_id=order_id, code=refused.code)
             return "declined"

@@ -146,8 +146,10 @@ class OrderEditActivities:
             order = await fulfillment_store.order_row(conn, plan.order_id)
         payment_ref = f"{plan.order_id}:edit:{plan.edit_id}"
         try:
+            # Support edits the order with the customer away: charged through the customer the card was saved for.
             fresh = await self.payments.authorize(payment_ref, plan.after.total, plan.currency,
-                                                  order.payment_method or "", edit_key(plan, "authorize"))
+                                                  order.payment_method or "", edit_key(plan, "authorize"),
+                                                  customer_ref=order.payment_customer_ref)
         except DomainError as refused:
             raise Conflict("the card did not accept the higher total", code="payment_increase_not_possible",
                            details={"provider_code": refused.code}) from refused

@@ -14,7 +14,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.ports import PaymentGateway, PaymentResult
+from db import customers
 from db import payments as ledger
+from db import saved_cards
 from models.commerce import PaymentAuthorization
 from models.errors import DomainError, PaymentDeclined
 
@@ -63,16 +65,61 @@ class PaymentService:
                                          multicapture=result.multicapture)
 
     async def authorize(self, payment_ref: str, amount: int, currency: str, payment_method: str,
-                        idempotency_key: str) -> PaymentAuthorization:
+                        idempotency_key: str, *, customer_ref: str | None = None) -> PaymentAuthorization:
+        """A hold on the card. ``customer_ref``: the card was saved for that provider customer at checkout, and
+        this later hold (re-authorization, an edit's new total, an exchange's difference) is the merchant's,
+        with nobody at the keyboard (off session). Without it the card is used as it is, which Stripe refuses
+        for a Stripe.js card already used once (orders placed before cards were saved)."""
+        if customer_ref is not None:
+            async with self.engine.connect() as conn:
+                begun = await saved_cards.begun_hash(conn, idempotency_key)
+            if begun == _plain_authorization_hash(amount, currency, payment_method):
+                customer_ref = None  # begun by a build that did not save cards: ask the provider the same again
+        return await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key,
+                                     customer_ref=customer_ref, save_for_future=False)
+
+    async def authorize_saving_card(self, payment_ref: str, amount: int, currency: str, payment_method: str,
+                                    idempotency_key: str) -> PaymentAuthorization:
+        """A checkout's hold, saving the card for the order's later charges: a provider customer (the signed-in
+        shopper's own if they have one, else one made under ``{payment_ref}:customer``, which a retry or an
+        unanswered attempt asks for again and gets back) and a hold that keeps the card for it as the card holder
+        confirms (Stripe: ``setup_future_usage``). A refused customer fails the checkout as a decline does."""
+        async with self.engine.connect() as conn:
+            payer = await saved_cards.checkout_payer(conn, payment_ref, idempotency_key, self.gateway.name)
+        if payer.begun_hash == _plain_authorization_hash(amount, currency, payment_method):
+            # Begun by a build that did not save cards: the provider must see the same request again.
+            return await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key)
+        customer_ref = payer.provider_customer or await self._new_customer(payer.email, payment_ref)
+        authorization = await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key,
+                                              customer_ref=customer_ref, save_for_future=True)
+        if payer.customer_id is not None and payer.provider_customer is None:  # their next checkout reuses it
+            async with self.engine.begin() as conn:
+                await customers.save_payment_method(conn, payer.customer_id, provider=self.gateway.name,
+                                                    provider_ref=customer_ref, payment_method=payment_method)
+        return authorization
+
+    async def _new_customer(self, email: str | None, payment_ref: str) -> str:
+        customer = await self.around_provider_call(
+            lambda: self.gateway.create_customer(email=email, idempotency_key=payment_ref))
+        return customer.customer_ref
+
+    async def _authorize(self, payment_ref: str, amount: int, currency: str, payment_method: str,
+                         idempotency_key: str, *, customer_ref: str | None = None,
+                         save_for_future: bool = False) -> PaymentAuthorization:
+        # The customer is part of the request only when there is one: a plain authorization hashes (and reaches
+        # the provider) exactly as before cards were saved.
+        saved = {} if customer_ref is None else {"customer_ref": customer_ref, "save_for_future": save_for_future}
+        # Not saving it now means charging a card saved earlier: the merchant's charge, nobody at the keyboard.
+        charge_saved = {**saved, "off_session": not save_for_future} if saved else {}
         operation, result = await self._operate(
             "authorize", payment_ref, amount, currency, idempotency_key,
             lambda: self.gateway.authorize(amount=amount, currency=currency, payment_method=payment_method,
-                                           idempotency_key=idempotency_key, reference=payment_ref),
-            payment_method=payment_method,
+                                           idempotency_key=idempotency_key, reference=payment_ref, **charge_saved),
+            payment_method=payment_method, **saved,
         )
         authorization = PaymentAuthorization(provider=operation.provider, authorization_id=operation.provider_ref,
                                              amount=operation.amount, currency=operation.currency,
-                                             multicapture=operation.multicapture)
+                                             multicapture=operation.multicapture, customer_ref=customer_ref)
         if operation.status == "pending" and result is not None and result.status == "requires_action":
             return authorization.model_copy(update={"status": "requires_action", "client_secret": result.client_secret,
                                                     "next_action_url": result.next_action_url})
@@ -208,6 +255,11 @@ class PaymentService:
                                              error_message="the provider did not answer and has no record of it")
             # Whatever it is now (authorized, awaiting 3-D Secure, already voided), the provider made a hold.
             return await ledger.complete(conn, idempotency_key, status="succeeded", provider_ref=found.provider_ref)
+
+
+def _plain_authorization_hash(amount: int, currency: str, payment_method: str) -> str:
+    """What an authorization without a saved card hashes to in the ledger."""
+    return ledger.request_hash(kind="authorize", amount=amount, currency=currency, payment_method=payment_method)
 
 
 def _raise_if_failed(operation) -> None:

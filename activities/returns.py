@@ -193,7 +193,8 @@ class ReturnActivities:
         payments, ref, key = self.refunds.payments, store.exchange_key(rma.rma_id), exchange_difference_key(rma.rma_id)
         async with self.engine.connect() as conn:
             order = await fulfillment_store.order_row(conn, rma.order_id)
-        hold = await payments.authorize(ref, terms.difference, terms.currency, order.payment_method or "", key)
+        hold = await payments.authorize(ref, terms.difference, terms.currency, order.payment_method or "", key,
+                                        customer_ref=order.payment_customer_ref)  # the card saved at checkout
         if hold.status == "requires_action":  # nobody is at the keyboard to authenticate: it holds no money
             async with self.engine.begin() as conn:
                 await ledger.complete(conn, key, status="failed", provider_ref=hold.authorization_id,

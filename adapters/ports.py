@@ -63,11 +63,11 @@ class PaymentResult:
 
 
 class PaymentCustomer:
-    """A provider-side customer with a saved payment method, for off-session charges."""
+    """A provider-side customer, with the payment method attached to it when one was given, for later charges."""
 
     __slots__ = ("customer_ref", "payment_method")
 
-    def __init__(self, customer_ref: str, payment_method: str):
+    def __init__(self, customer_ref: str, payment_method: str | None):
         self.customer_ref = customer_ref
         self.payment_method = payment_method
 
@@ -78,8 +78,14 @@ class PaymentGateway(Protocol):
     request_multicapture: bool
 
     async def authorize(
-        self, *, amount: int, currency: str, payment_method: str, idempotency_key: str, reference: str
-    ) -> PaymentResult: ...
+        self, *, amount: int, currency: str, payment_method: str, idempotency_key: str, reference: str,
+        customer_ref: str | None = None, save_for_future: bool = False, off_session: bool = False,
+    ) -> PaymentResult:
+        """A hold of ``amount``. A card is charged again later only through a provider customer (Stripe refuses a
+        method used once without one): ``customer_ref`` + ``save_for_future`` keep the card for that customer as the
+        card holder confirms (checkout); ``customer_ref`` + ``off_session`` charge the card so kept with nobody at
+        the keyboard (re-authorizations, order edits, exchange differences)."""
+        ...
 
     async def capture(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str,
                       final: bool = True) -> PaymentResult:
@@ -112,7 +118,11 @@ class PaymentGateway(Protocol):
         For capture, void and refund, ``provider_ref`` is the payment (authorization) they were made on."""
         ...
 
-    async def create_customer(self, *, email: str, payment_method: str, idempotency_key: str) -> PaymentCustomer: ...
+    async def create_customer(self, *, email: str, payment_method: str | None = None,
+                              idempotency_key: str) -> PaymentCustomer:
+        """A provider customer under ``{idempotency_key}:customer`` (the same key answers the same customer),
+        holding ``payment_method`` when one is given."""
+        ...
 
     async def charge_off_session(
         self, *, customer_ref: str, payment_method: str, amount: int, currency: str, idempotency_key: str,

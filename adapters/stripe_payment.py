@@ -46,15 +46,15 @@ class StripePaymentGateway:
         )
         self._intents = self._client.v1.payment_intents
 
-    async def authorize(self, *, amount, currency, payment_method, idempotency_key, reference):
+    async def authorize(self, *, amount, currency, payment_method, idempotency_key, reference, customer_ref=None,
+                        save_for_future=False, off_session=False):
         params = {"amount": amount, "currency": currency.lower(), "payment_method": payment_method,
                   "payment_method_types": ["card"], "capture_method": "manual", "confirm": True,
-                  "metadata": {"reference": reference}}
+                  "metadata": {"reference": reference}, **_saved_card(customer_ref, save_for_future, off_session)}
         if self.request_multicapture:
             params["payment_method_options"] = {"card": {"request_multicapture": "if_available"}}
             params["expand"] = ["latest_charge"]  # the charge says whether the card granted it
-        intent = await _call(self._intents.create_async(params=params, options=_key(idempotency_key)))
-        return _intent_result(intent, amount)
+        return await self._confirmed_intent(params, idempotency_key, amount)
 
     async def capture(self, *, provider_ref, amount, currency, idempotency_key, final=True):
         params = {"amount_to_capture": amount}
@@ -147,9 +147,11 @@ class StripePaymentGateway:
                 return _refund_result(refund)
         return None
 
-    async def create_customer(self, *, email, payment_method, idempotency_key):
+    async def create_customer(self, *, email, payment_method=None, idempotency_key):
         customer = await _call(self._client.v1.customers.create_async(
-            params={"email": email}, options=_key(f"{idempotency_key}:customer")))
+            params={"email": email} if email else {}, options=_key(f"{idempotency_key}:customer")))
+        if payment_method is None:  # the card is saved by the payment that confirms it (setup_future_usage)
+            return PaymentCustomer(customer.id, None)
         attached = await _call(self._client.v1.payment_methods.attach_async(
             payment_method, params={"customer": customer.id}, options=_key(f"{idempotency_key}:attach")))
         return PaymentCustomer(customer.id, attached.id)
@@ -159,15 +161,28 @@ class StripePaymentGateway:
         params = {"amount": amount, "currency": currency.lower(), "customer": customer_ref,
                   "payment_method": payment_method, "payment_method_types": ["card"], "off_session": True,
                   "confirm": True, "metadata": {"reference": reference}}
+        return await self._confirmed_intent(params, idempotency_key, amount)
+
+    async def _confirmed_intent(self, params: dict, idempotency_key: str, amount: int) -> PaymentResult:
         try:
             intent = await _call(self._intents.create_async(params=params, options=_key(idempotency_key)))
         except PaymentDeclined as declined:
-            # Stripe answers an off-session charge that needs 3-D Secure with a card error that
+            # Stripe answers an off-session payment that needs 3-D Secure with a card error that
             # still carries the intent: the customer must come back and authenticate.
             intent = getattr(declined, "intent", None)
-            if declined.details.get("decline_code") != "authentication_required" or intent is None:
+            wants_card_holder = declined.details.get("decline_code") == "authentication_required"
+            if not (params.get("off_session") and wants_card_holder) or intent is None:
                 raise
         return _intent_result(intent, amount)
+
+
+def _saved_card(customer_ref: str | None, save_for_future: bool, off_session: bool) -> dict:
+    """A card is used again only through the Stripe customer it was saved for: ``setup_future_usage`` saves it as
+    the card holder confirms (Stripe attaches it to the customer then); ``off_session`` charges it so saved."""
+    if customer_ref is None:
+        return {}
+    return {"customer": customer_ref, **({"setup_future_usage": "off_session"} if save_for_future else {}),
+            **({"off_session": True} if off_session else {})}
 
 
 def _key(idempotency_key: str) -> dict:

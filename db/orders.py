@@ -43,7 +43,7 @@ async def _insert_order(conn: AsyncConnection, draft: OrderDraft, *, payment_ref
             payment_ref=payment_ref, payment_provider=draft.authorization.provider,
             authorization_id=draft.authorization.authorization_id, authorized_amount=draft.authorization.amount,
             payment_method=draft.payment_method, multicapture=draft.authorization.multicapture,
-            customer_id=_cart_customer(draft.cart_id),
+            payment_customer_ref=draft.authorization.customer_ref, customer_id=_cart_customer(draft.cart_id),
         ).on_conflict_do_nothing(index_elements=["checkout_id"]).returning(orders.c.id)
     )
     if inserted.first() is None:

@@ -424,6 +424,9 @@ orders = Table(
     Column("authorization_id", String(200), nullable=False),
     Column("authorized_amount", BigInteger, nullable=False),
     Column("payment_method", String(200), nullable=True),  # kept for re-authorization
+    # The provider customer checkout saved the card for: later charges (re-authorization, an edit's new hold, an
+    # exchange's difference) go through it. None for orders placed before cards were saved.
+    Column("payment_customer_ref", String(200), nullable=True),
     # Whether the provider lets this authorization be captured in several parts (Stripe multicapture);
     # without it the first parcel captures the whole order (a partial single capture releases the rest).
     Column("multicapture", Boolean, nullable=False, server_default=text("false")),
@@ -579,6 +582,16 @@ local_card_requests = Table(
     Column("intent_id", String(60), nullable=True),
     Column("answer", JSONB, nullable=False),  # the first answer: a result or a refusal
     _created(),
+)
+
+# The simulator's payment methods other than Stripe's test tokens (adapters/local/card_methods.py): the customer
+# each is attached to, or whether a payment without a customer spent it (Stripe refuses it ever after).
+local_card_methods = Table(
+    "local_card_methods", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("customer_ref", String(60), nullable=True),
+    Column("spent", Boolean, nullable=False, server_default=text("false")),
+    _created(), _updated(),
 )
 
 # ---------------------------------------------------------------- operations

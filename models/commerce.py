@@ -166,6 +166,9 @@ class PaymentAuthorization(Frozen):
     # The provider lets it be captured in parts (Stripe multicapture available); otherwise its first capture
     # is its only one. False for payloads recorded before it existed: capturing all at once is always safe.
     multicapture: bool = False
+    # The provider customer the card was saved for at checkout, through which it is charged again later (Stripe
+    # refuses a second use of a card that was not); None: not saved (payloads and orders from before it existed).
+    customer_ref: str | None = None
 
 
 class ReservedItem(Frozen):

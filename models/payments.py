@@ -43,6 +43,17 @@ def checkout_authorization_key(checkout_id: str) -> str:
     return f"{checkout_id}:authorize"
 
 
+def reauthorization_ref(order_id: str, attempt: int) -> str:
+    """The payment of an order's ``attempt``-th renewed authorization."""
+    return f"{order_id}:reauth-{attempt}"
+
+
+def reauthorized_order(payment_ref: str) -> str | None:
+    """The order whose renewed authorization ``payment_ref`` is (None: not a renewal)."""
+    order_id, renewal, _ = payment_ref.rpartition(":reauth-")
+    return order_id if renewal else None
+
+
 def parcel_capture(share: int, uncaptured: int, *, multicapture: bool) -> int:
     """What one parcel's capture takes from an authorization.
 

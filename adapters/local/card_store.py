@@ -1,8 +1,8 @@
 """Memory of the local card simulator: its intents and the first answer under each idempotency key.
 
 Two interchangeable stores. ``PostgresCardStore`` keeps the simulator's state in its own tables
-(``local_card_intents``, ``local_card_requests``), apart from our payment ledger, the way a real
-provider keeps its own books: a worker killed with -9 comes back to the same intents, several worker
+(``local_card_intents``, ``local_card_requests``, ``local_card_methods``), apart from our payment ledger,
+the way a real provider keeps its own books: a worker killed with -9 comes back to the same intents, several worker
 processes share them, and each operation runs under a transaction-scoped advisory lock, as a real
 provider serialises requests on one intent. ``MemoryCardStore`` is the same contract for a process
 without a database (unit tests, the API building a gateway with no DATABASE_URL); it is as strict,
@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.tables import local_card_intents, local_card_requests
+from db.tables import local_card_intents, local_card_methods, local_card_requests
 
 INTENT_FIELDS = ("id", "kind", "reference", "amount", "currency", "status", "amount_captured", "amount_refunded",
                  "captures", "multicapture_requested", "multicapture_available")
@@ -37,11 +37,18 @@ class CardBook(Protocol):
 
     async def save_intent(self, intent: dict) -> None: ...
 
+    async def method(self, method_id: str) -> dict | None:
+        """A payment method's state (``customer_ref``, ``spent``), held for the rest of this unit of work."""
+        ...
+
+    async def save_method(self, method: dict) -> None: ...
+
 
 class MemoryCardStore:
     def __init__(self) -> None:
         self._requests: dict[str, dict] = {}
         self._intents: dict[str, dict] = {}
+        self._methods: dict[str, dict] = {}
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -67,6 +74,13 @@ class MemoryCardStore:
 
     async def save_intent(self, intent):
         self._intents[intent["id"]] = dict(intent)
+
+    async def method(self, method_id):
+        found = self._methods.get(method_id)
+        return dict(found) if found else None
+
+    async def save_method(self, method):
+        self._methods[method["id"]] = dict(method)
 
 
 class PostgresCardStore:
@@ -110,4 +124,18 @@ class _PostgresBook:
         values = {field: intent[field] for field in INTENT_FIELDS}
         await self.conn.execute(insert(local_card_intents).values(**values).on_conflict_do_update(
             index_elements=["id"], set_={**{k: v for k, v in values.items() if k != "id"},
+                                         "updated_at": text("now()")}))
+
+    async def method(self, method_id):
+        # Two payments naming one method under different keys hold different locks: serialise on the method too.
+        await self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 7))"),
+                                {"name": f"local-card-method:{method_id}"})
+        row = (await self.conn.execute(select(local_card_methods)
+                                       .where(local_card_methods.c.id == method_id))).first()
+        return {"id": row.id, "customer_ref": row.customer_ref, "spent": row.spent} if row else None
+
+    async def save_method(self, method):
+        values = {"id": method["id"], "customer_ref": method["customer_ref"], "spent": method["spent"]}
+        await self.conn.execute(insert(local_card_methods).values(**values).on_conflict_do_update(
+            index_elements=["id"], set_={"customer_ref": values["customer_ref"], "spent": values["spent"],
                                          "updated_at": text("now()")}))

@@ -4,8 +4,9 @@ Outcomes follow Stripe's test payment-method tokens. It remembers its intents an
 under each idempotency key (``card_store``), so it refuses what Stripe refuses: a second capture
 of an intent that did not request multicapture (a partial single capture releases the rest), a
 capture beyond what is capturable, a capture after a void, a void after a capture, a refund beyond
-what was captured, and a different request under a used key (``idempotency_key_reused``); the same
-request under the same key replays the first answer. Refusals use the codes the Stripe adapter
+what was captured, a different request under a used key (``idempotency_key_reused``), and a second use of a
+Stripe.js card that was not saved for a customer (``card_methods``); the same request under the same key
+replays the first answer. Refusals use the codes the Stripe adapter
 produces (``payment_invalid_request`` with Stripe's ``provider_code``).
 """
 
@@ -13,6 +14,7 @@ import asyncio
 import hashlib
 import json
 
+from adapters.local import card_methods
 from adapters.local.card_store import MemoryCardStore, PostgresCardStore
 from adapters.ports import PaymentCustomer, PaymentResult
 from models.errors import Conflict, DomainError, PaymentDeclined
@@ -58,23 +60,28 @@ class LocalPaymentGateway:
 
     # -- money movements ---------------------------------------------------------------------
 
-    async def authorize(self, *, amount, currency, payment_method, idempotency_key, reference):
+    async def authorize(self, *, amount, currency, payment_method, idempotency_key, reference, customer_ref=None,
+                        save_for_future=False, off_session=False):
         if self.delay:
             await asyncio.sleep(self.delay)
         _check_method(payment_method)
         body = {"op": "authorize", "amount": amount, "currency": currency, "payment_method": payment_method,
-                "reference": reference, "multicapture": self.request_multicapture}
+                "reference": reference, "multicapture": self.request_multicapture,
+                **_customer_fields(customer_ref, save_for_future, off_session)}
         async with self.store.locked(idempotency_key) as book:
             if (replayed := await _replay(book, idempotency_key, body)) is not None:
                 return _answer(replayed)
-            if payment_method in DECLINING_METHODS:
-                return await _refuse(book, idempotency_key, body, None, _declined(payment_method))
+            if (refused := await _method_refusal(book, payment_method, customer_ref)) is not None:
+                return await _refuse(book, idempotency_key, body, None, refused)
             ref = _ref("lpi", idempotency_key)
             intent = _new_intent(ref, "authorize", reference, amount, currency,
                                  "requires_action" if payment_method in AUTHENTICATING_METHODS else "requires_capture")
             intent["multicapture_requested"] = self.request_multicapture
             intent["multicapture_available"] = self.request_multicapture and self.multicapture_available
             await book.save_intent(intent)
+            # Only methods that are not test tokens are tracked, and none of those asks for 3-D Secure here: the
+            # method is used (kept for the customer, or spent) as the intent is confirmed.
+            await card_methods.record_use(book, payment_method, customer_ref, attach=save_for_future)
             return await _answer_with(book, idempotency_key, body, ref, _intent_result(intent))
 
     async def capture(self, *, provider_ref, amount, currency, idempotency_key, final=True):
@@ -144,8 +151,8 @@ class LocalPaymentGateway:
         async with self.store.locked(idempotency_key) as book:
             if (replayed := await _replay(book, idempotency_key, body)) is not None:
                 return _answer(replayed)
-            if payment_method in DECLINING_METHODS:
-                return await _refuse(book, idempotency_key, body, None, _declined(payment_method))
+            if (refused := await _method_refusal(book, payment_method, customer_ref)) is not None:
+                return await _refuse(book, idempotency_key, body, None, refused)
             ref = _ref("lpi", idempotency_key)
             # As Stripe does: a card that insists on 3-D Secure cannot be charged with nobody present.
             needs_customer = payment_method in AUTHENTICATING_METHODS
@@ -153,6 +160,7 @@ class LocalPaymentGateway:
                                  "requires_action" if needs_customer else "succeeded")
             intent["amount_captured"] = 0 if needs_customer else amount
             await book.save_intent(intent)
+            await card_methods.record_use(book, payment_method, customer_ref, attach=False)
             return await _answer_with(book, idempotency_key, body, ref, _intent_result(intent))
 
     # -- reading -----------------------------------------------------------------------------
@@ -178,9 +186,24 @@ class LocalPaymentGateway:
                     return _intent_result(intent)
             return _answer(request["answer"])
 
-    async def create_customer(self, *, email, payment_method, idempotency_key):
-        _check_method(payment_method)
-        return PaymentCustomer(_ref("lcus", idempotency_key), payment_method)
+    async def create_customer(self, *, email, payment_method=None, idempotency_key):
+        """A customer made under ``{idempotency_key}:customer`` (the Stripe adapter's key), holding
+        ``payment_method`` when one is given (attached at once); the same key answers the same customer."""
+        if payment_method is not None:
+            _check_method(payment_method)
+        key = f"{idempotency_key}:customer"
+        body = {"op": "customer", "email": email, "payment_method": payment_method}
+        async with self.store.locked(key) as book:
+            if (replayed := await _replay(book, key, body)) is not None:
+                return _customer_answer(replayed)
+            customer = PaymentCustomer(_ref("lcus", idempotency_key), payment_method)
+            if payment_method is not None:
+                if (refused := await card_methods.refusal(book, payment_method, customer.customer_ref)) is not None:
+                    return await _refuse(book, key, body, None, refused)
+                await card_methods.record_use(book, payment_method, customer.customer_ref, attach=True)
+            answer = {"customer": {"customer_ref": customer.customer_ref, "payment_method": payment_method}}
+            await book.remember(key, request_hash=_hash(body), kind="customer", intent_id=None, answer=answer)
+            return customer
 
 
 # -- rules ---------------------------------------------------------------------------------------
@@ -313,6 +336,26 @@ def _answer(answer: dict) -> PaymentResult:
     if "error" in answer:
         _raise(answer["error"])
     return PaymentResult(**answer["result"])
+
+
+async def _method_refusal(book, payment_method: str, customer_ref: str | None) -> dict | None:
+    """Stripe's test tokens decline as they say; any other method is refused once it cannot be used again."""
+    if payment_method in DECLINING_METHODS:
+        return _declined(payment_method)
+    return await card_methods.refusal(book, payment_method, customer_ref)
+
+
+def _customer_fields(customer_ref: str | None, save_for_future: bool, off_session: bool) -> dict:
+    """Part of an authorization's request only when it names a customer (earlier requests hash as they did)."""
+    if customer_ref is None:
+        return {}
+    return {"customer": customer_ref, "save_for_future": save_for_future, "off_session": off_session}
+
+
+def _customer_answer(answer: dict) -> PaymentCustomer:
+    if "error" in answer:
+        _raise(answer["error"])
+    return PaymentCustomer(answer["customer"]["customer_ref"], answer["customer"]["payment_method"])
 
 
 def _check_method(payment_method: str) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 01:55:25.950339
+Create Date: 2026-12-01 07:48:26.894296
 """
 from alembic import op
 import sqlalchemy as sa
@@ -171,6 +171,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_local_card_intents'))
     )
     op.create_index(op.f('ix_local_card_intents_reference'), 'local_card_intents', ['reference'], unique=False)
+    op.create_table('local_card_methods',
+    sa.Column('id', sa.String(length=200), nullable=False),
+    sa.Column('customer_ref', sa.String(length=60), nullable=True),
+    sa.Column('spent', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_local_card_methods'))
+    )
     op.create_table('local_card_requests',
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
@@ -400,6 +408,7 @@ def upgrade() -> None:
     sa.Column('authorization_id', sa.String(length=200), nullable=False),
     sa.Column('authorized_amount', sa.BigInteger(), nullable=False),
     sa.Column('payment_method', sa.String(length=200), nullable=True),
+    sa.Column('payment_customer_ref', sa.String(length=200), nullable=True),
     sa.Column('multicapture', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('customer_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -886,6 +895,7 @@ def downgrade() -> None:
     op.drop_table('ops_alert_digests')
     op.drop_table('locations')
     op.drop_table('local_card_requests')
+    op.drop_table('local_card_methods')
     op.drop_index(op.f('ix_local_card_intents_reference'), table_name='local_card_intents')
     op.drop_table('local_card_intents')
     op.drop_table('kill_switches')

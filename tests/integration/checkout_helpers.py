@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from httpx import AsyncClient
 from temporalio.client import Client
 
@@ -41,6 +42,21 @@ async def cart_with(api: AsyncClient, lines: dict[str, int], currency: str = "US
                                headers=cart_headers(cart_id))
         assert added.status_code == 201, added.text
     return cart_id
+
+
+def stripe_js_card() -> str:
+    """A card as Stripe.js hands it over: a PaymentMethod of its own, unlike the reusable test tokens (pm_card_…),
+    so a later charge works only through the provider customer it was saved for."""
+    return f"pm_1{uuid.uuid4().hex[:23]}"
+
+
+# The cards a test of a later charge (re-authorization, an edit's new hold, an exchange's difference) runs with:
+# Stripe's test token, reusable as it is, and a Stripe.js card, usable again only as checkout saved it.
+REUSED_CARDS = [pytest.param("pm_card_visa", id="test-token"), pytest.param("stripe.js", id="stripe-js-card")]
+
+
+def reused_card(param: str) -> str:
+    return stripe_js_card() if param == "stripe.js" else param
 
 
 def checkout_body(cart_id: str, payment_method: str = "pm_card_visa", **overrides) -> dict:
@@ -93,15 +109,16 @@ def delivered(event_id: str) -> TrackingEvent:
     return TrackingEvent(event_id=event_id, status="delivered", occurred_at=datetime(2026, 11, 25, tzinfo=UTC))
 
 
-async def placed_order(api, temporal_env, engine, lines: dict[int, int] | None = None) -> tuple[dict, list[str]]:
+async def placed_order(api, temporal_env, engine, lines: dict[int, int] | None = None,
+                       **checkout) -> tuple[dict, list[str]]:
     location = await make_location(engine)
     skus = [await make_sku(engine, price=price, stock={location: 10}) for price in (lines or {2000: 1})]
     cart_id = await cart_with(api, dict(zip(skus, (lines or {2000: 1}).values())))
-    return await checkout_to_end(api, temporal_env.client, cart_id), skus
+    return await checkout_to_end(api, temporal_env.client, cart_id, **checkout), skus
 
 
-async def delivered_order(api, temporal_env, engine, lines=None) -> tuple[dict, list[str]]:
-    done, skus = await placed_order(api, temporal_env, engine, lines)
+async def delivered_order(api, temporal_env, engine, lines=None, **checkout) -> tuple[dict, list[str]]:
+    done, skus = await placed_order(api, temporal_env, engine, lines, **checkout)
     shipment = (await order_with_shipments(api, done["order_id"], 1))["shipments"][0]
     await api.post(f"/shipments/{shipment['id']}/packed")
     await temporal_env.client.get_workflow_handle(f"shipment-{shipment['id']}").signal(

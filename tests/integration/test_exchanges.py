@@ -16,7 +16,9 @@ from db import notifications
 from db.tables import local_card_intents, orders, payment_operations, variants
 from models.money_invariants import violations
 from tests.factories import make_location, make_sku
-from tests.integration.checkout_helpers import atp, delivered_order, eventually, workflow_result
+from tests.integration.checkout_helpers import (
+    REUSED_CARDS, atp, delivered_order, eventually, reused_card, workflow_result,
+)
 from tests.integration.test_returns import status_becomes
 from worker import WORKFLOWS
 
@@ -93,8 +95,10 @@ async def ledger_of(engine, payment_ref: str) -> list[tuple[str, int, str]]:
         return [tuple(row) for row in rows]
 
 
-async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, temporal_env, engine):
-    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+@pytest.mark.parametrize("card", REUSED_CARDS)
+async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, temporal_env, engine, card):
+    card = reused_card(card)
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1}, payment_method=card)
     larger = await variant_of(engine, sku, price=2600)
     on_sale = await atp(api, larger)
     rma_id = await approved_exchange(api, done["order_id"], sku, larger)

@@ -23,7 +23,9 @@ from models.order_edits import EditAuthorization, EditOutcome, EditPlan
 from models.workflow_ids import order as order_workflow
 from tests.factories import make_location, make_sku
 from tests.helpers import eventually
-from tests.integration.checkout_helpers import atp, cart_with, checkout_to_end, order_with_shipments
+from tests.integration.checkout_helpers import (
+    REUSED_CARDS, atp, cart_with, checkout_to_end, order_with_shipments, reused_card,
+)
 from worker import WORKFLOWS, build_activities
 
 RESERVE_GATE = asyncio.Event()
@@ -62,10 +64,10 @@ def edit(api, order_id, lines):
                     headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
-async def _one_parcel_order(api, temporal_env, engine, quantity=1):
+async def _one_parcel_order(api, temporal_env, engine, quantity=1, card="pm_card_visa"):
     location = await make_location(engine)
     sku = await make_sku(engine, price=2000, stock={location: 10})
-    done = await checkout_to_end(api, temporal_env.client, await cart_with(api, {sku: quantity}))
+    done = await checkout_to_end(api, temporal_env.client, await cart_with(api, {sku: quantity}), payment_method=card)
     return await order_with_shipments(api, done["order_id"], 1), sku
 
 
@@ -82,8 +84,10 @@ async def _payment_ref(engine, order_id):
         return (await conn.execute(select(orders.c.payment_ref).where(orders.c.id == order_id))).scalar()
 
 
-async def test_without_incremental_authorization_a_new_hold_replaces_the_old(api, temporal_env, engine):
-    order, sku = await _one_parcel_order(api, temporal_env, engine)
+@pytest.mark.parametrize("card", REUSED_CARDS)
+async def test_without_incremental_authorization_a_new_hold_replaces_the_old(api, temporal_env, engine, card):
+    card = reused_card(card)
+    order, sku = await _one_parcel_order(api, temporal_env, engine, card=card)
     old_ref = await _payment_ref(engine, order["id"])
 
     response = await edit(api, order["id"], [{"sku": sku, "quantity": 2}])

@@ -3,7 +3,7 @@
 import pytest
 
 from models.errors import DomainError
-from models.payments import PaymentTotals, check_capture, parcel_capture
+from models.payments import PaymentTotals, check_capture, parcel_capture, reauthorization_ref, reauthorized_order
 
 
 @pytest.mark.parametrize("share, uncaptured, expected", [
@@ -36,3 +36,8 @@ def test_a_second_capture_of_a_single_capture_authorization_is_refused():
         check_capture(PaymentTotals(authorized=5000, captured=2000, closed=True), 1000)
     assert refused.value.code == "capture_exceeds_authorized"
     check_capture(PaymentTotals(authorized=5000, captured=2000), 3000)  # with multicapture it may go on
+
+
+def test_a_renewed_authorization_names_its_order_and_a_checkout_names_none():
+    assert reauthorized_order(reauthorization_ref("ord_abc", 2)) == "ord_abc"
+    assert reauthorized_order("chk_abc") is None

@@ -20,7 +20,9 @@ from db.tables import payment_operations, shipments
 from models.fulfillment import FulfillmentPolicy, TrackingEvent
 from tests.factories import make_api_key, make_location, make_sku
 from tests.helpers import eventually
-from tests.integration.checkout_helpers import atp, cart_with, checkout_body, start_checkout
+from tests.integration.checkout_helpers import (
+    REUSED_CARDS, atp, cart_with, checkout_body, reused_card, start_checkout,
+)
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.shipment import ShipmentWorkflow
@@ -66,9 +68,9 @@ async def stack(time_env, engine, database_url, carrier, tmp_path_factory):
     return start
 
 
-async def place_order(api, client, engine, quantity=1):
+async def place_order(api, client, engine, quantity=1, card="pm_card_visa"):
     sku = await make_sku(engine, stock={await make_location(engine): 5})
-    started = await start_checkout(api, checkout_body(await cart_with(api, {sku: quantity})))
+    started = await start_checkout(api, checkout_body(await cart_with(api, {sku: quantity}), card))
     checkout_id = started.json()["checkout_id"]
     result = await client.get_workflow_handle(f"checkout-{checkout_id}").result()
     assert result["status"] == "completed", result
@@ -129,10 +131,12 @@ async def test_authorization_expiry_cancels_and_compensates(stack, time_env, eng
         assert (await only_shipment(time_env, engine, order_id)).status == "cancelled"
 
 
-async def test_authorization_is_renewed_before_it_lapses(stack, time_env, engine):
+@pytest.mark.parametrize("card", REUSED_CARDS)
+async def test_authorization_is_renewed_before_it_lapses(stack, time_env, engine, card):
     worker, api = await stack(POLICY.model_copy(update={"on_authorization_expiry": "reauthorize"}))
     async with worker, api:
-        _, checkout_id, order_id = await place_order(api, time_env.client, engine)
+        card = reused_card(card)
+        _, checkout_id, order_id = await place_order(api, time_env.client, engine, card=card)
         async def renewed():
             async with engine.connect() as conn:
                 kinds = (await conn.execute(select(payment_operations.c.kind)

@@ -9,7 +9,7 @@ from db import catalog, inventory
 from db import orders as order_store
 from db.rows import row_or_404
 from db.stock_alerts import total_atp
-from db.tables import order_lines, orders, returns, shipment_items, shipments, variants
+from db.tables import order_lines, orders, products, returns, shipment_items, shipments, variants
 from models import workflow_ids
 from models.errors import DomainError, NotFound, OutOfStock
 from models.ids import public_id
@@ -92,10 +92,11 @@ async def for_order(conn: AsyncConnection, order_id: str) -> list:
 
 
 async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id: str, original, units: dict[str, int],
-                                now, charged=None) -> None:
+                                now, charged=None, tax=None) -> None:
     """A replacement of the accepted units, holding stock like a checkout's order does: at no charge, or, for a
     dearer variant, paid up front by ``charged`` (the captured price difference: the order's subtotal and tax
-    are that difference, its lines the replacement units; shipments find nothing left to capture)."""
+    are that difference, its lines the replacement units; shipments find nothing left to capture) and reported
+    to the tax provider by ``tax`` (the difference's committed document)."""
     key = exchange_key(rma_id)
     await inventory.reserve(conn, key, units, now=now, expires_at=now + timedelta(hours=1))
     titles = dict((await conn.execute(select(variants.c.sku, variants.c.title)
@@ -107,7 +108,8 @@ async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id:
         id=order_id, checkout_id=key, cart_id=original.cart_id, email=original.email,
         status=OrderStatus.PENDING_PAYMENT, currency=original.currency, subtotal=net, discount_total=0,
         tax_total=tax, shipping_total=0, total=net + tax, shipping_address=original.shipping_address,
-        shipping_method=original.shipping_method, tax_provider="none", payment_ref=key,
+        shipping_method=original.shipping_method, tax_provider=tax.provider if tax else "none",
+        tax_document=tax.document_code if tax else None, payment_ref=key,
         payment_provider=charged.provider if charged else "none",
         authorization_id=charged.authorization_id if charged else "none", authorized_amount=net + tax,
         payment_method=original.payment_method if charged else None,
@@ -128,6 +130,22 @@ async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id:
     else:
         await order_store.append_event(conn, order_id, f"{key}:no_charge", "payment.not_required",
                                        to_status=OrderStatus.AUTHORIZED, data={"reason": "exchange"})
+
+
+async def record_exchange_tax(conn: AsyncConnection, rma_id: str, provider: str, document_code: str) -> None:
+    """The difference's tax document, committed after the replacement order was created: recorded on it."""
+    order_id = (await get(conn, rma_id)).replacement_order_id
+    if order_id:
+        await conn.execute(update(orders).where(orders.c.id == order_id)
+                           .values(tax_provider=provider, tax_document=document_code, updated_at=func.now()))
+
+
+async def variant_tax_details(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[str, str | None]]:
+    """sku → (title, tax code: the variant's, else its product's) for the lines of a tax document."""
+    rows = await conn.execute(
+        select(variants.c.sku, variants.c.title, func.coalesce(variants.c.tax_code, products.c.tax_code))
+        .join(products, products.c.id == variants.c.product_id).where(variants.c.sku.in_(skus)))
+    return {sku: (title, tax_code) for sku, title, tax_code in rows}
 
 
 async def check_exchange_variants(conn: AsyncConnection, lines: list[ReturnLine], currency: str) -> None:

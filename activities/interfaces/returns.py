@@ -2,7 +2,7 @@
 
 from temporalio import activity
 
-from models.commerce import Label
+from models.commerce import Label, TaxQuote
 from models.refunds import RefundResult
 from models.returns import ExchangeCharge, ExchangeTerms, Inspection, ReturnInput
 
@@ -34,7 +34,8 @@ class ReturnActivities:
 
     @activity.defn
     async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str,
-                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None) -> str:
+                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None,
+                                    tax: TaxQuote | None = None) -> str:
         ...
 
     @activity.defn
@@ -51,6 +52,10 @@ class ReturnActivities:
 
     @activity.defn
     async def charge_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> ExchangeCharge:
+        ...
+
+    @activity.defn
+    async def commit_exchange_tax(self, rma: ReturnInput, terms: ExchangeTerms) -> TaxQuote:
         ...
 
     @activity.defn

@@ -140,10 +140,8 @@ class ReturnActivities:
     @activity.defn
     @raises_business_errors
     async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str,
-                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None,
-                                    tax: TaxQuote | None = None) -> str:
-        """The replacement order (``terms``: the variants chosen; without them the same SKUs, as before; ``tax``:
-        the difference's committed tax document)."""
+                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None) -> str:
+        """The replacement order (``terms``: the variants chosen; without them the same SKUs, as before)."""
         async with self.engine.begin() as conn:
             row = await store.get(conn, rma.rma_id, lock=True)
             if row.replacement_order_id:
@@ -151,7 +149,7 @@ class ReturnActivities:
             original = await fulfillment_store.order_row(conn, rma.order_id)
             await store.create_exchange_order(conn, order_id=order_id, rma_id=rma.rma_id, original=original,
                                               units=terms.replacement if terms else accepted, now=datetime.now(UTC),
-                                              charged=charged, tax=tax)
+                                              charged=charged)
             await store.set_status(conn, rma.rma_id, "exchanged", replacement_order_id=order_id)
         log.info("exchange order created", rma_id=rma.rma_id, order_id=order_id)
         return order_id
@@ -218,8 +216,7 @@ class ReturnActivities:
     async def commit_exchange_tax(self, rma: ReturnInput, terms: ExchangeTerms) -> TaxQuote:
         """Report a dearer exchange's difference to the tax provider: a committed invoice under
         ``{rma}:exchange-tax`` with a line per variant whose price changed, to the original order's address and
-        exemption. Create-or-adjust, so a retry after a lost answer lands on the same document. Recorded on the
-        replacement order when that already exists (a commit answered only after the replacement shipped)."""
+        exemption. Create-or-adjust, so a retry after a lost answer lands on the same document."""
         code = exchange_tax_document(rma.rma_id)
         async with self.engine.connect() as conn:
             order = await fulfillment_store.snapshot(conn, rma.order_id, FulfillmentPolicy())
@@ -230,10 +227,15 @@ class ReturnActivities:
                               _tax_line(line, *details.get(line.sku, (line.sku, None))) for line in lines])
         committed = await self.refunds.tax.commit(cart=cart, address=order.shipping_address, shipping_amount=0,
                                                   document_code=code)
-        async with self.engine.begin() as conn:
-            await store.record_exchange_tax(conn, rma.rma_id, committed.provider, code)
         log.info("exchange tax committed", rma_id=rma.rma_id, document=code, tax=committed.total)
         return committed
+
+    @activity.defn
+    async def record_exchange_tax(self, rma_id: str, committed: TaxQuote) -> None:
+        """The replacement order carries the difference's tax document (a step of its own: changing
+        create_exchange_order's arguments would break its tasks in flight at a deploy)."""
+        async with self.engine.begin() as conn:
+            await store.record_exchange_tax(conn, rma_id, committed.provider, committed.document_code)
 
     @activity.defn
     @raises_business_errors

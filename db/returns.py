@@ -92,11 +92,10 @@ async def for_order(conn: AsyncConnection, order_id: str) -> list:
 
 
 async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id: str, original, units: dict[str, int],
-                                now, charged=None, tax=None) -> None:
+                                now, charged=None) -> None:
     """A replacement of the accepted units, holding stock like a checkout's order does: at no charge, or, for a
     dearer variant, paid up front by ``charged`` (the captured price difference: the order's subtotal and tax
-    are that difference, its lines the replacement units; shipments find nothing left to capture) and reported
-    to the tax provider by ``tax`` (the difference's committed document)."""
+    are that difference, its lines the replacement units; shipments find nothing left to capture)."""
     key = exchange_key(rma_id)
     await inventory.reserve(conn, key, units, now=now, expires_at=now + timedelta(hours=1))
     titles = dict((await conn.execute(select(variants.c.sku, variants.c.title)
@@ -108,8 +107,7 @@ async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id:
         id=order_id, checkout_id=key, cart_id=original.cart_id, email=original.email,
         status=OrderStatus.PENDING_PAYMENT, currency=original.currency, subtotal=net, discount_total=0,
         tax_total=tax, shipping_total=0, total=net + tax, shipping_address=original.shipping_address,
-        shipping_method=original.shipping_method, tax_provider=tax.provider if tax else "none",
-        tax_document=tax.document_code if tax else None, payment_ref=key,
+        shipping_method=original.shipping_method, tax_provider="none", payment_ref=key,
         payment_provider=charged.provider if charged else "none",
         authorization_id=charged.authorization_id if charged else "none", authorized_amount=net + tax,
         payment_method=original.payment_method if charged else None,
@@ -133,7 +131,7 @@ async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id:
 
 
 async def record_exchange_tax(conn: AsyncConnection, rma_id: str, provider: str, document_code: str) -> None:
-    """The difference's tax document, committed after the replacement order was created: recorded on it."""
+    """The difference's committed tax document, recorded on the replacement order (created without one)."""
     order_id = (await get(conn, rma_id)).replacement_order_id
     if order_id:
         await conn.execute(update(orders).where(orders.c.id == order_id)

@@ -210,15 +210,15 @@ class ReturnWorkflow:
                                                      alert="return_exchange_charge_unknown")
             except ActivityError as failure:
                 return await self._exchange_payment_failed(rma, failure)
-        tax, tax_unanswered = None, False
-        if charged is not None and workflow.patched(EXCHANGE_TAX_PATCH):
-            tax, tax_unanswered = await self._commit_exchange_tax(rma, terms)
+        reports_tax = charged is not None and workflow.patched(EXCHANGE_TAX_PATCH)
+        if reports_tax:
+            tax, unanswered = await self._commit_exchange_tax(rma, terms)
         order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted,
-                                   public_id("order", workflow.uuid4()), terms, charged, tax)
+                                   public_id("order", workflow.uuid4()), terms, charged)
         self.tax_to_void = None  # the replacement exists: its document stands
         await self._ship_replacement(order_id)
-        if tax_unanswered:
-            await self._commit_exchange_tax_late(rma, terms)
+        if reports_tax:
+            await self._record_exchange_tax(rma, terms, tax, unanswered)
         if terms.to_refund:
             try:
                 await self._until_answered(ReturnActivities.refund_exchange_difference, rma, terms,
@@ -229,10 +229,10 @@ class ReturnWorkflow:
         return self.status
 
     async def _commit_exchange_tax(self, rma: ReturnInput, terms) -> tuple:
-        """Report the paid difference's tax before the replacement exists, so the order records its document.
-        Retried under the same document code (the provider adjusts it rather than adding one). It never stops
-        the exchange, the customer has paid: refused, ops are alerted and the replacement ships unreported;
-        unanswered, it is asked again once the replacement has shipped. (committed TaxQuote or None, unanswered)."""
+        """Report the paid difference's tax before the replacement exists (voided if it never will). Retried under
+        the same document code (the provider adjusts it rather than adding one). It never stops the exchange, the
+        customer has paid: refused, ops are alerted and the replacement ships unreported; unanswered, it is asked
+        again once the replacement has shipped. (committed TaxQuote or None, unanswered)."""
         self.tax_to_void = exchange_tax_document(rma.rma_id)  # even unanswered, it may have been committed
         try:
             return await self._act(ReturnActivities.commit_exchange_tax, rma, terms), False
@@ -244,17 +244,27 @@ class ReturnWorkflow:
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(alert)])
         return None, unanswered
 
-    async def _commit_exchange_tax_late(self, rma: ReturnInput, terms) -> None:
-        """The commit went unanswered: ask again (same document code) until the provider answers; the activity
-        records the document on the replacement order. The alert goes once committed, stays if refused."""
+    async def _record_exchange_tax(self, rma: ReturnInput, terms, committed, unanswered: bool) -> None:
+        """Once the replacement exists: commit an unanswered document now, and record it on the order (bookkeeping
+        only, so it never stops the return: the document is committed whether or not the order says so)."""
+        if unanswered:
+            committed = await self._commit_exchange_tax_late(rma, terms)
+        if committed is not None:
+            await best_effort(self._act(ReturnActivities.record_exchange_tax, rma.rma_id, committed),
+                              "exchange tax record")
+
+    async def _commit_exchange_tax_late(self, rma: ReturnInput, terms):
+        """The commit went unanswered: ask again (same document code) until the provider answers. The alert goes
+        once committed (the committed TaxQuote is returned), stays if refused (None)."""
         try:
-            await self._until_answered(ReturnActivities.commit_exchange_tax, rma, terms,
-                                       alert="return_exchange_tax_unknown")
+            committed = await self._until_answered(ReturnActivities.commit_exchange_tax, rma, terms,
+                                                   alert="return_exchange_tax_unknown")
         except ActivityError as failure:
             code, _ = failure_code(failure)
             workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_exchange_tax_failed:{code}")])
-            return
+            return None
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_unset()])
+        return committed
 
     async def _void_exchange_tax(self) -> None:
         """Compensation: the replacement will not be created, so the document reporting its sale is voided (the

@@ -34,8 +34,7 @@ class ReturnActivities:
 
     @activity.defn
     async def create_exchange_order(self, rma: ReturnInput, accepted: dict[str, int], order_id: str,
-                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None,
-                                    tax: TaxQuote | None = None) -> str:
+                                    terms: ExchangeTerms | None = None, charged: ExchangeCharge | None = None) -> str:
         ...
 
     @activity.defn
@@ -56,6 +55,10 @@ class ReturnActivities:
 
     @activity.defn
     async def commit_exchange_tax(self, rma: ReturnInput, terms: ExchangeTerms) -> TaxQuote:
+        ...
+
+    @activity.defn
+    async def record_exchange_tax(self, rma_id: str, committed: TaxQuote) -> None:
         ...
 
     @activity.defn

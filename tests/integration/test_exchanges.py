@@ -118,7 +118,10 @@ async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, t
     assert await eventually(routed), "the replacement flows into fulfillment"
     async with engine.connect() as conn:
         assert violations(await money_invariants.order_facts(conn, replacement_id)) == []
-    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_difference_charged")
+        reported = (await conn.execute(select(orders.c.tax_provider, orders.c.tax_document)
+                                       .where(orders.c.id == replacement_id))).one()
+    assert tuple(reported) == ("local", f"{rma_id}:exchange-tax"), "the difference's tax is reported"
+    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_difference_tax_committed")
 
 
 async def test_a_cheaper_variant_refunds_the_difference(api, temporal_env, engine):

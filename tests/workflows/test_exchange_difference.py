@@ -64,6 +64,7 @@ class StandIns:
                 recorded("create_exchange_order", lambda *args: "ord_replacement"),
                 recorded("commit_exchange_tax", lambda rma, terms: TaxQuote(provider="local", currency="USD", lines=[],
                                                                             total=48)),
+                recorded("record_exchange_tax"),
                 recorded("release_exchange_stock", lambda _: 1), recorded("refund_return", lambda *args: refund),
                 recorded("send_exchange_payment_failed", lambda _: "sent"), recorded("refund_return_label")]
 

@@ -1,6 +1,6 @@
 """A dearer exchange's difference is reported to the tax provider (patch ``exchange-tax-commit``), with stand-in
-activities on the time-skipping server: committed under ``{rma}:exchange-tax`` before the replacement exists (which
-records it); a refused or unanswered commit never stops the exchange; the document is voided if the replacement is
+activities on the time-skipping server: committed under ``{rma}:exchange-tax`` before the replacement exists, then
+recorded on it; a refused or unanswered commit never stops the exchange; the document is voided if the replacement is
 never created, and a void that fails alerts ops."""
 
 from temporalio import activity
@@ -72,7 +72,8 @@ class TaxStandIns(StandIns):
 
     def order(self) -> list[str]:
         """The exchange's steps as first called, in order."""
-        steps = ("charge_exchange_difference", "commit_exchange_tax", "create_exchange_order", "void_tax")
+        steps = ("charge_exchange_difference", "commit_exchange_tax", "create_exchange_order", "record_exchange_tax",
+                 "void_tax")
         return list(dict.fromkeys(name for name, _ in self.calls if name in steps))
 
 
@@ -83,9 +84,10 @@ async def test_the_difference_tax_is_committed_before_the_replacement_which_reco
     assert result == "exchanged"
     ((rma, terms),) = stand_ins.named("commit_exchange_tax")
     assert terms == TERMS
-    assert stand_ins.order() == ["charge_exchange_difference", "commit_exchange_tax", "create_exchange_order"]
-    (created,) = stand_ins.named("create_exchange_order")  # untyped stand-in: its arguments arrive as dicts
-    assert TaxQuote(**created[5]) == committed(rma), "the replacement order records the document"
+    assert stand_ins.order() == ["charge_exchange_difference", "commit_exchange_tax", "create_exchange_order",
+                                 "record_exchange_tax"]
+    ((rma_id, recorded),) = stand_ins.named("record_exchange_tax")  # untyped stand-in: arguments arrive as dicts
+    assert (rma_id, TaxQuote(**recorded)) == (rma.rma_id, committed(rma)), "the replacement order records it"
     assert stand_ins.named("void_tax") == [] and await alerts_set(handle) == []
 
 
@@ -95,9 +97,8 @@ async def test_a_refused_commit_alerts_ops_and_the_exchange_still_completes(time
 
     assert result == "exchanged", "the customer has paid: tax reporting does not hold the replacement back"
     assert len(stand_ins.commit_executions) == 1, "a refusal is not asked again"
-    (created,) = stand_ins.named("create_exchange_order")
-    assert created[5] is None, "the replacement records no document"
-    assert stand_ins.named("void_tax") == []
+    assert len(stand_ins.named("create_exchange_order")) == 1
+    assert stand_ins.named("record_exchange_tax") == [] and stand_ins.named("void_tax") == []
     assert await alerts_set(handle) == ["return_exchange_tax_failed:tax_request_invalid"]
 
 
@@ -109,11 +110,12 @@ async def test_an_unanswered_commit_is_asked_again_under_the_same_code_once_the_
     asked = stand_ins.named("commit_exchange_tax")
     assert len(stand_ins.commit_executions) == 2 and len(asked) > 2
     assert all(args == asked[0] for args in asked), "the same return and terms: the same document code"
-    (created,) = stand_ins.named("create_exchange_order")
-    assert created[5] is None, "not committed yet when the replacement was created (the late commit records it)"
-    steps = [name for name, _ in stand_ins.calls if name in ("commit_exchange_tax", "create_exchange_order")]
-    assert steps[-1] == "commit_exchange_tax" and "create_exchange_order" in steps[:-1], \
-        "asked again after the replacement exists"
+    steps = [name for name, _ in stand_ins.calls
+             if name in ("commit_exchange_tax", "create_exchange_order", "record_exchange_tax")]
+    assert steps[-2:] == ["commit_exchange_tax", "record_exchange_tax"], "answered once the replacement exists"
+    assert steps.index("create_exchange_order") < len(steps) - 2
+    ((_, recorded),) = stand_ins.named("record_exchange_tax")
+    assert TaxQuote(**recorded).document_code.endswith(":exchange-tax")
     alerts = await alerts_set(handle)
     assert alerts[0] == "return_exchange_tax_unknown" and alerts[-1] is None, "visible meanwhile, then cleared"
     assert set(alerts) == {"return_exchange_tax_unknown", None}

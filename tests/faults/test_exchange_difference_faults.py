@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from db import money_invariants as gather
-from db.tables import orders
+from db.tables import orders, refunds
 from models.money_invariants import violations
 from tests.faults.flows import order_workflows, shipment_rows, views
 from tests.faults.harness import FaultInjector
@@ -94,3 +94,19 @@ async def difference_tax_reported(engine, fake_avalara, rma_id: str, replacement
         recorded = (await conn.execute(select(orders.c.tax_provider, orders.c.tax_document)
                                        .where(orders.c.id == replacement_id))).one()
     assert tuple(recorded) == ("avalara", code)
+
+
+async def test_a_cheaper_exchange_reports_the_tax_it_refunds(delivered_stack, engine, avalara, fake_avalara):
+    """No new document: the difference goes back through the refund path, which returns its tax pro rata against
+    the original order's committed parcel documents (the same as any refund by amount)."""
+    stack, order_id, sku = await delivered_stack(FaultInjector(), edge=lambda adapters: replace(adapters, tax=avalara))
+    rma_id = await approved_exchange(stack.api, order_id, sku, await variant_of(engine, sku, price=1500))
+
+    assert await inspect_back(stack, rma_id, sku) == "exchanged"
+    refund_id = (await stack.api.get(f"/returns/{rma_id}")).json()["refund_id"]
+    (returned,) = [doc for code, doc in fake_avalara.documents.items() if code.startswith(f"{refund_id}:")]
+    assert (returned["type"], returned["status"]) == ("ReturnInvoice", "Committed") and returned["totalTax"] < 0
+    async with engine.connect() as conn:
+        told = await conn.scalar(select(refunds.c.tax_refunded).where(refunds.c.id == refund_id))
+    assert told == -returned["totalTax"] * 100, "the refund records the tax the provider took back"
+    assert f"{rma_id}:exchange-tax" not in fake_avalara.documents

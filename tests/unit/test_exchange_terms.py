@@ -57,3 +57,12 @@ def test_the_lines_whose_price_changed_carry_their_net_change_for_the_tax_docume
     assert [(changed.sku, changed.quantity, changed.net) for changed in terms.lines] == [
         ("TEE-L", 1, 600), ("SOCK-L", 2, -400)], "the same SKU again changes nothing"
     assert sum(changed.net for changed in terms.lines) == terms.difference_net
+
+
+def test_terms_priced_by_an_older_build_spread_their_difference_over_the_replacement_units():
+    from activities.returns import _lines_by_units
+    from models.returns import ExchangeTerms
+
+    older = ExchangeTerms(currency="USD", replacement={"TEE-L": 2, "CAP-L": 1}, difference_net=901, difference_tax=72)
+    assert [(changed.sku, changed.quantity, changed.net) for changed in _lines_by_units(older)] == [
+        ("CAP-L", 1, 300), ("TEE-L", 2, 601)], "every cent reported, none twice"

@@ -174,7 +174,8 @@ class ReturnWorkflow:
             return await self._exchange_variants(rma, accepted)
         order_id = public_id("order", workflow.uuid4())
         try:
-            order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted, order_id)
+            # Every argument the activity takes: fewer, and Temporal decodes them untyped (dicts).
+            order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted, order_id, None, None)
         except ActivityError as failure:  # e.g. out of stock: give the money back instead
             workflow.logger.warning("exchange for %s not possible (%s); refunding", rma.rma_id, failure_code(failure))
             await self._act(ReturnActivities.refund_return, rma, accepted)

@@ -15,14 +15,16 @@ from db import inventory
 from db import orders as order_store
 from db import payments as ledger
 from db import returns as store
-from models.commerce import Label, PricedCart, PricedLine, ShipmentRequest
+from models.commerce import Label, PricedCart, PricedLine, ShipmentRequest, TaxQuote
 from models.errors import DomainError, IllegalTransition, PaymentDeclined
 from models.fulfillment import FulfillmentPolicy
 from models.ids import public_id
+from models.money import allocate
 from models.order_state import OrderStatus
 from models.refunds import RefundCommand, RefundLine, RefundRequest, RefundResult, restocking_fee
 from models.returns import (
-    FEE_EXEMPT_REASONS, ExchangeCharge, ExchangeTerms, Inspection, ReturnInput, replacement_units,
+    FEE_EXEMPT_REASONS, ExchangeCharge, ExchangeLine, ExchangeTerms, Inspection, ReturnInput, exchange_tax_document,
+    replacement_units,
 )
 
 log = structlog.get_logger("orderflow.returns")
@@ -212,6 +214,32 @@ class ReturnActivities:
 
     @activity.defn
     @raises_business_errors
+    async def commit_exchange_tax(self, rma: ReturnInput, terms: ExchangeTerms) -> TaxQuote:
+        """Report a dearer exchange's difference to the tax provider: a committed invoice under
+        ``{rma}:exchange-tax`` with a line per variant whose price changed, to the original order's address and
+        exemption. Create-or-adjust, so a retry after a lost answer lands on the same document."""
+        code = exchange_tax_document(rma.rma_id)
+        async with self.engine.connect() as conn:
+            order = await fulfillment_store.snapshot(conn, rma.order_id, FulfillmentPolicy())
+            lines = terms.lines or _lines_by_units(terms)
+            details = await store.variant_tax_details(conn, sorted({line.sku for line in lines}))
+        cart = PricedCart(cart_id=rma.order_id, currency=terms.currency, tax_exemption=order.tax_exemption,
+                          subtotal=sum(line.net for line in lines), lines=[
+                              _tax_line(line, *details.get(line.sku, (line.sku, None))) for line in lines])
+        committed = await self.refunds.tax.commit(cart=cart, address=order.shipping_address, shipping_amount=0,
+                                                  document_code=code)
+        log.info("exchange tax committed", rma_id=rma.rma_id, document=code, tax=committed.total)
+        return committed
+
+    @activity.defn
+    async def record_exchange_tax(self, rma_id: str, committed: TaxQuote) -> None:
+        """The replacement order carries the difference's tax document (a step of its own: changing
+        create_exchange_order's arguments would break its tasks in flight at a deploy)."""
+        async with self.engine.begin() as conn:
+            await store.record_exchange_tax(conn, rma_id, committed.provider, committed.document_code)
+
+    @activity.defn
+    @raises_business_errors
     async def refund_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> RefundResult:
         """A cheaper variant: give the difference back through the refund path (never more than was paid for
         the exchanged units, and within what the order's payment captured)."""
@@ -223,3 +251,16 @@ class ReturnActivities:
         async with self.engine.begin() as conn:
             await store.record_refund(conn, rma.rma_id, result.refund_id)
         return result
+
+
+def _tax_line(line: ExchangeLine, title: str, tax_code: str | None) -> PricedLine:
+    return PricedLine(sku=line.sku, title=title, quantity=line.quantity, unit_price=line.net // line.quantity,
+                      line_subtotal=line.net, tax_code=tax_code)
+
+
+def _lines_by_units(terms: ExchangeTerms) -> list[ExchangeLine]:
+    """Terms priced by an older build carry no lines: spread the difference over the replacement's units."""
+    skus = sorted(terms.replacement)
+    shares = allocate(terms.difference_net, [terms.replacement[sku] for sku in skus])
+    return [ExchangeLine(sku=sku, quantity=terms.replacement[sku], net=share)
+            for sku, share in zip(skus, shares) if share]

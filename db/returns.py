@@ -9,7 +9,7 @@ from db import catalog, inventory
 from db import orders as order_store
 from db.rows import row_or_404
 from db.stock_alerts import total_atp
-from db.tables import order_lines, orders, returns, shipment_items, shipments, variants
+from db.tables import order_lines, orders, products, returns, shipment_items, shipments, variants
 from models import workflow_ids
 from models.errors import DomainError, NotFound, OutOfStock
 from models.ids import public_id
@@ -128,6 +128,22 @@ async def create_exchange_order(conn: AsyncConnection, *, order_id: str, rma_id:
     else:
         await order_store.append_event(conn, order_id, f"{key}:no_charge", "payment.not_required",
                                        to_status=OrderStatus.AUTHORIZED, data={"reason": "exchange"})
+
+
+async def record_exchange_tax(conn: AsyncConnection, rma_id: str, provider: str, document_code: str) -> None:
+    """The difference's committed tax document, recorded on the replacement order (created without one)."""
+    order_id = (await get(conn, rma_id)).replacement_order_id
+    if order_id:
+        await conn.execute(update(orders).where(orders.c.id == order_id)
+                           .values(tax_provider=provider, tax_document=document_code, updated_at=func.now()))
+
+
+async def variant_tax_details(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[str, str | None]]:
+    """sku → (title, tax code: the variant's, else its product's) for the lines of a tax document."""
+    rows = await conn.execute(
+        select(variants.c.sku, variants.c.title, func.coalesce(variants.c.tax_code, products.c.tax_code))
+        .join(products, products.c.id == variants.c.product_id).where(variants.c.sku.in_(skus)))
+    return {sku: (title, tax_code) for sku, title, tax_code in rows}
 
 
 async def check_exchange_variants(conn: AsyncConnection, lines: list[ReturnLine], currency: str) -> None:

@@ -113,6 +113,15 @@ def accepted_units(inspection: Inspection) -> dict[str, int]:
     return accepted
 
 
+class ExchangeLine(Frozen):
+    """One exchanged line's share of the difference: the variant shipped, its units and the signed change of
+    their price before tax (what the difference's tax document reports for it)."""
+
+    sku: str
+    quantity: int
+    net: int
+
+
 class ExchangeTerms(Frozen):
     """What an exchange ships and what it costs: ``replacement`` (sku → units) and the signed ``difference``
     (minor units, tax included): above 0 the customer pays it, below 0 it is refunded (at most ``paid``)."""
@@ -122,6 +131,7 @@ class ExchangeTerms(Frozen):
     difference_net: int = 0
     difference_tax: int = 0
     paid: int = 0  # what the customer paid for the exchanged units: the bound of a refunded difference
+    lines: list[ExchangeLine] = []  # the lines whose price changed (none in terms priced by older builds)
 
     @property
     def difference(self) -> int:
@@ -130,6 +140,11 @@ class ExchangeTerms(Frozen):
     @property
     def to_refund(self) -> int:
         return min(-self.difference, self.paid) if self.difference < 0 else 0
+
+
+def exchange_tax_document(rma_id: str) -> str:
+    """The tax document of a dearer exchange's difference (one per return, whatever retries happen)."""
+    return f"{rma_id}:exchange-tax"
 
 
 class ExchangeCharge(Frozen):
@@ -167,6 +182,7 @@ def exchange_terms(lines: list[ReturnLine], accepted: dict[str, int], paid: dict
     returned one, taxed at the returned line's rate; the customer keeps a discount they had. The same SKU
     again costs nothing, as exchanges always did."""
     net = tax = value = 0
+    changed = []
     for line in lines:
         quantity = accepted.get(line.sku, 0)
         if not quantity or line.exchange_sku in (None, line.sku):
@@ -175,9 +191,11 @@ def exchange_terms(lines: list[ReturnLine], accepted: dict[str, int], paid: dict
         step = (prices[line.exchange_sku] - was.unit_price) * quantity
         net += step
         tax += _share(step, was.tax, was.line_total)
+        if step:
+            changed.append(ExchangeLine(sku=line.exchange_sku, quantity=quantity, net=step))
         value += (was.line_total + was.tax) * quantity // was.quantity
     return ExchangeTerms(currency=currency, replacement=replacement_units(lines, accepted), difference_net=net,
-                         difference_tax=tax, paid=value)
+                         difference_tax=tax, paid=value, lines=changed)
 
 
 def _share(amount: int, part: int, whole: int) -> int:

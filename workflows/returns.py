@@ -5,8 +5,8 @@ an answer); carrier tracking arrives as a signal. An approved return whose parce
 ships expires after the policy's ship-back days and its label is refunded.
 
 An exchange may swap to another variant of the same product: its stock is held from the approval,
-a dearer variant's difference is charged before the replacement exists (declined: it never ships),
-a cheaper one's is refunded once it does.
+a dearer variant's difference is charged before the replacement exists (declined: it never ships) and
+its tax reported to the tax provider, a cheaper one's is refunded once it does (the refund reports its tax).
 """
 
 import asyncio
@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.interfaces.checkout import TaxActivities
     from activities.interfaces.notifications import NotificationActivities
     from activities.interfaces.returns import ReturnActivities
     from models import workflow_ids
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from models.fulfillment import FulfillmentInput, TrackingEvent
     from models.ids import public_id
     from models.returns import Decision, Inspection, ReturnInput, accepted_units, check_inspection
+    from models.returns import exchange_tax_document
     from workflows import search_attributes as sa
     from workflows.common import PROVIDER_BUDGET, STEP_RETRY, best_effort, failure_code
     from workflows.fulfillment import FulfillmentWorkflow
@@ -33,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
 REFUND_UNKNOWN_PATCH = "return-refund-unknown-retries-same-id"
 # Exchanges for another variant: stock held at approval, priced today, the difference charged or refunded.
 EXCHANGE_VARIANT_PATCH = "exchange-another-variant"
+# A dearer exchange's difference is reported to the tax provider (a committed document per return).
+EXCHANGE_TAX_PATCH = "exchange-tax-commit"
 # How long an unanswered refund waits before it is asked again (under the same refund id).
 REFUND_RETRY_PAUSE = timedelta(minutes=15)
 
@@ -45,6 +49,8 @@ class ReturnWorkflow:
         self.received = False
         self.inspection: Inspection | None = None
         self.lines = []
+        # The difference's tax document while no replacement order carries it: voided if none ever will.
+        self.tax_to_void: str | None = None
 
     @workflow.query
     def state(self) -> str:
@@ -83,6 +89,7 @@ class ReturnWorkflow:
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_failed:{code}")])
         stopped_at, self.status = self.status, "needs_attention"
         await self._release_exchange_stock(rma)
+        await self._void_exchange_tax()
         await best_effort(self._act(ReturnActivities.set_return_status, rma.rma_id, "needs_attention",
                                     f"stopped while {stopped_at}: {code}: {message}", None), "return status")
         return self.status
@@ -167,7 +174,8 @@ class ReturnWorkflow:
             return await self._exchange_variants(rma, accepted)
         order_id = public_id("order", workflow.uuid4())
         try:
-            order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted, order_id)
+            # Every argument the activity takes: fewer, and Temporal decodes them untyped (dicts).
+            order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted, order_id, None, None)
         except ActivityError as failure:  # e.g. out of stock: give the money back instead
             workflow.logger.warning("exchange for %s not possible (%s); refunding", rma.rma_id, failure_code(failure))
             await self._act(ReturnActivities.refund_return, rma, accepted)
@@ -203,9 +211,15 @@ class ReturnWorkflow:
                                                      alert="return_exchange_charge_unknown")
             except ActivityError as failure:
                 return await self._exchange_payment_failed(rma, failure)
+        reports_tax = charged is not None and workflow.patched(EXCHANGE_TAX_PATCH)
+        if reports_tax:
+            tax, unanswered = await self._commit_exchange_tax(rma, terms)
         order_id = await self._act(ReturnActivities.create_exchange_order, rma, accepted,
                                    public_id("order", workflow.uuid4()), terms, charged)
+        self.tax_to_void = None  # the replacement exists: its document stands
         await self._ship_replacement(order_id)
+        if reports_tax:
+            await self._record_exchange_tax(rma, terms, tax, unanswered)
         if terms.to_refund:
             try:
                 await self._until_answered(ReturnActivities.refund_exchange_difference, rma, terms,
@@ -214,6 +228,59 @@ class ReturnWorkflow:
                 return await self._refund_failed(rma, failure)
             await self._email(NotificationActivities.send_return_refunded, rma.rma_id, patch="email-return-refunded")
         return self.status
+
+    async def _commit_exchange_tax(self, rma: ReturnInput, terms) -> tuple:
+        """Report the paid difference's tax before the replacement exists (voided if it never will). Retried under
+        the same document code (the provider adjusts it rather than adding one). It never stops the exchange, the
+        customer has paid: refused, ops are alerted and the replacement ships unreported; unanswered, it is asked
+        again once the replacement has shipped. (committed TaxQuote or None, unanswered)."""
+        self.tax_to_void = exchange_tax_document(rma.rma_id)  # even unanswered, it may have been committed
+        try:
+            return await self._act(ReturnActivities.commit_exchange_tax, rma, terms), False
+        except ActivityError as failure:
+            code, message = failure_code(failure)
+        workflow.logger.error("exchange tax for %s not committed: %s %s", rma.rma_id, code, message)
+        unanswered = code == "provider_unavailable"
+        alert = "return_exchange_tax_unknown" if unanswered else f"return_exchange_tax_failed:{code}"
+        workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(alert)])
+        return None, unanswered
+
+    async def _record_exchange_tax(self, rma: ReturnInput, terms, committed, unanswered: bool) -> None:
+        """Once the replacement exists: commit an unanswered document now, and record it on the order (bookkeeping
+        only, so it never stops the return: the document is committed whether or not the order says so)."""
+        if unanswered:
+            committed = await self._commit_exchange_tax_late(rma, terms)
+        if committed is not None:
+            await best_effort(self._act(ReturnActivities.record_exchange_tax, rma.rma_id, committed),
+                              "exchange tax record")
+
+    async def _commit_exchange_tax_late(self, rma: ReturnInput, terms):
+        """The commit went unanswered: ask again (same document code) until the provider answers. The alert goes
+        once committed (the committed TaxQuote is returned), stays if refused (None)."""
+        try:
+            committed = await self._until_answered(ReturnActivities.commit_exchange_tax, rma, terms,
+                                                   alert="return_exchange_tax_unknown")
+        except ActivityError as failure:
+            code, _ = failure_code(failure)
+            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_exchange_tax_failed:{code}")])
+            return None
+        workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_unset()])
+        return committed
+
+    async def _void_exchange_tax(self) -> None:
+        """Compensation: the replacement will not be created, so the document reporting its sale is voided (the
+        provider ignores a code it never committed). A void that fails leaves tax reported for a sale that did
+        not happen: ops are alerted."""
+        if self.tax_to_void is None:
+            return
+        try:
+            await self._act(TaxActivities.void_tax, self.tax_to_void)
+        except ActivityError as failure:
+            code, message = failure_code(failure)
+            workflow.logger.error("exchange tax document %s not voided: %s %s", self.tax_to_void, code, message)
+            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_exchange_tax_unvoided:{code}")])
+            return
+        self.tax_to_void = None
 
     async def _exchange_payment_failed(self, rma: ReturnInput, failure: ActivityError) -> str:
         """The card refused the difference: the replacement never ships, its stock goes back, the customer is

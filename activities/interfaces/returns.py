@@ -2,7 +2,7 @@
 
 from temporalio import activity
 
-from models.commerce import Label
+from models.commerce import Label, TaxQuote
 from models.refunds import RefundResult
 from models.returns import ExchangeCharge, ExchangeTerms, Inspection, ReturnInput
 
@@ -51,6 +51,14 @@ class ReturnActivities:
 
     @activity.defn
     async def charge_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> ExchangeCharge:
+        ...
+
+    @activity.defn
+    async def commit_exchange_tax(self, rma: ReturnInput, terms: ExchangeTerms) -> TaxQuote:
+        ...
+
+    @activity.defn
+    async def record_exchange_tax(self, rma_id: str, committed: TaxQuote) -> None:
         ...
 
     @activity.defn

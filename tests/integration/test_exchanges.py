@@ -122,7 +122,10 @@ async def test_a_dearer_variant_is_paid_for_before_the_replacement_exists(api, t
     assert await eventually(routed), "the replacement flows into fulfillment"
     async with engine.connect() as conn:
         assert violations(await money_invariants.order_facts(conn, replacement_id)) == []
-    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_difference_charged")
+        reported = (await conn.execute(select(orders.c.tax_provider, orders.c.tax_document)
+                                       .where(orders.c.id == replacement_id))).one()
+    assert tuple(reported) == ("local", f"{rma_id}:exchange-tax"), "the difference's tax is reported"
+    await replays_and_is_saved(temporal_env, rma_id, "return_exchange_difference_tax_committed")
 
 
 async def test_a_cheaper_variant_refunds_the_difference(api, temporal_env, engine):
@@ -284,3 +287,41 @@ async def test_a_variant_withdrawn_before_inspection_is_refunded_instead(api, te
         line["line_total"] + line["tax"]]
     assert await ledger_of(engine, f"{rma_id}:exchange") == [], "nothing charged"
     assert await atp(api, larger) == on_sale, "the hold is given back"
+
+
+async def test_an_exchange_approved_by_a_build_before_variants_still_ships_the_same_sku(api, temporal_env, engine,
+                                                                                       local_adapters):
+    """A return approved before ``exchange-another-variant`` keeps the old branch to its end (a patch's answer is
+    kept for the run), which creates the replacement with the old three arguments: they must keep their types
+    (Temporal decodes untyped when fewer arguments come than the activity takes), not fail into a refund."""
+    import asyncio
+    import uuid
+
+    from temporalio.worker import Worker
+
+    from db import returns as return_store
+    from models.ids import public_id
+    from models.returns import Decision, InspectedUnits, Inspection, ReturnInput, ReturnLine, ReturnPolicy
+    from worker import build_activities
+    from workflows.returns import EXCHANGE_VARIANT_PATCH, ReturnWorkflow
+
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    rma = ReturnInput(rma_id=public_id("return"), order_id=done["order_id"], exchange=True, policy=ReturnPolicy(),
+                      lines=[ReturnLine(sku=sku, quantity=1, reason="size_fit")])
+    async with engine.begin() as conn:
+        await return_store.create(conn, rma_id=rma.rma_id, order_id=rma.order_id, exchange=True,
+                                  lines=[line.model_dump() for line in rma.lines])
+    queue = f"before-variants-{uuid.uuid4().hex[:8]}"
+    async with Worker(temporal_env.client, task_queue=queue, workflows=WORKFLOWS,
+                      activities=build_activities(engine, local_adapters),
+                      patch_activation_callback=lambda patch: patch.patch_id != EXCHANGE_VARIANT_PATCH):
+        handle = await temporal_env.client.start_workflow(ReturnWorkflow.run, rma, id=f"return-{rma.rma_id}",
+                                                          task_queue=queue)
+        await handle.execute_update(ReturnWorkflow.approve, Decision())
+        await handle.execute_update(ReturnWorkflow.receive)
+        await handle.execute_update(ReturnWorkflow.inspect, Inspection(units=[
+            InspectedUnits(sku=sku, quantity=1, disposition="refurbish")]))
+        assert await asyncio.wait_for(handle.result(), timeout=60) == "exchanged"  # a hang guard: seconds
+    replacement_id = (await api.get(f"/returns/{rma.rma_id}")).json()["replacement_order_id"]
+    assert [line["sku"] for line in (await api.get(f"/orders/{replacement_id}")).json()["lines"]] == [sku]
+    assert (await api.get(f"/orders/{done['order_id']}/refunds")).json() == []

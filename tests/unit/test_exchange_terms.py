@@ -45,3 +45,24 @@ def test_tax_on_a_refunded_difference_rounds_half_away_from_zero():
     up = exchange_terms([line(exchange_sku="TEE-L")], {"TEE-M": 1}, {"TEE-M": odd}, {"TEE-L": 1020}, "USD")
     down = exchange_terms([line(exchange_sku="TEE-S")], {"TEE-M": 1}, {"TEE-M": odd}, {"TEE-S": 980}, "USD")
     assert (up.difference_tax, down.difference_tax) == (2, -2)  # ±1.5 each way
+
+
+def test_the_lines_whose_price_changed_carry_their_net_change_for_the_tax_document():
+    socks = PaidLine(sku="SOCK-M", quantity=3, unit_price=500, line_total=1500, tax=0)
+    lines = [line(exchange_sku="TEE-L", quantity=2), line(sku="SOCK-M", exchange_sku="SOCK-L", quantity=3),
+             line(sku="CAP-M", exchange_sku="CAP-M")]
+    paid = {"TEE-M": SHIRT.model_copy(update={"quantity": 2, "line_total": 3600, "tax": 288}), "SOCK-M": socks,
+            "CAP-M": PaidLine(sku="CAP-M", quantity=1, unit_price=900, line_total=900, tax=72)}
+    terms = exchange_terms(lines, {"TEE-M": 1, "SOCK-M": 2, "CAP-M": 1}, paid, {"TEE-L": 2600, "SOCK-L": 300}, "USD")
+    assert [(changed.sku, changed.quantity, changed.net) for changed in terms.lines] == [
+        ("TEE-L", 1, 600), ("SOCK-L", 2, -400)], "the same SKU again changes nothing"
+    assert sum(changed.net for changed in terms.lines) == terms.difference_net
+
+
+def test_terms_priced_by_an_older_build_spread_their_difference_over_the_replacement_units():
+    from activities.returns import _lines_by_units
+    from models.returns import ExchangeTerms
+
+    older = ExchangeTerms(currency="USD", replacement={"TEE-L": 2, "CAP-L": 1}, difference_net=901, difference_tax=72)
+    assert [(changed.sku, changed.quantity, changed.net) for changed in _lines_by_units(older)] == [
+        ("CAP-L", 1, 300), ("TEE-L", 2, 601)], "every cent reported, none twice"

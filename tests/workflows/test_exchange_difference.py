@@ -9,7 +9,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from models.commerce import Label
+from models.commerce import Label, TaxQuote
 from models.fulfillment import FulfillmentInput
 from models.refunds import RefundResult
 from models.returns import Decision, ExchangeCharge, ExchangeTerms, InspectedUnits, Inspection, ReturnInput
@@ -62,6 +62,9 @@ class StandIns:
                 recorded("mark_received", lambda rma: True), recorded("apply_inspection"),
                 recorded("prepare_exchange", lambda rma, accepted: TERMS), charge,
                 recorded("create_exchange_order", lambda *args: "ord_replacement"),
+                recorded("commit_exchange_tax", lambda rma, terms: TaxQuote(provider="local", currency="USD", lines=[],
+                                                                            total=48)),
+                recorded("record_exchange_tax"),
                 recorded("release_exchange_stock", lambda _: 1), recorded("refund_return", lambda *args: refund),
                 recorded("send_exchange_payment_failed", lambda _: "sent"), recorded("refund_return_label")]
 

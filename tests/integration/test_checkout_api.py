@@ -67,6 +67,9 @@ async def test_a_checkout_costs_the_server_one_activity_task_and_two_workflow_ta
     fulfillment = await temporal_env.client.get_workflow_handle(workflow_ids.order(result["order_id"])).describe()
     assert fulfillment.workflow_type == "FulfillmentWorkflow"
     assert fulfillment.typed_search_attributes.get(sa.ORDER_ID) == result["order_id"]
+    # The shopper's checkout goes ahead of the order's routing, email and parcels when the server has a backlog.
+    assert outcome.raw_description.workflow_execution_info.priority.priority_key == 2
+    assert fulfillment.raw_description.workflow_execution_info.priority.priority_key in (0, 3)  # the default
 
 
 async def test_declined_card_fails_checkout_and_restores_stock(api, temporal_env, engine, warehouse):

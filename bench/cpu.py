@@ -98,3 +98,21 @@ class StackMeter:
 
     def stop(self, wall: float) -> tuple[dict[str, float], dict[str, float]]:
         return self.cpu.stop(wall), self.runqueue.stop(wall)
+
+
+async def wait_until_idle(state_dir: Path, *, below: float = 15.0, window: float = 0.5, limit: float = 120.0) -> float:
+    """Seconds until the stack's processes (not this one) together use less than ``below`` % of a core over a
+    ``window``: the work a phase started and did not wait for (an order's routing, its email, its parcels' first
+    steps) has been done. Counted from the call; ``limit`` if it never quiets down."""
+    import asyncio
+    import time
+
+    meter = CpuMeter(state_dir)
+    meter.processes.pop("bench", None)
+    started = time.perf_counter()
+    while (waited := time.perf_counter() - started) < limit:
+        meter.start()
+        await asyncio.sleep(window)
+        if sum(meter.stop(window).values()) < below:
+            return waited
+    return limit

@@ -54,6 +54,10 @@ class CheckoutPreparationActivities:
             prepared = prepared.model_copy(update={"assessment": assessment})
             if assessment.outcome != "approve":
                 return prepared
+        # ``now`` is when the workflow asked (the same on every attempt); a hold made by a later attempt, after
+        # minutes of provider retries, still lasts its whole TTL from when it is made. A rerun finds the hold
+        # already made under the key and returns it unchanged.
+        now = max(now, datetime.now(UTC))
         async with self.engine.begin() as conn:
             reservation = await inventory.reserve(conn, key, wanted_units(priced), now=now,
                                                   expires_at=now + timedelta(seconds=checkout.reservation_ttl_seconds))

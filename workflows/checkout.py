@@ -47,8 +47,10 @@ LOCAL_QUOTES_PATCH = "local-provider-quotes"
 # loop inside the workflow task, and under load those six hops made most of a checkout's time. It implies
 # LOCAL_QUOTES_PATCH (recorded instead of it).
 PREPARED_PATCH = "prepared-checkout"
-# prepare_checkout makes two provider calls (the carrier's rates, the tax quote) besides its database work.
-PREPARE_TIMEOUT = timedelta(seconds=60)
+# prepare_checkout makes three provider calls (the carrier's address check and rates, the tax quote; 20 s client
+# timeout each) and opens three transactions (each may wait up to 30 s for a pool connection): one attempt may
+# take all of that before it is given up and run again.
+PREPARE_TIMEOUT = timedelta(seconds=150)
 # Compensations must eventually happen; they keep retrying far longer than forward steps.
 COMPENSATION_TIMEOUT = timedelta(hours=1)
 # The payment call may take up to a minute, but a worker that dies during it is noticed in seconds.

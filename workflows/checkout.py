@@ -8,7 +8,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.workflow import ParentClosePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
@@ -55,6 +55,11 @@ PREPARE_TIMEOUT = timedelta(seconds=150)
 COMPENSATION_TIMEOUT = timedelta(hours=1)
 # The payment call may take up to a minute, but a worker that dies during it is noticed in seconds.
 PAYMENT_HEARTBEAT = timedelta(seconds=10)
+# Checkouts run at priority 2 (services/checkout.CHECKOUT_PRIORITY) and their tasks inherit it; the payment and an
+# order the checkout starts itself do not. On a rate-limited PAYMENTS_TASK_QUEUE an authorization ahead of every
+# capture, refund and renewal charge would keep those waiting for as long as a sale lasts; an order started here
+# (create_order went unanswered) would take priority 2 to all its parcels for days.
+DEFAULT_PRIORITY = Priority(priority_key=3)
 
 
 @workflow.defn
@@ -77,10 +82,12 @@ class CheckoutWorkflow:
     def current_step(self) -> str:
         return self.step
 
-    async def _run(self, method, *args, timeout: float = 30, heartbeat: timedelta | None = None):
+    async def _run(self, method, *args, timeout: float = 30, heartbeat: timedelta | None = None,
+                   priority: Priority = Priority.default):
         return await workflow.execute_activity_method(
             method, args=list(args), start_to_close_timeout=timedelta(seconds=timeout),
             schedule_to_close_timeout=self.budget, retry_policy=STEP_RETRY, heartbeat_timeout=heartbeat,
+            priority=priority,
         )
 
     def _since(self, patch_id: str) -> bool:
@@ -177,7 +184,7 @@ class CheckoutWorkflow:
         total = order_total(priced, tax, shipping)
         authorization = await self._run(PaymentActivities.authorize_payment, key, total, priced.currency,
                                         checkout.payment_method, checkout_authorization_key(key), timeout=60,
-                                        heartbeat=PAYMENT_HEARTBEAT)
+                                        heartbeat=PAYMENT_HEARTBEAT, priority=DEFAULT_PRIORITY)
         self.compensations.append((PaymentActivities.void_authorization, key, authorization, f"{key}:void"))
         if authorization.status == "requires_action" and self._since("3ds-authentication"):
             authorization = await self._authenticate(checkout, authorization)
@@ -289,7 +296,7 @@ class CheckoutWorkflow:
         self.step = "authorizing"
         self._set_status("pending")
         return await self._run(PaymentActivities.confirm_authorization, authorization,
-                               checkout_authorization_key(checkout.checkout_id))
+                               checkout_authorization_key(checkout.checkout_id), priority=DEFAULT_PRIORITY)
 
     @workflow.signal
     def payment_authenticated(self) -> None:
@@ -363,7 +370,7 @@ class CheckoutWorkflow:
         await workflow.start_child_workflow(
             FulfillmentWorkflow.run, FulfillmentInput(order_id=order_id), id=workflow_ids.order(order_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, priority=DEFAULT_PRIORITY,
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORDER_ID, order_id),
                                                      SearchAttributePair(sa.CUSTOMER_EMAIL, email)]),
         )

@@ -70,6 +70,10 @@ async def test_a_checkout_costs_the_server_one_activity_task_and_two_workflow_ta
     # The shopper's checkout goes ahead of the order's routing, email and parcels when the server has a backlog.
     assert outcome.raw_description.workflow_execution_info.priority.priority_key == 2
     assert fulfillment.raw_description.workflow_execution_info.priority.priority_key in (0, 3)  # the default
+    # ...but not its payment: on a rate-limited payments queue it would go ahead of every capture and refund.
+    (payment,) = [event.activity_task_scheduled_event_attributes for event in history.events
+                  if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert payment.priority.priority_key == 3
 
 
 async def test_declined_card_fails_checkout_and_restores_stock(api, temporal_env, engine, warehouse):

@@ -83,13 +83,16 @@ class PaymentService:
         """A checkout's hold, saving the card for the order's later charges: a provider customer (the signed-in
         shopper's own if they have one, else one made under ``{payment_ref}:customer``, which a retry or an
         unanswered attempt asks for again and gets back) and a hold that keeps the card for it as the card holder
-        confirms (Stripe: ``setup_future_usage``). A refused customer fails the checkout as a decline does."""
+        confirms (Stripe: ``setup_future_usage``). A customer the provider refuses to make: the hold is made without
+        saving the card (the order is taken; its later charges behave as an order's from before cards were saved)."""
         async with self.engine.connect() as conn:
             payer = await saved_cards.checkout_payer(conn, payment_ref, idempotency_key, self.gateway.name)
         if payer.begun_hash == _plain_authorization_hash(amount, currency, payment_method):
             # Begun by a build that did not save cards: the provider must see the same request again.
             return await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key)
-        customer_ref = payer.provider_customer or await self._new_customer(payer.email, payment_ref)
+        customer_ref = payer.provider_customer or await self._new_customer_unless_refused(payer.email, payment_ref)
+        if customer_ref is None:  # the card cannot be saved: take the order all the same, as before cards were saved
+            return await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key)
         authorization = await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key,
                                               customer_ref=customer_ref, save_for_future=True)
         if payer.customer_id is not None and payer.provider_customer is None:  # their next checkout reuses it
@@ -102,6 +105,18 @@ class PaymentService:
         customer = await self.around_provider_call(
             lambda: self.gateway.create_customer(email=email, idempotency_key=payment_ref))
         return customer.customer_ref
+
+    async def _new_customer_unless_refused(self, email: str | None, payment_ref: str) -> str | None:
+        """A provider customer for the checkout's card, or None when the provider refuses to make one: saving the
+        card is for the order's later charges, and must not cost the shopper the order. The refusal is the same on
+        every retry (the provider replays it under the same key), so every attempt takes the same road. A provider
+        that does not answer is retried as before (ProviderUnavailable)."""
+        try:
+            return await self._new_customer(email, payment_ref)
+        except DomainError as refused:
+            log.warning("card not saved: the provider refused the customer", payment_ref=payment_ref,
+                        code=refused.code)
+            return None
 
     async def _authorize(self, payment_ref: str, amount: int, currency: str, payment_method: str,
                          idempotency_key: str, *, customer_ref: str | None = None,

@@ -167,15 +167,16 @@ async def test_an_unanswered_customer_is_asked_for_again_under_the_same_key(engi
     assert (held.status, held.customer_ref) == ("authorized", made.customer_ref)
 
 
-async def test_a_refused_customer_fails_the_authorization_and_holds_nothing(engine):
+async def test_a_refused_customer_still_takes_the_order_without_saving_the_card(engine):
+    """Saving the card is for the order's later charges; a provider refusing the customer must not cost the order.
+    A retry takes the same road (the refusal replays under the same key): one plain hold."""
     gateway = CustomerAnswerLost(LocalPaymentGateway(engine=engine), refuse=True)
-    service, checkout = PaymentService(engine, gateway), new_ref()
-    with pytest.raises(DomainError) as refused:
-        await service.authorize_saving_card(checkout, 5000, "USD", stripe_js_card(),
-                                            checkout_authorization_key(checkout))
-    assert refused.value.code == "payment_invalid_request"
+    service, checkout, card = PaymentService(engine, gateway), new_ref(), stripe_js_card()
+    held = [await service.authorize_saving_card(checkout, 5000, "USD", card, checkout_authorization_key(checkout))
+            for _ in range(2)]
+    assert held[0] == held[1] and held[0].customer_ref is None
     async with engine.connect() as conn:
-        assert (await ledger.totals(conn, checkout)).authorized == 0
+        assert (await ledger.totals(conn, checkout)).authorized == 5000
 
 
 async def signed_in_checkout(engine, customer_id: str | None) -> str:

@@ -278,7 +278,12 @@ class ReturnWorkflow:
         except ActivityError as failure:
             code, message = failure_code(failure)
             workflow.logger.error("exchange tax document %s not voided: %s %s", self.tax_to_void, code, message)
-            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_exchange_tax_unvoided:{code}")])
+            # Added to the alert already set (return_failed:…, which tells ops the difference was captured and
+            # no replacement exists), not in its place: a search by either prefix finds the return.
+            current = workflow.info().typed_search_attributes.get(sa.FULFILLMENT_ALERT)
+            unvoided = f"return_exchange_tax_unvoided:{code}"
+            workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(
+                f"{current}|{unvoided}" if current else unvoided)])
             return
         self.tax_to_void = None
 

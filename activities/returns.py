@@ -239,6 +239,18 @@ class ReturnActivities:
             await store.record_exchange_tax(conn, rma_id, committed.provider, committed.document_code)
 
     @activity.defn
+    async def void_exchange_tax(self, rma_id: str, document_code: str) -> bool:
+        """Compensation: void the difference's tax document unless the replacement order exists after all (its
+        creation committed but its answer was lost): its sale happened, so its document stands. Whether it
+        voided."""
+        async with self.engine.connect() as conn:
+            if (await store.get(conn, rma_id)).replacement_order_id:
+                log.warning("exchange tax kept: the replacement exists", rma_id=rma_id, document=document_code)
+                return False
+        await self.refunds.tax.void(document_code=document_code)
+        return True
+
+    @activity.defn
     @raises_business_errors
     async def refund_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> RefundResult:
         """A cheaper variant: give the difference back through the refund path (never more than was paid for

@@ -18,7 +18,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.interfaces.checkout import TaxActivities
     from activities.interfaces.notifications import NotificationActivities
     from activities.interfaces.returns import ReturnActivities
     from models import workflow_ids
@@ -89,7 +88,7 @@ class ReturnWorkflow:
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_set(f"return_failed:{code}")])
         stopped_at, self.status = self.status, "needs_attention"
         await self._release_exchange_stock(rma)
-        await self._void_exchange_tax()
+        await self._void_exchange_tax(rma.rma_id)
         await best_effort(self._act(ReturnActivities.set_return_status, rma.rma_id, "needs_attention",
                                     f"stopped while {stopped_at}: {code}: {message}", None), "return status")
         return self.status
@@ -267,14 +266,15 @@ class ReturnWorkflow:
         workflow.upsert_search_attributes([sa.FULFILLMENT_ALERT.value_unset()])
         return committed
 
-    async def _void_exchange_tax(self) -> None:
+    async def _void_exchange_tax(self, rma_id: str) -> None:
         """Compensation: the replacement will not be created, so the document reporting its sale is voided (the
-        provider ignores a code it never committed). A void that fails leaves tax reported for a sale that did
-        not happen: ops are alerted."""
+        provider ignores a code it never committed), unless the replacement was created after all (its creation
+        committed, its answer lost): void_exchange_tax looks. A void that fails leaves tax reported for a sale
+        that did not happen: ops are alerted."""
         if self.tax_to_void is None:
             return
         try:
-            await self._act(TaxActivities.void_tax, self.tax_to_void)
+            await self._act(ReturnActivities.void_exchange_tax, rma_id, self.tax_to_void)
         except ActivityError as failure:
             code, message = failure_code(failure)
             workflow.logger.error("exchange tax document %s not voided: %s %s", self.tax_to_void, code, message)

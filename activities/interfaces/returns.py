@@ -62,5 +62,9 @@ class ReturnActivities:
         ...
 
     @activity.defn
+    async def void_exchange_tax(self, rma_id: str, document_code: str) -> bool:
+        ...
+
+    @activity.defn
     async def refund_exchange_difference(self, rma: ReturnInput, terms: ExchangeTerms) -> RefundResult:
         ...

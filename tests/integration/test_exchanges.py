@@ -325,3 +325,34 @@ async def test_an_exchange_approved_by_a_build_before_variants_still_ships_the_s
     replacement_id = (await api.get(f"/returns/{rma.rma_id}")).json()["replacement_order_id"]
     assert [line["sku"] for line in (await api.get(f"/orders/{replacement_id}")).json()["lines"]] == [sku]
     assert (await api.get(f"/orders/{done['order_id']}/refunds")).json() == []
+
+
+class _RecordingTax:
+    def __init__(self):
+        self.voided: list[str] = []
+
+    async def void(self, *, document_code: str) -> None:
+        self.voided.append(document_code)
+
+
+async def test_the_exchange_tax_void_spares_a_replacement_that_exists(api, temporal_env, engine):
+    """The compensation's void runs when the replacement was never made; if create_exchange_order committed and
+    only its answer was lost, the replacement exists and its sale's tax document stands."""
+    from types import SimpleNamespace
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.returns import ReturnActivities
+    from adapters.local.shipping import LocalShippingCarrier
+
+    done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
+    other_colour = await variant_of(engine, sku, price=PAID)
+    rma_id = await approved_exchange(api, done["order_id"], sku, other_colour)
+    tax = _RecordingTax()
+    returns = ReturnActivities(engine, LocalShippingCarrier(), SimpleNamespace(tax=tax))
+    code = f"{rma_id}:exchange-tax"
+
+    assert await ActivityEnvironment().run(returns.void_exchange_tax, rma_id, code) is True  # no replacement yet
+    assert await finish(api, temporal_env, rma_id, sku) == "exchanged"
+    assert await ActivityEnvironment().run(returns.void_exchange_tax, rma_id, code) is False
+    assert tax.voided == [code], "voided once: before the replacement existed, never after"

@@ -42,7 +42,7 @@ def activity_name(defined) -> str:
 
 class TaxStandIns(StandIns):
     """The exchange's stand-ins, the difference charged, plus the tax commit (answering as told) and the
-    checkout's void_tax; ``create``/``void`` replace the replacement order's creation and the void."""
+    guarded void (void_exchange_tax); ``create``/``void`` replace the replacement order's creation and the void."""
 
     def __init__(self, commit=lambda rma, execution: committed(rma), create=None, void=None):
         super().__init__(lambda execution: CHARGED)
@@ -50,7 +50,7 @@ class TaxStandIns(StandIns):
         self.commit_executions: set[str] = set()
 
     def activities(self) -> list:
-        replaced = {"create_exchange_order": self.create, "void_tax": self.void}
+        replaced = {"create_exchange_order": self.create, "void_exchange_tax": self.void}
         kept = [a for a in super().activities() if activity_name(a) not in {*replaced, "commit_exchange_tax"}]
 
         @activity.defn(name="commit_exchange_tax")
@@ -73,7 +73,7 @@ class TaxStandIns(StandIns):
     def order(self) -> list[str]:
         """The exchange's steps as first called, in order."""
         steps = ("charge_exchange_difference", "commit_exchange_tax", "create_exchange_order", "record_exchange_tax",
-                 "void_tax")
+                 "void_exchange_tax")
         return list(dict.fromkeys(name for name, _ in self.calls if name in steps))
 
 
@@ -88,7 +88,7 @@ async def test_the_difference_tax_is_committed_before_the_replacement_which_reco
                                  "record_exchange_tax"]
     ((rma_id, recorded),) = stand_ins.named("record_exchange_tax")  # untyped stand-in: arguments arrive as dicts
     assert (rma_id, TaxQuote(**recorded)) == (rma.rma_id, committed(rma)), "the replacement order records it"
-    assert stand_ins.named("void_tax") == [] and await alerts_set(handle) == []
+    assert stand_ins.named("void_exchange_tax") == [] and await alerts_set(handle) == []
 
 
 async def test_a_refused_commit_alerts_ops_and_the_exchange_still_completes(time_env):
@@ -98,7 +98,7 @@ async def test_a_refused_commit_alerts_ops_and_the_exchange_still_completes(time
     assert result == "exchanged", "the customer has paid: tax reporting does not hold the replacement back"
     assert len(stand_ins.commit_executions) == 1, "a refusal is not asked again"
     assert len(stand_ins.named("create_exchange_order")) == 1
-    assert stand_ins.named("record_exchange_tax") == [] and stand_ins.named("void_tax") == []
+    assert stand_ins.named("record_exchange_tax") == [] and stand_ins.named("void_exchange_tax") == []
     assert await alerts_set(handle) == ["return_exchange_tax_failed:tax_request_invalid"]
 
 
@@ -127,17 +127,17 @@ async def test_the_document_is_voided_when_the_replacement_is_never_created(time
 
     assert result == "needs_attention"
     ((rma, _),) = stand_ins.named("commit_exchange_tax")
-    assert stand_ins.named("void_tax") == [(f"{rma.rma_id}:exchange-tax",)]
-    assert stand_ins.order()[-2:] == ["create_exchange_order", "void_tax"]
+    assert stand_ins.named("void_exchange_tax") == [(rma.rma_id, f"{rma.rma_id}:exchange-tax")]
+    assert stand_ins.order()[-2:] == ["create_exchange_order", "void_exchange_tax"]
     assert await alerts_set(handle) == ["return_failed:out_of_stock"]
 
 
 async def test_a_void_that_fails_alerts_ops(time_env):
     stand_ins = TaxStandIns(create=refused_for_good("create_exchange_order", "out_of_stock"),
-                            void=refused_for_good("void_tax", "tax_request_invalid"))
+                            void=refused_for_good("void_exchange_tax", "tax_request_invalid"))
     result, handle = await exchanged_return(time_env, stand_ins)
 
     assert result == "needs_attention"
-    assert len(stand_ins.named("void_tax")) == 1
+    assert len(stand_ins.named("void_exchange_tax")) == 1
     assert await alerts_set(handle) == ["return_failed:out_of_stock",
                                        "return_failed:out_of_stock|return_exchange_tax_unvoided:tax_request_invalid"]

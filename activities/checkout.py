@@ -15,7 +15,6 @@ from db import carts as cart_store
 from db import checkouts as checkout_store
 from db import inventory
 from db import orders as order_store
-from db import pricing
 from db import switches
 from models.commerce import (
     Address, CartSnapshot, DisputeNotice, OrderDraft, PricedCart, Reservation, ShippingRate,
@@ -55,11 +54,8 @@ class PricingActivities:
     async def price_cart(self, cart: CartSnapshot) -> PricedCart:
         """Today's prices, promotions and codes (activities/quoting.py, shared with quotes); lines no longer
         for sale, or codes no longer usable, fail the checkout."""
-        now = datetime.now(UTC)
         async with self.engine.connect() as conn:
-            email = await pricing.checkout_email(conn, cart.cart_id)
-            exemption = await checkout_store.tax_exemption_of_cart(conn, cart.cart_id)
-            return await quoting.price_cart(conn, cart, email, now, exemption)
+            return await quoting.price_for_checkout(conn, cart, datetime.now(UTC))
 
 
 class TaxActivities:

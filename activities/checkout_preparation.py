@@ -19,9 +19,7 @@ from activities.errors import raises_business_errors
 from activities.fraud import screen
 from adapters.ports import ShippingCarrier, TaxCalculator
 from db import carts as cart_store
-from db import checkouts as checkout_store
 from db import inventory
-from db import pricing
 from db import switches
 from models.commerce import CheckoutInput, PreparedCheckout, screening_request, wanted_units
 
@@ -40,9 +38,7 @@ class CheckoutPreparationActivities:
         key = checkout.checkout_id
         async with self.engine.begin() as conn:  # the lock and today's prices, one transaction
             cart = await cart_store.begin_checkout(conn, checkout.cart_id, key)
-            email = await pricing.checkout_email(conn, cart.cart_id)
-            exemption = await checkout_store.tax_exemption_of_cart(conn, cart.cart_id)
-            priced = await quoting.price_cart(conn, cart, email, datetime.now(UTC), exemption)
+            priced = await quoting.price_for_checkout(conn, cart, datetime.now(UTC))
             switched_off = await switches.disabled(conn, "shipping_method")
         shipping, _ = await quoting.shipping_rates(self.carrier, priced, checkout.shipping_address,
                                                    checkout.shipping_speed, switched_off)

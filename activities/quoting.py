@@ -62,6 +62,12 @@ async def price_cart(conn, cart: CartSnapshot, email: str | None, now: datetime,
                       tax_exemption=tax_exemption)
 
 
+async def price_for_checkout(conn, cart: CartSnapshot, now: datetime) -> PricedCart:
+    """``price_cart`` for the checkout now holding the cart: under its email and with its tax exemption."""
+    email, exemption = await checkout_store.pricing_terms_of_cart(conn, cart.cart_id)
+    return await price_cart(conn, cart, email, now, exemption)
+
+
 async def shipping_rates(carrier: ShippingCarrier, cart: PricedCart, address: Address, speed: str,
                          switched_off: set[str] | list[str]) -> tuple[ShippingRate, list[ShippingRate]]:
     """(the rate the checkout charges for ``speed``, every rate on offer), shipping promotions applied.

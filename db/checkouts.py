@@ -79,8 +79,12 @@ async def record_tax_exemption(conn: AsyncConnection, checkout_id: str, exemptio
                        .values(tax_exemption=exemption.model_dump()))
 
 
-async def tax_exemption_of_cart(conn: AsyncConnection, cart_id: str) -> TaxExemption | None:
-    """The tax exemption of the checkout now holding the cart (the checkout's pricing reads it)."""
-    found = (await conn.execute(select(checkouts.c.tax_exemption).join(carts, carts.c.checkout_id == checkouts.c.id)
-                                .where(carts.c.id == cart_id))).scalar()
-    return TaxExemption.model_validate(found) if found else None
+async def pricing_terms_of_cart(conn: AsyncConnection, cart_id: str) -> tuple[str | None, TaxExemption | None]:
+    """(email, tax exemption) of the checkout now holding the cart, what its pricing reads: the email the order
+    will be placed under (customer groups, code limits) and the exemption for its tax calls. (None, None) when
+    no checkout holds it."""
+    found = (await conn.execute(select(checkouts.c.email, checkouts.c.tax_exemption)
+                                .join(carts, carts.c.checkout_id == checkouts.c.id).where(carts.c.id == cart_id))).first()
+    if found is None:
+        return None, None
+    return found.email, TaxExemption.model_validate(found.tax_exemption) if found.tax_exemption else None

@@ -15,7 +15,7 @@ from db import promotions as promotion_store
 from db.catalog import variant_id_of
 from db.price_cache import CACHE, bump_version, current_version
 from db.tables import (
-    carts, checkouts, customer_group_members, price_list_prices, price_lists, prices, products, variants,
+    carts, customer_group_members, price_list_prices, price_lists, prices, products, variants,
 )
 from models.errors import Conflict, NotFound
 from models.pricing import ListPrice, PriceListCreate, PriceListFields, PriceListOut
@@ -42,13 +42,6 @@ async def cart_context(conn: AsyncConnection, cart_id: str, now: datetime, *,
         segments.add(cart.customer_group)
     return PricingContext(currency=cart.currency, segments=sorted(segments), market=cart.market,
                           channel=cart.channel, codes=await promotion_store.cart_codes(conn, cart_id, now))
-
-
-async def checkout_email(conn: AsyncConnection, cart_id: str) -> str | None:
-    """The email of the checkout holding the cart (what the order will be placed under)."""
-    return (await conn.execute(
-        select(checkouts.c.email).join(carts, carts.c.checkout_id == checkouts.c.id).where(carts.c.id == cart_id)
-    )).scalar()
 
 
 async def groups_of(conn: AsyncConnection, email: str | None) -> list[str]:

@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import pricing
-from db.catalog import sellable_price
+from db.catalog import EFFECTIVE_TAX_CODE, sellable_price
 from db.rows import row_or_404
 from db.tables import cart_lines, carts, products, variants
 from models.commerce import MAX_LINE_QUANTITY, CartLine, CartSnapshot
@@ -107,7 +107,7 @@ async def get_cart(conn: AsyncConnection, cart_id: str) -> tuple:
     cart = await _cart_row(conn, cart_id)
     rows = await conn.execute(
         select(cart_lines, variants.c.title, variants.c.weight_grams,
-               func.coalesce(variants.c.tax_code, products.c.tax_code).label("tax_code"))
+               EFFECTIVE_TAX_CODE.label("tax_code"))
         .join(variants, variants.c.sku == cart_lines.c.sku).join(products, products.c.id == variants.c.product_id)
         .where(cart_lines.c.cart_id == cart_id).order_by(cart_lines.c.created_at, cart_lines.c.id)
     )

@@ -20,6 +20,9 @@ from models.catalog import CsvError, CsvProduct, ImportOutcome, PriceIn, Product
 from models.errors import Conflict, DomainError, NotFound
 from models.ids import public_id
 
+# The tax code a variant is sold under: its own, else its product's (selected with both tables joined).
+EFFECTIVE_TAX_CODE = func.coalesce(variants.c.tax_code, products.c.tax_code)
+
 _UNIQUE_CODES = {"uq_products_handle": "handle_taken", "uq_variants_sku": "sku_taken",
                  "uq_variants_gtin": "gtin_taken"}
 

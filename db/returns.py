@@ -141,7 +141,7 @@ async def record_exchange_tax(conn: AsyncConnection, rma_id: str, provider: str,
 async def variant_tax_details(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[str, str | None]]:
     """sku → (title, tax code: the variant's, else its product's) for the lines of a tax document."""
     rows = await conn.execute(
-        select(variants.c.sku, variants.c.title, func.coalesce(variants.c.tax_code, products.c.tax_code))
+        select(variants.c.sku, variants.c.title, catalog.EFFECTIVE_TAX_CODE)
         .join(products, products.c.id == variants.c.product_id).where(variants.c.sku.in_(skus)))
     return {sku: (title, tax_code) for sku, title, tax_code in rows}
 

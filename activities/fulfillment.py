@@ -15,7 +15,6 @@ from db import fulfillment as store
 from db import inventory
 from db import orders as order_store
 from db import payments as ledger
-from db import saved_cards
 from db.tables import orders
 from models.commerce import Label, PaymentAuthorization, PricedCart, PricedLine, ShipmentRequest
 from models.errors import Conflict, DomainError
@@ -124,12 +123,10 @@ class FulfillmentActivities:
         renewal = await self._plan_reauthorization(order_id, attempt)
         if renewal is None:
             return "not_needed"
-        async with self.engine.connect() as conn:
-            customer_ref = await saved_cards.order_customer(conn, order_id)
         try:
-            fresh = await self.payments.authorize(renewal.payment_ref, renewal.amount, renewal.currency,
-                                                  renewal.payment_method, f"{payment_ref}:authorize",
-                                                  customer_ref=customer_ref)
+            fresh = await self.payments.authorize_order_card(order_id, renewal.payment_ref, renewal.amount,
+                                                             renewal.currency, renewal.payment_method,
+                                                             f"{payment_ref}:authorize")
         except DomainError as refused:
             log.warning("re-authorization refused", order_id=order_id, code=refused.code)
             return "declined"

@@ -11,7 +11,6 @@ from temporalio import activity
 from activities import quoting
 from activities.errors import raises_business_errors
 from activities.payments_service import PaymentService
-from db import saved_cards
 from models.commerce import PaymentAuthorization
 from models.payments import checkout_authorization_key, reauthorized_order
 
@@ -34,10 +33,8 @@ class PaymentActivities:
                          idempotency_key: str) -> PaymentAuthorization:
         renewed_order = reauthorized_order(payment_ref)
         if renewed_order is not None:  # an order's re-authorization: off session, through the card's customer
-            async with self.service.engine.connect() as conn:
-                customer_ref = await saved_cards.order_customer(conn, renewed_order)
-            return await self.service.authorize(payment_ref, amount, currency, payment_method, idempotency_key,
-                                                customer_ref=customer_ref)
+            return await self.service.authorize_order_card(renewed_order, payment_ref, amount, currency,
+                                                           payment_method, idempotency_key)
         if idempotency_key == checkout_authorization_key(payment_ref):
             # Before anything is held: a checkout started with a quote or expected_total fails price_changed.
             await quoting.hold_to_agreed_total(self.service.engine, payment_ref, amount, currency)

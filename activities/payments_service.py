@@ -72,11 +72,20 @@ class PaymentService:
         for a Stripe.js card already used once (orders placed before cards were saved)."""
         if customer_ref is not None:
             async with self.engine.connect() as conn:
-                begun = await saved_cards.begun_hash(conn, idempotency_key)
-            if begun == _plain_authorization_hash(amount, currency, payment_method):
+                begun = await ledger.operation(conn, idempotency_key)
+            if begun is not None and begun.request_hash == _plain_authorization_hash(amount, currency, payment_method):
                 customer_ref = None  # begun by a build that did not save cards: ask the provider the same again
         return await self._authorize(payment_ref, amount, currency, payment_method, idempotency_key,
                                      customer_ref=customer_ref, save_for_future=False)
+
+    async def authorize_order_card(self, order_id: str, payment_ref: str, amount: int, currency: str,
+                                   payment_method: str, idempotency_key: str) -> PaymentAuthorization:
+        """``authorize`` of an order's card through the customer it was saved for at checkout (none for an order
+        placed before cards were saved), for a caller that has not read the order: its re-authorization."""
+        async with self.engine.connect() as conn:
+            customer_ref = await saved_cards.order_customer(conn, order_id)
+        return await self.authorize(payment_ref, amount, currency, payment_method, idempotency_key,
+                                    customer_ref=customer_ref)
 
     async def authorize_saving_card(self, payment_ref: str, amount: int, currency: str, payment_method: str,
                                     idempotency_key: str) -> PaymentAuthorization:

@@ -32,12 +32,6 @@ async def checkout_payer(conn: AsyncConnection, checkout_id: str, idempotency_ke
     return CheckoutPayer(row.email, row.customer_id, row.provider_customer, row.begun_hash)
 
 
-async def begun_hash(conn: AsyncConnection, idempotency_key: str) -> str | None:
-    """The request hash of the payment operation recorded under ``idempotency_key``, if any."""
-    return (await conn.execute(select(payment_operations.c.request_hash)
-                               .where(payment_operations.c.idempotency_key == idempotency_key))).scalar()
-
-
 async def order_customer(conn: AsyncConnection, order_id: str) -> str | None:
     """The provider customer the order's card was saved for (None: placed before cards were saved)."""
     return (await conn.execute(select(orders.c.payment_customer_ref).where(orders.c.id == order_id))).scalar()

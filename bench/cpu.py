@@ -6,8 +6,10 @@ threads were ready to run but waited for a core (Linux ``/proc/<pid>/task/*/sche
 with other work, that is the time the stack lost to it.
 """
 
+import asyncio
 import json
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -104,9 +106,6 @@ async def wait_until_idle(state_dir: Path, *, below: float = 15.0, window: float
     """Seconds until the stack's processes (not this one) together use less than ``below`` % of a core over a
     ``window``: the work a phase started and did not wait for (an order's routing, its email, its parcels' first
     steps) has been done. Counted from the call; ``limit`` if it never quiets down."""
-    import asyncio
-    import time
-
     meter = CpuMeter(state_dir)
     meter.processes.pop("bench", None)
     started = time.perf_counter()

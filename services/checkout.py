@@ -198,7 +198,8 @@ async def _link_customer(conn, command: StartCheckout) -> None:
 
 # A shopper waits on a checkout; nobody waits on an order's routing, email and parcels, which each checkout starts
 # (default priority 3, as every other workflow). Under a backlog the Temporal server hands out the checkout's workflow
-# and activity tasks (they inherit it) before those (bench/README.md: the p99 at concurrency 50).
+# tasks and its local steps' before those (bench/README.md: the p99 at concurrency 50); its payment and compensations
+# keep the default (workflows/checkout.DEFAULT_PRIORITY).
 CHECKOUT_PRIORITY = Priority(priority_key=2)
 
 

@@ -5,12 +5,16 @@ an equal one ships at no charge as exchanges always did; a declined difference n
 import os
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, update
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer
 
+from activities.returns import ReturnActivities
+from adapters.local.shipping import LocalShippingCarrier
 from db import money_invariants
 from db import notifications
 from db.tables import local_card_intents, orders, payment_operations, variants
@@ -338,13 +342,6 @@ class _RecordingTax:
 async def test_the_exchange_tax_void_spares_a_replacement_that_exists(api, temporal_env, engine):
     """The compensation's void runs when the replacement was never made; if create_exchange_order committed and
     only its answer was lost, the replacement exists and its sale's tax document stands."""
-    from types import SimpleNamespace
-
-    from temporalio.testing import ActivityEnvironment
-
-    from activities.returns import ReturnActivities
-    from adapters.local.shipping import LocalShippingCarrier
-
     done, (sku,) = await delivered_order(api, temporal_env, engine, {PAID: 1})
     other_colour = await variant_of(engine, sku, price=PAID)
     rma_id = await approved_exchange(api, done["order_id"], sku, other_colour)
